@@ -1,0 +1,17 @@
+//===- Passes.h - dualpipe transformation passes ----------------*- C++ -*-===//
+#ifndef DUALPIPE_TRANSFORMS_PASSES_H
+#define DUALPIPE_TRANSFORMS_PASSES_H
+
+#include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Pass/Pass.h"
+
+namespace dualpipe {
+#define GEN_PASS_DECL
+#include "dualpipe/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "dualpipe/Transforms/Passes.h.inc"
+} // namespace dualpipe
+
+#endif // DUALPIPE_TRANSFORMS_PASSES_H

@@ -1,0 +1,77 @@
+//===- LowerCommToRuntime.cpp - send/recv to runtime calls (cpu) ---------===//
+#include "dualpipe/Conversion/Passes.h"
+#include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace dualpipe {
+#define GEN_PASS_DEF_DUALPIPELOWERCOMMTORUNTIME
+#include "dualpipe/Conversion/Passes.h.inc"
+
+using namespace mlir;
+
+namespace {
+
+/// Declares `int32_t name(int32_t peer, int64_t tag, ptr data, int64_t bytes)`
+/// once per module: the runtime's C ABI (runtime/include/.../Runtime.h).
+func::FuncOp declareRuntimeFn(ModuleOp module, StringRef name) {
+  if (auto fn = module.lookupSymbol<func::FuncOp>(name))
+    return fn;
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+  Type i32 = IntegerType::get(ctx, 32), i64 = IntegerType::get(ctx, 64);
+  auto type = FunctionType::get(
+      ctx, {i32, i64, LLVM::LLVMPointerType::get(ctx), i64}, {i32});
+  auto fn = func::FuncOp::create(b, module.getLoc(), name, type);
+  fn.setPrivate();
+  return fn;
+}
+
+/// Replaces one synchronous send or recv with a call to `callee`.
+template <typename OpTy>
+void lowerToCall(OpTy op, func::FuncOp callee) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  Value base =
+      memref::ExtractAlignedPointerAsIndexOp::create(b, loc, op.getBuffer());
+  Value addr = arith::IndexCastOp::create(b, loc, b.getI64Type(), base);
+  Value ptr = LLVM::IntToPtrOp::create(
+      b, loc, LLVM::LLVMPointerType::get(b.getContext()), addr);
+  Value peer = arith::ConstantIntOp::create(b, loc, op.getPeerRank(), 32);
+  Value tag = arith::ConstantIntOp::create(b, loc, op.getTagValue(), 64);
+  Value bytes = arith::ConstantIntOp::create(b, loc, op.getNumBytes(), 64);
+  // The status is sticky in the runtime: a failure stops every rank's
+  // transfers and is reported by the runner after the programs return.
+  func::CallOp::create(b, loc, callee, ValueRange{peer, tag, ptr, bytes});
+  op.erase();
+}
+
+struct LowerCommToRuntimePass
+    : impl::DualPipeLowerCommToRuntimeBase<LowerCommToRuntimePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<Operation *> ops;
+    module.walk([&](Operation *op) {
+      if (isa<SendOp, RecvOp>(op))
+        ops.push_back(op);
+    });
+    for (Operation *op : ops) {
+      auto async = cast<gpu::AsyncOpInterface>(op);
+      if (async.getAsyncToken() || !async.getAsyncDependencies().empty()) {
+        op->emitError() << "asynchronous " << op->getName()
+                        << " lowers only on the cuda target; on cpu use the "
+                           "synchronous form (no 'async', no dependencies)";
+        return signalPassFailure();
+      }
+    }
+    for (Operation *op : ops) {
+      if (auto send = dyn_cast<SendOp>(op))
+        lowerToCall(send, declareRuntimeFn(module, "dualpipe_rt_send"));
+      else
+        lowerToCall(cast<RecvOp>(op),
+                    declareRuntimeFn(module, "dualpipe_rt_recv"));
+    }
+  }
+};
+} // namespace
+} // namespace dualpipe

@@ -1,0 +1,29 @@
+# -*- Python -*-
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "DUALPIPE"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "unit", "Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.dualpipe_obj_root, "test")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
+config.substitutions.append(("%dualpipe_src", config.dualpipe_src_root))
+config.substitutions.append(("%shared", config.dualpipe_shared_dir))
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.dualpipe_tools_dir, append_path=True)
+
+tools = ["dualpipe-opt", "dualpipe-sched", "dualpipe-compile", "dualpipe-run"]
+llvm_config.add_tool_substitutions(tools, [config.dualpipe_tools_dir, config.llvm_tools_dir])
+
+# GPU tests say `REQUIRES: cuda`; they run only where a device answers.
+if os.path.exists("/dev/nvidia0") or os.path.exists("/dev/nvidiactl"):
+    config.available_features.add("cuda")

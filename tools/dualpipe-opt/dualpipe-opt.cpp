@@ -1,0 +1,25 @@
+//===- dualpipe-opt.cpp - mlir-opt with the dualpipe dialect and passes ---===//
+#include "dualpipe/Conversion/Passes.h"
+#include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
+#include "dualpipe/Transforms/Passes.h"
+
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+
+int main(int argc, char **argv) {
+  mlir::registerAllPasses();
+  dualpipe::registerDualPipeTransformsPasses();
+  dualpipe::registerDualPipeConversionPasses();
+  dualpipe::registerDualPipePipelines();
+
+  mlir::DialectRegistry registry;
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::registerAllToLLVMIRTranslations(registry);
+  registry.insert<dualpipe::DualPipeDialect>();
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "dualpipe optimizer driver\n", registry));
+}
