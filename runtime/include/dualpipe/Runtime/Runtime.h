@@ -1,0 +1,149 @@
+/*===- dualpipe/Runtime/Runtime.h - C ABI of the dualpipe runtime ---------===*
+ *
+ * The entry points that compiled rank programs and the runner call. Plain C:
+ * generated code calls these by name, so names and signatures are stable.
+ *
+ * A *world* is a set of `size` ranks joined by one transport (today `local`:
+ * ranks are threads of one process). Each rank program runs on a thread that
+ * is bound to its rank with dualpipe_rt_bind; the dualpipe_rt_* calls act on
+ * the calling thread's rank.
+ *
+ * Errors. Every call that can fail returns 0 on success and non-zero on
+ * failure; no C++ exception ever leaves this ABI. A failure on a bound rank
+ * (timeout, size mismatch, bad peer, ...) fails the whole world: it is sticky,
+ * and from then on every blocked or later send, receive, all-reduce or
+ * barrier on every rank returns non-zero at once, so all rank threads finish
+ * quickly. dualpipe_world_error gives the first error; dualpipe_rt_last_error
+ * gives the calling thread's own last error.
+ *
+ * No call waits forever: a wait longer than the world's timeout fails with a
+ * message that names the rank, the peer, the tag and the current action.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef DUALPIPE_RUNTIME_RUNTIME_H
+#define DUALPIPE_RUNTIME_RUNTIME_H
+
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define DUALPIPE_RT_EXPORT __declspec(dllexport)
+#else
+#define DUALPIPE_RT_EXPORT __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*--- Actions ---------------------------------------------------------------*/
+
+/* The kind of a compute action, as passed to dualpipe_rt_begin_action. */
+typedef enum dualpipe_action_kind {
+  DUALPIPE_ACTION_F = 0,    /* forward */
+  DUALPIPE_ACTION_B = 1,    /* full backward (input and weight gradients) */
+  DUALPIPE_ACTION_I = 2,    /* backward-input */
+  DUALPIPE_ACTION_W = 3,    /* backward-weight */
+  DUALPIPE_ACTION_PAIR = 4, /* an overlapped forward/backward pair */
+} dualpipe_action_kind;
+
+/*--- Called by generated rank programs (the thread must be bound) -----------*/
+
+/* Sends `bytes` bytes to `peer` with `tag`. Messages are matched by (source,
+ * destination, tag); each directed link is FIFO. The local transport copies
+ * the data and returns at once (eager send). */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_send(int32_t peer, int64_t tag,
+                                            const void *data, int64_t bytes);
+
+/* Receives the next message from `peer` with `tag` into `data`. `bytes` must
+ * equal the size that was sent. On failure `data` is zero-filled. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_recv(int32_t peer, int64_t tag,
+                                            void *data, int64_t bytes);
+
+/* Marks the start and end of a compute action on the calling rank; they
+ * label the timeline and the error messages. Actions nest (an overlapped
+ * pair may contain its F and B). A negative stage or micro-batch means
+ * "not applicable". Without a bound thread these do nothing. */
+DUALPIPE_RT_EXPORT void dualpipe_rt_begin_action(int32_t kind, int32_t stage,
+                                                 int32_t microbatch);
+DUALPIPE_RT_EXPORT void dualpipe_rt_end_action(void);
+
+/* In-place sum over an explicit group of ranks (e.g. the two ranks holding
+ * mirror copies of a stage). Every rank of the group calls it with the same
+ * set of ranks (in any order) and the same count; the calling rank must be
+ * in the group. The sum is taken in ascending rank order, so every member
+ * gets bitwise the same result. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_allreduce_sum_f32(float *data,
+                                                         int64_t count,
+                                                         const int32_t *ranks,
+                                                         int32_t nranks);
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_allreduce_sum_f64(double *data,
+                                                         int64_t count,
+                                                         const int32_t *ranks,
+                                                         int32_t nranks);
+
+/* Waits until every rank of the world has called it. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_barrier(void);
+
+/* Fails the world from a bound rank, e.g. when a kernel reports an error. */
+DUALPIPE_RT_EXPORT void dualpipe_rt_fail(const char *message);
+
+/* The calling thread's rank and world size; -1 and 0 when unbound. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_rank(void);
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_size(void);
+
+/* The calling thread's last error message, or NULL if its last failing call
+ * has been followed by none. Valid until the thread's next runtime call. */
+DUALPIPE_RT_EXPORT const char *dualpipe_rt_last_error(void);
+
+/*--- Host side (the runner) --------------------------------------------------*/
+
+typedef struct dualpipe_world dualpipe_world;
+
+/* A world of `size` ranks that are threads of this process. Every wait fails
+ * after `timeout_seconds` (finite, > 0). Returns NULL on bad arguments; see
+ * dualpipe_rt_last_error. */
+DUALPIPE_RT_EXPORT dualpipe_world *dualpipe_world_create_local(
+    int32_t size, double timeout_seconds);
+
+/* Every rank thread must have finished its calls (joined) before this. */
+DUALPIPE_RT_EXPORT void dualpipe_world_destroy(dualpipe_world *world);
+
+DUALPIPE_RT_EXPORT int32_t dualpipe_world_size(const dualpipe_world *world);
+
+/* Binds the calling thread to `rank`. Fails if the thread is already bound
+ * or the rank is bound to another thread. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_bind(dualpipe_world *world,
+                                            int32_t rank);
+
+/* Unbinds the calling thread; actions still open are closed on the timeline
+ * and marked unfinished. Does nothing if the thread is not bound. */
+DUALPIPE_RT_EXPORT void dualpipe_rt_unbind(void);
+
+/* Reports that `rank` failed (a negative rank means the host itself) and
+ * fails the world. `message` says what went wrong; the first failure wins. */
+DUALPIPE_RT_EXPORT void dualpipe_world_fail(dualpipe_world *world,
+                                            int32_t rank, const char *message);
+
+/* Non-zero once the world has failed. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_world_failed(const dualpipe_world *world);
+
+/* The rank whose failure came first (-1 for the host or none). */
+DUALPIPE_RT_EXPORT int32_t dualpipe_world_failed_rank(
+    const dualpipe_world *world);
+
+/* The first error, or NULL. Valid until the world is destroyed. */
+DUALPIPE_RT_EXPORT const char *dualpipe_world_error(
+    const dualpipe_world *world);
+
+/* Writes the timeline of every rank as one Chrome trace JSON file (one pid
+ * per rank; open it in Perfetto or chrome://tracing). The file is replaced
+ * atomically. Best called after the rank threads have finished. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_world_write_trace(
+    const dualpipe_world *world, const char *path);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* DUALPIPE_RUNTIME_RUNTIME_H */

@@ -1,0 +1,265 @@
+//===- Runtime.cpp - The C ABI over World ---------------------------------===//
+//
+// Each entry point finds the calling thread's rank, forwards to its World,
+// and keeps every C++ exception on this side of the ABI: an unexpected one
+// (e.g. out of memory) becomes an error like any other and, on a bound
+// thread, fails the world so the other ranks do not wait for this one.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dualpipe/Runtime/Runtime.h"
+
+#include "World.h"
+
+#include <cmath>
+#include <exception>
+
+#ifndef __cpp_exceptions
+#error "the runtime catches exceptions at the C ABI: build it with -fexceptions"
+#endif
+
+struct dualpipe_world final : dualpipe::rt::World {
+  using World::World;
+};
+
+using dualpipe::rt::DType;
+
+namespace {
+
+constexpr int32_t kMaxLocalRanks = 4096;
+constexpr double kMaxTimeoutSeconds = 365.0 * 24 * 3600;
+
+/// The thread's binding: set by dualpipe_rt_bind, read by every rank call.
+thread_local dualpipe_world *boundWorld = nullptr;
+thread_local int32_t boundRank = -1;
+thread_local std::string lastError;
+thread_local bool hasLastError = false;
+
+int32_t succeed() {
+  hasLastError = false;
+  return 0;
+}
+
+int32_t failWith(std::string message) {
+  lastError = std::move(message);
+  hasLastError = true;
+  return 1;
+}
+
+/// Runs `body` (returning "" or an error) behind the ABI's no-throw wall.
+template <typename Body> int32_t guarded(const char *entry, Body &&body) {
+  std::string internal;
+  try {
+    std::string error = body();
+    return error.empty() ? succeed() : failWith(std::move(error));
+  } catch (const std::exception &e) {
+    internal = std::string(entry) + ": internal error: " + e.what();
+  } catch (...) {
+    internal = std::string(entry) + ": internal error (unknown exception)";
+  }
+  try {
+    if (boundWorld) {
+      internal = "rank " + std::to_string(boundRank) + ": " + internal;
+      boundWorld->fail(boundRank, internal);
+    }
+    return failWith(std::move(internal));
+  } catch (...) {
+    hasLastError = false; // Out of memory even for the message.
+    return 1;
+  }
+}
+
+std::string notBound(const char *entry) {
+  return std::string(entry) +
+         ": the calling thread is not bound to a rank (call dualpipe_rt_bind "
+         "first)";
+}
+
+} // namespace
+
+extern "C" {
+
+//--- Rank side ---------------------------------------------------------------//
+
+int32_t dualpipe_rt_send(int32_t peer, int64_t tag, const void *data,
+                         int64_t bytes) {
+  return guarded("dualpipe_rt_send", [&] {
+    if (!boundWorld)
+      return notBound("dualpipe_rt_send");
+    return boundWorld->send(boundRank, peer, tag, data, bytes);
+  });
+}
+
+int32_t dualpipe_rt_recv(int32_t peer, int64_t tag, void *data,
+                         int64_t bytes) {
+  return guarded("dualpipe_rt_recv", [&] {
+    if (!boundWorld)
+      return notBound("dualpipe_rt_recv");
+    return boundWorld->recv(boundRank, peer, tag, data, bytes);
+  });
+}
+
+void dualpipe_rt_begin_action(int32_t kind, int32_t stage,
+                              int32_t microbatch) {
+  guarded("dualpipe_rt_begin_action", [&] {
+    if (boundWorld)
+      boundWorld->beginAction(boundRank, kind, stage, microbatch);
+    return std::string();
+  });
+}
+
+void dualpipe_rt_end_action(void) {
+  guarded("dualpipe_rt_end_action", [&] {
+    if (boundWorld)
+      boundWorld->endAction(boundRank);
+    return std::string();
+  });
+}
+
+int32_t dualpipe_rt_allreduce_sum_f32(float *data, int64_t count,
+                                      const int32_t *ranks, int32_t nranks) {
+  return guarded("dualpipe_rt_allreduce_sum_f32", [&] {
+    if (!boundWorld)
+      return notBound("dualpipe_rt_allreduce_sum_f32");
+    return boundWorld->allReduceSum(boundRank, DType::F32, data, count, ranks,
+                                    nranks);
+  });
+}
+
+int32_t dualpipe_rt_allreduce_sum_f64(double *data, int64_t count,
+                                      const int32_t *ranks, int32_t nranks) {
+  return guarded("dualpipe_rt_allreduce_sum_f64", [&] {
+    if (!boundWorld)
+      return notBound("dualpipe_rt_allreduce_sum_f64");
+    return boundWorld->allReduceSum(boundRank, DType::F64, data, count, ranks,
+                                    nranks);
+  });
+}
+
+int32_t dualpipe_rt_barrier(void) {
+  return guarded("dualpipe_rt_barrier", [&] {
+    if (!boundWorld)
+      return notBound("dualpipe_rt_barrier");
+    return boundWorld->barrier(boundRank);
+  });
+}
+
+void dualpipe_rt_fail(const char *message) {
+  guarded("dualpipe_rt_fail", [&] {
+    std::string text = message ? message : "failed (no message given)";
+    if (!boundWorld)
+      return notBound("dualpipe_rt_fail") + "; its error was: " + text;
+    text = "rank " + std::to_string(boundRank) + ": " + text;
+    boundWorld->fail(boundRank, text);
+    return text;
+  });
+}
+
+int32_t dualpipe_rt_rank(void) { return boundWorld ? boundRank : -1; }
+
+int32_t dualpipe_rt_size(void) { return boundWorld ? boundWorld->size() : 0; }
+
+const char *dualpipe_rt_last_error(void) {
+  return hasLastError ? lastError.c_str() : nullptr;
+}
+
+//--- Host side ---------------------------------------------------------------//
+
+dualpipe_world *dualpipe_world_create_local(int32_t size,
+                                            double timeout_seconds) {
+  dualpipe_world *world = nullptr;
+  guarded("dualpipe_world_create_local", [&]() -> std::string {
+    if (size < 1 || size > kMaxLocalRanks)
+      return "dualpipe_world_create_local: a local world needs 1 to " +
+             std::to_string(kMaxLocalRanks) + " ranks, got " +
+             std::to_string(size);
+    if (!(std::isfinite(timeout_seconds) && timeout_seconds > 0 &&
+          timeout_seconds <= kMaxTimeoutSeconds))
+      return "dualpipe_world_create_local: the timeout must be a positive "
+             "number of seconds (at most a year), got " +
+             std::to_string(timeout_seconds);
+    auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(timeout_seconds));
+    world = new dualpipe_world(size, timeout, dualpipe::rt::createLocalTransport);
+    return "";
+  });
+  return world;
+}
+
+void dualpipe_world_destroy(dualpipe_world *world) {
+  if (boundWorld == world && world) {
+    // Tolerate a thread that destroys the world it is still bound to.
+    boundWorld = nullptr;
+    boundRank = -1;
+  }
+  delete world;
+}
+
+int32_t dualpipe_world_size(const dualpipe_world *world) {
+  return world ? world->size() : 0;
+}
+
+int32_t dualpipe_rt_bind(dualpipe_world *world, int32_t rank) {
+  return guarded("dualpipe_rt_bind", [&]() -> std::string {
+    if (!world)
+      return "dualpipe_rt_bind: the world is NULL";
+    if (boundWorld)
+      return "dualpipe_rt_bind: this thread is already bound to rank " +
+             std::to_string(boundRank) + " (call dualpipe_rt_unbind first)";
+    std::string error = world->bind(rank);
+    if (!error.empty())
+      return "dualpipe_rt_bind: " + error;
+    boundWorld = world;
+    boundRank = rank;
+    return "";
+  });
+}
+
+void dualpipe_rt_unbind(void) {
+  guarded("dualpipe_rt_unbind", [&] {
+    if (boundWorld) {
+      dualpipe_world *world = boundWorld;
+      int32_t rank = boundRank;
+      boundWorld = nullptr;
+      boundRank = -1;
+      world->unbind(rank);
+    }
+    return std::string();
+  });
+}
+
+void dualpipe_world_fail(dualpipe_world *world, int32_t rank,
+                         const char *message) {
+  guarded("dualpipe_world_fail", [&] {
+    if (!world)
+      return std::string("dualpipe_world_fail: the world is NULL");
+    std::string text = message ? message : "failed (no message given)";
+    if (rank >= 0)
+      text = "rank " + std::to_string(rank) + ": " + text;
+    world->fail(rank < world->size() ? rank : -1, text);
+    return std::string();
+  });
+}
+
+int32_t dualpipe_world_failed(const dualpipe_world *world) {
+  return world && world->failed() ? 1 : 0;
+}
+
+int32_t dualpipe_world_failed_rank(const dualpipe_world *world) {
+  return world ? world->failedRank() : -1;
+}
+
+const char *dualpipe_world_error(const dualpipe_world *world) {
+  return world ? world->error() : nullptr;
+}
+
+int32_t dualpipe_world_write_trace(const dualpipe_world *world,
+                                   const char *path) {
+  return guarded("dualpipe_world_write_trace", [&]() -> std::string {
+    if (!world || !path)
+      return "dualpipe_world_write_trace: the world or the path is NULL";
+    return world->writeTrace(path);
+  });
+}
+
+} // extern "C"

@@ -1,0 +1,138 @@
+//===- Trace.cpp - Chrome trace JSON for the timeline ---------------------===//
+
+#include "Trace.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+
+namespace dualpipe::rt {
+
+std::string actionKindName(int32_t kind) {
+  switch (kind) {
+  case 0:
+    return "F";
+  case 1:
+    return "B";
+  case 2:
+    return "I";
+  case 3:
+    return "W";
+  case 4:
+    return "F&B";
+  default:
+    return "kind " + std::to_string(kind);
+  }
+}
+
+std::string actionShortName(int32_t kind, int32_t stage, int32_t microbatch) {
+  std::string name = actionKindName(kind);
+  if (stage >= 0)
+    name += " s" + std::to_string(stage);
+  if (microbatch >= 0)
+    name += " mb" + std::to_string(microbatch);
+  return name;
+}
+
+std::string actionLongName(int32_t kind, int32_t stage, int32_t microbatch) {
+  std::string name = actionKindName(kind);
+  if (stage >= 0)
+    name += " of stage " + std::to_string(stage);
+  if (microbatch >= 0)
+    name += std::string(stage >= 0 ? ", " : " of ") + "micro-batch " +
+            std::to_string(microbatch);
+  return name;
+}
+
+namespace {
+
+using nlohmann::json;
+
+json renderEvent(const TraceEvent &e, int32_t rank) {
+  json out = {{"pid", rank}, {"tid", 0}, {"ts", e.startUs}};
+  json args = json::object();
+  switch (e.type) {
+  case TraceEvent::Type::Action:
+    out["name"] = actionShortName(e.kind, e.stage, e.microbatch);
+    out["cat"] = "compute";
+    args["kind"] = actionKindName(e.kind);
+    args["stage"] = e.stage;
+    args["microbatch"] = e.microbatch;
+    if (e.failed)
+      args["unfinished"] = true;
+    break;
+  case TraceEvent::Type::Send:
+  case TraceEvent::Type::Recv:
+    out["name"] = (e.type == TraceEvent::Type::Send ? "send to " : "recv from ") +
+                  std::to_string(e.peer) + " tag " + std::to_string(e.tag);
+    out["cat"] = "p2p";
+    args["peer"] = e.peer;
+    args["tag"] = e.tag;
+    args["bytes"] = e.bytes;
+    break;
+  case TraceEvent::Type::AllReduce:
+    out["name"] = "all-reduce";
+    out["cat"] = "collective";
+    args["group_size"] = e.peer;
+    args["bytes"] = e.bytes;
+    break;
+  case TraceEvent::Type::Barrier:
+    out["name"] = "barrier";
+    out["cat"] = "collective";
+    break;
+  case TraceEvent::Type::Error:
+    out["name"] = "error";
+    out["cat"] = "error";
+    out["ph"] = "i";
+    out["s"] = "p";
+    args["message"] = e.message;
+    out["args"] = std::move(args);
+    return out;
+  }
+  if (e.failed && e.type != TraceEvent::Type::Action)
+    args["failed"] = true;
+  out["ph"] = "X";
+  out["dur"] = e.durationUs;
+  out["args"] = std::move(args);
+  return out;
+}
+
+} // namespace
+
+std::string renderChromeTrace(const std::vector<std::vector<TraceEvent>> &ranks,
+                              const TraceInfo &info) {
+  json events = json::array();
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    int32_t rank = static_cast<int32_t>(r);
+    std::string label = "rank " + std::to_string(rank);
+    events.push_back({{"ph", "M"}, {"pid", rank}, {"name", "process_name"},
+                      {"args", {{"name", label}}}});
+    events.push_back({{"ph", "M"}, {"pid", rank}, {"name", "process_sort_index"},
+                      {"args", {{"sort_index", rank}}}});
+    events.push_back({{"ph", "M"}, {"pid", rank}, {"tid", 0},
+                      {"name", "thread_name"}, {"args", {{"name", label}}}});
+    // Events are recorded when they end; by start (outer first) reads better.
+    std::vector<const TraceEvent *> order;
+    for (const TraceEvent &e : ranks[r])
+      order.push_back(&e);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const TraceEvent *a, const TraceEvent *b) {
+                       if (a->startUs != b->startUs)
+                         return a->startUs < b->startUs;
+                       return a->durationUs > b->durationUs;
+                     });
+    for (const TraceEvent *e : order)
+      events.push_back(renderEvent(*e, rank));
+  }
+  json other = {{"backend", info.backend},
+                {"world_size", static_cast<int64_t>(ranks.size())}};
+  if (!info.error.empty())
+    other["error"] = info.error;
+  json trace = {{"traceEvents", std::move(events)},
+                {"displayTimeUnit", "ms"},
+                {"otherData", std::move(other)}};
+  // Replace invalid UTF-8 (from a user's error message) instead of throwing.
+  return trace.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+} // namespace dualpipe::rt

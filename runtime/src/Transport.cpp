@@ -1,0 +1,47 @@
+//===- Transport.cpp - Wording shared by every transport ------------------===//
+
+#include "Transport.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace dualpipe::rt {
+
+std::string formatSeconds(std::chrono::nanoseconds duration) {
+  double seconds = std::chrono::duration<double>(duration).count();
+  char text[64];
+  if (std::fabs(seconds * 10 - std::round(seconds * 10)) < 1e-9)
+    std::snprintf(text, sizeof text, "%.1f s", seconds);
+  else
+    std::snprintf(text, sizeof text, "%g s", seconds);
+  return text;
+}
+
+std::string describeSend(int32_t peer, int64_t tag) {
+  return "send to rank " + std::to_string(peer) + " (tag " +
+         std::to_string(tag) + ")";
+}
+
+std::string describeRecv(int32_t peer, int64_t tag) {
+  return "receive from rank " + std::to_string(peer) + " (tag " +
+         std::to_string(tag) + ")";
+}
+
+std::string formatRanks(const std::vector<int32_t> &ranks) {
+  std::string text;
+  for (size_t i = 0; i < ranks.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(ranks[i]);
+  return text;
+}
+
+std::string describeAllReduce(DType type, int64_t count,
+                              const std::vector<int32_t> &group) {
+  return "all-reduce (sum of " + std::to_string(count) + " " +
+         dtypeName(type) + ") over ranks [" + formatRanks(group) + "]";
+}
+
+std::string describeBarrier(int32_t worldSize) {
+  return "barrier over all " + std::to_string(worldSize) + " ranks";
+}
+
+} // namespace dualpipe::rt

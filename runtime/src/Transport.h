@@ -1,0 +1,108 @@
+//===- Transport.h - The interface every transport implements ---*- C++ -*-===//
+//
+// A transport moves bytes between ranks: point-to-point messages matched by
+// (source, destination, tag) and FIFO per directed link, an in-place sum over
+// a group of ranks, and a barrier. Each backend (local threads today; MPI and
+// NCCL later) is one file behind this interface, and none knows the others.
+//
+// The World (World.h) sits in front of every transport: it checks arguments
+// (peer in range, not self, sizes, group), records the timeline, and turns a
+// failed call into the world's sticky error. A transport only waits, matches,
+// copies and reduces, and it must never wait forever: every wait ends at the
+// timeout or as soon as the world's failure flag is set (abort()).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DUALPIPE_RUNTIME_TRANSPORT_H
+#define DUALPIPE_RUNTIME_TRANSPORT_H
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dualpipe::rt {
+
+enum class DType : uint8_t { F32, F64 };
+
+inline int64_t dtypeBytes(DType type) { return type == DType::F32 ? 4 : 8; }
+inline const char *dtypeName(DType type) {
+  return type == DType::F32 ? "f32" : "f64";
+}
+
+/// The result of one transport call. A failure is split in two so the World
+/// can put the current action in between:
+///   "rank 1: " + op + " during F of stage 1, micro-batch 3" + problem
+/// e.g. op = "receive from rank 0 (tag 7)", problem = " timed out after 5.0 s".
+struct CommStatus {
+  enum class Code : uint8_t {
+    Ok,
+    Failed,   ///< This call failed; the world must fail with its message.
+    Abandoned ///< The world had already failed; nothing new to report.
+  };
+  Code code = Code::Ok;
+  std::string op;
+  std::string problem;
+
+  bool ok() const { return code == Code::Ok; }
+  static CommStatus success() { return {}; }
+  static CommStatus failed(std::string op, std::string problem) {
+    return {Code::Failed, std::move(op), std::move(problem)};
+  }
+  static CommStatus abandoned(std::string op) {
+    return {Code::Abandoned, std::move(op), {}};
+  }
+};
+
+class Transport {
+public:
+  virtual ~Transport() = default;
+
+  /// The backend's name as the user selects it ("local", "mpi", "nccl").
+  virtual const char *name() const = 0;
+
+  /// `self` is the calling rank; `peer` is valid and differs from `self`.
+  virtual CommStatus send(int32_t self, int32_t peer, int64_t tag,
+                          const void *data, int64_t bytes) = 0;
+  /// On failure the buffer contents are unspecified (the World zero-fills).
+  virtual CommStatus recv(int32_t self, int32_t peer, int64_t tag, void *data,
+                          int64_t bytes) = 0;
+  /// `group` is sorted, has no duplicates and contains `self`.
+  virtual CommStatus allReduceSum(int32_t self, DType type, void *data,
+                                  int64_t count,
+                                  const std::vector<int32_t> &group) = 0;
+  virtual CommStatus barrier(int32_t self) = 0;
+
+  /// Called once the world has failed (after the failure flag is set): wake
+  /// every waiter so that it returns Abandoned promptly.
+  virtual void abort() = 0;
+};
+
+/// Ranks are threads of this process. `failed` is the world's failure flag;
+/// it must outlive the transport.
+std::unique_ptr<Transport>
+createLocalTransport(int32_t size, std::chrono::nanoseconds timeout,
+                     const std::atomic<bool> &failed);
+
+// How every backend names its calls in errors (defined in Transport.cpp), so
+// a failure reads the same whichever backend ran.
+
+/// "5.0 s", "0.2 s", "0.05 s": a duration as the user wrote it.
+std::string formatSeconds(std::chrono::nanoseconds duration);
+/// "send to rank 2 (tag 7)".
+std::string describeSend(int32_t peer, int64_t tag);
+/// "receive from rank 0 (tag 7)".
+std::string describeRecv(int32_t peer, int64_t tag);
+/// "all-reduce (sum of 16 f32) over ranks [0, 3]".
+std::string describeAllReduce(DType type, int64_t count,
+                              const std::vector<int32_t> &group);
+/// "barrier over all 4 ranks".
+std::string describeBarrier(int32_t worldSize);
+/// "0, 3, 5".
+std::string formatRanks(const std::vector<int32_t> &ranks);
+
+} // namespace dualpipe::rt
+
+#endif // DUALPIPE_RUNTIME_TRANSPORT_H

@@ -1,0 +1,292 @@
+//===- World.cpp - Ranks, their transport, timeline and failure -----------===//
+
+#include "World.h"
+
+#include "AtomicFile.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace dualpipe::rt {
+
+World::World(int32_t size, std::chrono::nanoseconds timeout,
+             const TransportFactory &makeTransport)
+    : size_(size), start_(std::chrono::steady_clock::now()) {
+  for (int32_t r = 0; r < size; ++r)
+    ranks_.push_back(std::make_unique<RankState>());
+  transport_ = makeTransport(size, timeout, failed_);
+}
+
+double World::nowUs() const {
+  return std::chrono::duration<double, std::micro>(
+             std::chrono::steady_clock::now() - start_)
+      .count();
+}
+
+//--- Host side --------------------------------------------------------------//
+
+std::string World::bind(int32_t rank) {
+  if (rank < 0 || rank >= size_)
+    return "cannot bind to rank " + std::to_string(rank) +
+           ": the world has ranks 0 to " + std::to_string(size_ - 1);
+  if (ranks_[rank]->bound.exchange(true, std::memory_order_acq_rel))
+    return "cannot bind to rank " + std::to_string(rank) +
+           ": it is already bound to another thread";
+  return "";
+}
+
+void World::unbind(int32_t rank) {
+  RankState &state = *ranks_[rank];
+  double now = nowUs();
+  while (!state.actions.empty()) {
+    const ActionFrame &open = state.actions.back();
+    TraceEvent event;
+    event.type = TraceEvent::Type::Action;
+    event.failed = true;
+    event.kind = open.kind;
+    event.stage = open.stage;
+    event.microbatch = open.microbatch;
+    event.startUs = open.startUs;
+    event.durationUs = now - open.startUs;
+    state.timeline.add(std::move(event));
+    state.actions.pop_back();
+  }
+  state.bound.store(false, std::memory_order_release);
+}
+
+void World::fail(int32_t rank, const std::string &message) {
+  {
+    std::lock_guard<std::mutex> lock(failMutex_);
+    if (failed_.load(std::memory_order_relaxed))
+      return;
+    firstError_ = message;
+    failedRank_ = rank;
+    failed_.store(true, std::memory_order_release);
+  }
+  if (rank >= 0 && rank < size_) {
+    TraceEvent event;
+    event.type = TraceEvent::Type::Error;
+    event.startUs = nowUs();
+    event.message = message;
+    ranks_[rank]->timeline.add(std::move(event));
+  }
+  transport_->abort();
+}
+
+int32_t World::failedRank() const {
+  std::lock_guard<std::mutex> lock(failMutex_);
+  return failedRank_;
+}
+
+const char *World::error() const {
+  return failed() ? firstError_.c_str() : nullptr;
+}
+
+std::string World::writeTrace(const std::string &path) const {
+  std::vector<std::vector<TraceEvent>> timelines;
+  for (const auto &rank : ranks_)
+    timelines.push_back(rank->timeline.snapshot());
+  TraceInfo info;
+  info.backend = transport_->name();
+  if (const char *message = error())
+    info.error = message;
+  return writeFileAtomically(path, renderChromeTrace(timelines, info));
+}
+
+//--- Rank side --------------------------------------------------------------//
+
+std::string World::during(int32_t self) const {
+  const std::vector<ActionFrame> &open = ranks_[self]->actions;
+  std::string text;
+  for (auto it = open.rbegin(); it != open.rend(); ++it)
+    text += (it == open.rbegin() ? " during " : " inside ") +
+            actionLongName(it->kind, it->stage, it->microbatch);
+  return text;
+}
+
+std::string World::reject(int32_t self, const std::string &op,
+                          const std::string &problem) {
+  std::string message =
+      "rank " + std::to_string(self) + ": " + op + during(self) + problem;
+  fail(self, message);
+  return message;
+}
+
+std::string World::conclude(int32_t self, const CommStatus &status) {
+  switch (status.code) {
+  case CommStatus::Code::Ok:
+    return "";
+  case CommStatus::Code::Failed:
+    return reject(self, status.op, status.problem);
+  case CommStatus::Code::Abandoned:
+    break;
+  }
+  const char *first = error();
+  return "rank " + std::to_string(self) + ": " + status.op + during(self) +
+         " abandoned because the world failed: " +
+         (first ? first : "(unknown error)");
+}
+
+std::string World::checkPeer(int32_t self, int32_t peer,
+                             const char *verb) const {
+  if (peer == self)
+    return std::string(": a rank cannot ") + verb + " itself (world of " +
+           std::to_string(size_) + " ranks)";
+  if (peer < 0 || peer >= size_)
+    return ": rank " + std::to_string(peer) + " is outside the world of " +
+           std::to_string(size_) + " ranks (valid ranks are 0 to " +
+           std::to_string(size_ - 1) + ")";
+  return "";
+}
+
+namespace {
+
+std::string checkBuffer(const void *data, int64_t bytes) {
+  if (bytes < 0)
+    return ": the byte count is negative (" + std::to_string(bytes) + ")";
+  if (!data && bytes > 0)
+    return ": the buffer is NULL";
+  return "";
+}
+
+} // namespace
+
+std::string World::send(int32_t self, int32_t peer, int64_t tag,
+                        const void *data, int64_t bytes) {
+  std::string op = describeSend(peer, tag);
+  if (failed())
+    return conclude(self, CommStatus::abandoned(op));
+  std::string problem = checkPeer(self, peer, "send to");
+  if (problem.empty())
+    problem = checkBuffer(data, bytes);
+  if (!problem.empty())
+    return reject(self, op, problem);
+
+  TraceEvent event;
+  event.type = TraceEvent::Type::Send;
+  event.peer = peer;
+  event.tag = tag;
+  event.bytes = bytes;
+  event.startUs = nowUs();
+  CommStatus status = transport_->send(self, peer, tag, data, bytes);
+  event.durationUs = nowUs() - event.startUs;
+  event.failed = !status.ok();
+  ranks_[self]->timeline.add(std::move(event));
+  return conclude(self, status);
+}
+
+std::string World::recv(int32_t self, int32_t peer, int64_t tag, void *data,
+                        int64_t bytes) {
+  // Never hand stale bytes or half a message to the program.
+  auto zeroFill = [&] {
+    if (data && bytes > 0)
+      std::memset(data, 0, static_cast<size_t>(bytes));
+  };
+  std::string op = describeRecv(peer, tag);
+  if (failed()) {
+    zeroFill();
+    return conclude(self, CommStatus::abandoned(op));
+  }
+  std::string problem = checkPeer(self, peer, "receive from");
+  if (problem.empty())
+    problem = checkBuffer(data, bytes);
+  if (!problem.empty()) {
+    zeroFill();
+    return reject(self, op, problem);
+  }
+
+  TraceEvent event;
+  event.type = TraceEvent::Type::Recv;
+  event.peer = peer;
+  event.tag = tag;
+  event.bytes = bytes;
+  event.startUs = nowUs();
+  CommStatus status = transport_->recv(self, peer, tag, data, bytes);
+  event.durationUs = nowUs() - event.startUs;
+  event.failed = !status.ok();
+  ranks_[self]->timeline.add(std::move(event));
+  if (!status.ok())
+    zeroFill();
+  return conclude(self, status);
+}
+
+std::string World::allReduceSum(int32_t self, DType type, void *data,
+                                int64_t count, const int32_t *ranks,
+                                int32_t nranks) {
+  std::vector<int32_t> group;
+  if (ranks && nranks > 0)
+    group.assign(ranks, ranks + nranks);
+  std::string op = describeAllReduce(type, count, group);
+  if (failed())
+    return conclude(self, CommStatus::abandoned(op));
+
+  std::string problem;
+  std::sort(group.begin(), group.end());
+  if (group.empty())
+    problem = ": the group is empty";
+  for (int32_t rank : group)
+    if (problem.empty() && (rank < 0 || rank >= size_))
+      problem = ": rank " + std::to_string(rank) +
+                " of the group is outside the world of " +
+                std::to_string(size_) + " ranks";
+  auto repeated = std::adjacent_find(group.begin(), group.end());
+  if (problem.empty() && repeated != group.end())
+    problem = ": rank " + std::to_string(*repeated) +
+              " appears twice in the group";
+  if (problem.empty() &&
+      !std::binary_search(group.begin(), group.end(), self))
+    problem = ": the calling rank is not a member of the group";
+  if (problem.empty() && count < 0)
+    problem = ": the element count is negative (" + std::to_string(count) + ")";
+  if (problem.empty() && !data && count > 0)
+    problem = ": the buffer is NULL";
+  if (!problem.empty())
+    return reject(self, op, problem);
+
+  TraceEvent event;
+  event.type = TraceEvent::Type::AllReduce;
+  event.peer = static_cast<int32_t>(group.size());
+  event.bytes = count * dtypeBytes(type);
+  event.startUs = nowUs();
+  CommStatus status = transport_->allReduceSum(self, type, data, count, group);
+  event.durationUs = nowUs() - event.startUs;
+  event.failed = !status.ok();
+  ranks_[self]->timeline.add(std::move(event));
+  return conclude(self, status);
+}
+
+std::string World::barrier(int32_t self) {
+  TraceEvent event;
+  event.type = TraceEvent::Type::Barrier;
+  event.startUs = nowUs();
+  CommStatus status = failed()
+                          ? CommStatus::abandoned(describeBarrier(size_))
+                          : transport_->barrier(self);
+  event.durationUs = nowUs() - event.startUs;
+  event.failed = !status.ok();
+  ranks_[self]->timeline.add(std::move(event));
+  return conclude(self, status);
+}
+
+void World::beginAction(int32_t self, int32_t kind, int32_t stage,
+                        int32_t microbatch) {
+  ranks_[self]->actions.push_back({kind, stage, microbatch, nowUs()});
+}
+
+void World::endAction(int32_t self) {
+  RankState &state = *ranks_[self];
+  if (state.actions.empty())
+    return; // An unmatched end: nothing sensible to record.
+  const ActionFrame &open = state.actions.back();
+  TraceEvent event;
+  event.type = TraceEvent::Type::Action;
+  event.kind = open.kind;
+  event.stage = open.stage;
+  event.microbatch = open.microbatch;
+  event.startUs = open.startUs;
+  event.durationUs = nowUs() - open.startUs;
+  state.timeline.add(std::move(event));
+  state.actions.pop_back();
+}
+
+} // namespace dualpipe::rt

@@ -1,0 +1,101 @@
+//===- World.h - Ranks, their transport, timeline and failure ---*- C++ -*-===//
+//
+// A world is what one training run shares: its ranks, the transport joining
+// them, one timeline per rank, and the sticky world-wide failure. The C ABI
+// (Runtime.cpp) is a thin layer over it; this is where arguments are checked,
+// calls are timed onto the timeline, and a failed call fails the world.
+//
+// Rank-side methods are called only by the thread bound to `self`; they
+// return "" on success or the message for the caller (already failing the
+// world when the failure is new).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DUALPIPE_RUNTIME_WORLD_H
+#define DUALPIPE_RUNTIME_WORLD_H
+
+#include "Trace.h"
+#include "Transport.h"
+
+#include <functional>
+
+namespace dualpipe::rt {
+
+class World {
+public:
+  using TransportFactory = std::function<std::unique_ptr<Transport>(
+      int32_t size, std::chrono::nanoseconds timeout,
+      const std::atomic<bool> &failed)>;
+
+  World(int32_t size, std::chrono::nanoseconds timeout,
+        const TransportFactory &makeTransport);
+  World(const World &) = delete;
+  World &operator=(const World &) = delete;
+
+  int32_t size() const { return size_; }
+
+  //--- Host side ------------------------------------------------------------//
+
+  /// Claims `rank` for the calling thread; "" or why not.
+  std::string bind(int32_t rank);
+  /// Closes the rank's open actions (marked unfinished) and releases it.
+  void unbind(int32_t rank);
+
+  /// Fails the world with `message` (already saying who and what) unless it
+  /// has failed before. `rank` is -1 for the host.
+  void fail(int32_t rank, const std::string &message);
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  int32_t failedRank() const;
+  /// The first error, or null. Stable once set.
+  const char *error() const;
+
+  std::string writeTrace(const std::string &path) const;
+
+  //--- Rank side (the thread bound to `self`) --------------------------------//
+
+  std::string send(int32_t self, int32_t peer, int64_t tag, const void *data,
+                   int64_t bytes);
+  std::string recv(int32_t self, int32_t peer, int64_t tag, void *data,
+                   int64_t bytes);
+  std::string allReduceSum(int32_t self, DType type, void *data, int64_t count,
+                           const int32_t *ranks, int32_t nranks);
+  std::string barrier(int32_t self);
+  void beginAction(int32_t self, int32_t kind, int32_t stage,
+                   int32_t microbatch);
+  void endAction(int32_t self);
+
+private:
+  struct ActionFrame {
+    int32_t kind, stage, microbatch;
+    double startUs;
+  };
+  struct RankState {
+    std::atomic<bool> bound{false};
+    std::vector<ActionFrame> actions; ///< Open actions, innermost last.
+    Timeline timeline;
+  };
+
+  double nowUs() const;
+  /// " during F of stage 1, micro-batch 3" (innermost action first), or "".
+  std::string during(int32_t self) const;
+  /// The message for a call that failed before reaching the transport.
+  std::string reject(int32_t self, const std::string &op,
+                     const std::string &problem);
+  /// The message for a transport call's status; fails the world if new.
+  std::string conclude(int32_t self, const CommStatus &status);
+  /// ": <what is wrong>" with `peer` as a partner of `self`, or "".
+  std::string checkPeer(int32_t self, int32_t peer, const char *verb) const;
+
+  const int32_t size_;
+  const std::chrono::steady_clock::time_point start_;
+  std::atomic<bool> failed_{false};
+  mutable std::mutex failMutex_;
+  std::string firstError_; ///< Written once, before failed_ is set.
+  int32_t failedRank_ = -1;
+  std::vector<std::unique_ptr<RankState>> ranks_;
+  std::unique_ptr<Transport> transport_; ///< Last: it refers to failed_.
+};
+
+} // namespace dualpipe::rt
+
+#endif // DUALPIPE_RUNTIME_WORLD_H
