@@ -1,0 +1,52 @@
+//===- TextForm.h - Schedules as text (PyTorch's action grammar) -*- C++ -*-===//
+//
+// The interchange form of SCHEDULES.md: CSV, one line per rank (rank 0
+// first), the rank's compute actions in issue order, comma-separated, each
+// in torch.distributed.pipelining's grammar (`0F3`, `7I1`, `7W1`, `5B2`,
+// `(0F3;7B1)OVERLAP_F_B`).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DUALPIPE_SCHEDULE_TEXTFORM_H
+#define DUALPIPE_SCHEDULE_TEXTFORM_H
+
+#include "dualpipe/Schedule/Schedule.h"
+
+#include <optional>
+#include <string>
+
+namespace dualpipe::sched {
+
+/// The CSV of `schedule`: one line per rank, each ending in '\n', nothing
+/// else.
+std::string toCSV(const Schedule &schedule);
+
+/// How to interpret a CSV file.
+struct ParseOptions {
+  /// The algorithm the file was produced by; fixes the placement. When
+  /// unset, the placement is inferred from each rank's stages: rank r
+  /// holding stage r only is a plain pipeline; stages r and 2N-1-r is the
+  /// V placement (DualPipe if the micro-batches of stages < N and >= N are
+  /// disjoint, one pipeline if they coincide); stages r, r+N, r+2N, ... is
+  /// interleaved. Any other placement with each stage on one rank is read
+  /// as one pipeline through stages 0..S-1.
+  std::optional<ScheduleKind> kind;
+  /// Micro-batches per step; 0 = one more than the largest in the file.
+  int numMicrobatches = 0;
+  /// Chunks per rank for interleaved 1F1B; 0 = inferred from the stages.
+  int chunks = 0;
+};
+
+/// Parses one action (`0F3`, `(0F3;7B1)OVERLAP_F_B`). On failure the
+/// error message starts with "column C: " (1-based, relative to `text`).
+Expected<Action> parseAction(const std::string &text);
+
+/// Parses a CSV schedule. Malformed text is reported as "line L, column C:
+/// <what was expected>"; a placement that cannot be inferred says what is
+/// ambiguous and how to resolve it (--schedule=NAME). The result is not
+/// validated: call validate() on it.
+Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &options = {});
+
+} // namespace dualpipe::sched
+
+#endif // DUALPIPE_SCHEDULE_TEXTFORM_H

@@ -1,0 +1,336 @@
+//===- TextForm.cpp - CSV schedules in PyTorch's action grammar -----------===//
+
+#include "dualpipe/Schedule/TextForm.h"
+
+#include <algorithm>
+#include <climits>
+#include <set>
+
+namespace dualpipe::sched {
+
+std::string toCSV(const Schedule &schedule) {
+  std::string out;
+  for (const auto &rank : schedule.ranks) {
+    for (size_t i = 0; i < rank.size(); ++i) {
+      if (i)
+        out += ',';
+      out += formatAction(rank[i]);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+namespace {
+
+std::string str(long v) { return std::to_string(v); }
+
+/// A cursor over one field of the CSV, reporting 1-based columns relative
+/// to the start of the line.
+class Cursor {
+public:
+  Cursor(const std::string &text, size_t begin, size_t end, size_t column0)
+      : t_(text), pos_(begin), end_(end), col0_(column0) {}
+
+  bool atEnd() const { return pos_ >= end_; }
+  char peek() const { return atEnd() ? '\0' : t_[pos_]; }
+  size_t column() const { return col0_ + pos_; }
+  void advance() { ++pos_; }
+  Error error(const std::string &what) const {
+    return Error{"column " + str(static_cast<long>(column())) + ": " + what};
+  }
+  std::string found() const {
+    if (atEnd())
+      return "end of field";
+    return std::string("'") + peek() + "'";
+  }
+
+  /// Digits -> non-negative int.
+  std::optional<int> number() {
+    if (atEnd() || !isdigit(static_cast<unsigned char>(peek())))
+      return std::nullopt;
+    long v = 0;
+    while (!atEnd() && isdigit(static_cast<unsigned char>(peek()))) {
+      v = v * 10 + (peek() - '0');
+      if (v > INT_MAX / 2)
+        return std::nullopt;
+      advance();
+    }
+    return static_cast<int>(v);
+  }
+  bool literal(const char *lit) {
+    size_t n = std::char_traits<char>::length(lit);
+    if (end_ - pos_ < n || t_.compare(pos_, n, lit) != 0)
+      return false;
+    pos_ += n;
+    return true;
+  }
+
+private:
+  const std::string &t_;
+  size_t pos_, end_, col0_;
+};
+
+Expected<Action> parseSingle(Cursor &c, const char *context) {
+  std::optional<int> stage = c.number();
+  if (!stage)
+    return c.error(std::string("expected a stage number") + context + ", found " +
+                   c.found());
+  char k = c.peek();
+  ActionKind kind;
+  switch (k) {
+  case 'F':
+    kind = ActionKind::Forward;
+    break;
+  case 'B':
+    kind = ActionKind::Backward;
+    break;
+  case 'I':
+    kind = ActionKind::BackwardInput;
+    break;
+  case 'W':
+    kind = ActionKind::BackwardWeight;
+    break;
+  default:
+    return c.error("expected an action kind F, B, I or W after the stage number, "
+                   "found " + c.found());
+  }
+  c.advance();
+  std::optional<int> mb = c.number();
+  if (!mb)
+    return c.error(std::string("expected a micro-batch number after '") + k +
+                   "', found " + c.found());
+  return Action{kind, *stage, *mb};
+}
+
+Expected<Action> parseActionAt(Cursor &c) {
+  if (c.peek() != '(') {
+    Expected<Action> a = parseSingle(c, "");
+    if (!a)
+      return a;
+    if (!c.atEnd())
+      return c.error("unexpected " + c.found() + " after the action; actions are "
+                     "separated by ','");
+    return a;
+  }
+  c.advance();
+  size_t fCol = c.column();
+  Expected<Action> f = parseSingle(c, " in the overlapped pair");
+  if (!f)
+    return f;
+  if (f->kind != ActionKind::Forward)
+    return Error{"column " + str(static_cast<long>(fCol)) +
+                 ": the first action of an overlapped pair must be a forward (F)"};
+  if (c.peek() != ';')
+    return c.error("expected ';' between the two actions of an overlapped pair, "
+                   "found " + c.found());
+  c.advance();
+  size_t bCol = c.column();
+  Expected<Action> b = parseSingle(c, " in the overlapped pair");
+  if (!b)
+    return b;
+  if (b->kind != ActionKind::Backward)
+    return Error{"column " + str(static_cast<long>(bCol)) +
+                 ": the second action of an overlapped pair must be a full backward (B)"};
+  if (!c.literal(")OVERLAP_F_B"))
+    return c.error("expected ')OVERLAP_F_B' to close the overlapped pair, found " +
+                   c.found());
+  if (!c.atEnd())
+    return c.error("unexpected " + c.found() + " after the overlapped pair");
+  return Action::pair(f->stage, f->microbatch, b->stage, b->microbatch);
+}
+
+/// Infers the placement of a schedule read without a name.
+Expected<Placement> inferPlacement(const std::vector<std::vector<Action>> &ranks,
+                                   int numMicrobatches) {
+  const int n = static_cast<int>(ranks.size());
+  int maxStage = -1;
+  for (const auto &r : ranks)
+    for (const Action &a : r)
+      for (int p = 0; p < a.numParts(); ++p)
+        maxStage = std::max(maxStage, a.part(p).stage);
+  if (maxStage < 0)
+    return Error{"the file holds no actions, so the placement cannot be inferred"};
+  const int numStages = maxStage + 1;
+  std::vector<int> stageToRank(numStages, -1);
+  std::vector<std::set<int>> rankStages(n);
+  for (int r = 0; r < n; ++r)
+    for (const Action &a : ranks[r])
+      for (int p = 0; p < a.numParts(); ++p) {
+        int st = a.part(p).stage;
+        if (stageToRank[st] >= 0 && stageToRank[st] != r)
+          return Error{"stage " + str(st) + " appears on ranks " + str(stageToRank[st]) +
+                       " and " + str(r) + "; a stage is placed on one rank"};
+        stageToRank[st] = r;
+        rankStages[r].insert(st);
+      }
+  for (int st = 0; st < numStages; ++st)
+    if (stageToRank[st] < 0)
+      return Error{"stage " + str(st) + " appears on no rank (the file names stages up to " +
+                   str(maxStage) + "), so the placement cannot be inferred; pass "
+                   "--schedule=NAME"};
+
+  auto single = [&](int stages) {
+    Pipeline p;
+    for (int st = 0; st < stages; ++st)
+      p.stages.push_back(st);
+    p.firstMicrobatch = 0;
+    p.numMicrobatches = numMicrobatches;
+    return p;
+  };
+  Placement pl;
+  pl.numStages = numStages;
+  pl.stageToRank = stageToRank;
+  int maxChunks = 0;
+  for (const auto &st : rankStages)
+    maxChunks = std::max(maxChunks, static_cast<int>(st.size()));
+  pl.chunksPerRank = std::max(1, maxChunks);
+
+  bool isV = numStages == 2 * n;
+  for (int st = 0; st < numStages && isV; ++st) {
+    int r = stageToRank[st];
+    isV = st == r || st == 2 * n - 1 - r;
+  }
+  if (isV && n > 1) {
+    std::set<int> low, high;
+    for (int r = 0; r < n; ++r)
+      for (const Action &a : ranks[r])
+        for (int p = 0; p < a.numParts(); ++p)
+          (a.part(p).stage < n ? low : high).insert(a.part(p).microbatch);
+    bool disjoint = true;
+    for (int mb : low)
+      if (high.count(mb))
+        disjoint = false;
+    if (low == high) {
+      pl.pipelines.push_back(single(numStages));
+      return pl;
+    }
+    if (disjoint && !low.empty() && !high.empty()) {
+      // DualPipe: two pipelines, each over a contiguous range.
+      Pipeline a, b;
+      for (int st = 0; st < n; ++st) {
+        a.stages.push_back(st);
+        b.stages.push_back(n + st);
+      }
+      a.firstMicrobatch = *low.begin();
+      a.numMicrobatches = *low.rbegin() - *low.begin() + 1;
+      b.firstMicrobatch = *high.begin();
+      b.numMicrobatches = *high.rbegin() - *high.begin() + 1;
+      pl.pipelines = {a, b};
+      return pl;
+    }
+    return Error{"the file uses the V placement (rank r holds stages r and 2N-1-r) but "
+                 "is ambiguous: the micro-batches of stages 0.." + str(n - 1) +
+                 " and " + str(n) + ".." + str(2 * n - 1) +
+                 " neither coincide (one pipeline: DualPipeV, ZB-V) nor are disjoint "
+                 "(two pipelines: DualPipe); pass --schedule=dualpipe, dualpipev or zbv"};
+  }
+  pl.pipelines.push_back(single(numStages));
+  return pl;
+}
+
+/// Whether line `lineNo` (1-based) holds anything but blanks.
+bool lastLineHadText(const std::string &text, size_t lineNo) {
+  size_t pos = 0;
+  for (size_t l = 1; l < lineNo; ++l) {
+    pos = text.find('\n', pos);
+    if (pos == std::string::npos)
+      return false;
+    ++pos;
+  }
+  size_t end = text.find('\n', pos);
+  if (end == std::string::npos)
+    end = text.size();
+  for (size_t i = pos; i < end; ++i)
+    if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+      return true;
+  return false;
+}
+
+} // namespace
+
+Expected<Action> parseAction(const std::string &text) {
+  Cursor c(text, 0, text.size(), 1);
+  return parseActionAt(c);
+}
+
+Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &opts) {
+  std::vector<std::vector<Action>> ranks;
+  int maxMb = -1;
+  size_t lineStart = 0;
+  int lineNo = 0;
+  while (lineStart < text.size()) {
+    size_t lineEnd = text.find('\n', lineStart);
+    if (lineEnd == std::string::npos)
+      lineEnd = text.size();
+    ++lineNo;
+    size_t contentEnd = lineEnd;
+    if (contentEnd > lineStart && text[contentEnd - 1] == '\r')
+      --contentEnd;
+    std::vector<Action> actions;
+    size_t fieldStart = lineStart;
+    while (fieldStart <= contentEnd) {
+      size_t fieldEnd = text.find(',', fieldStart);
+      if (fieldEnd == std::string::npos || fieldEnd > contentEnd)
+        fieldEnd = contentEnd;
+      size_t b = fieldStart, e = fieldEnd;
+      while (b < e && (text[b] == ' ' || text[b] == '\t'))
+        ++b;
+      while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t'))
+        --e;
+      // Empty fields (idle slots in torch's dumps, or an empty line: a rank
+      // with no actions) hold no action.
+      if (b < e) {
+        Cursor c(text, b, e, 1 - lineStart);
+        Expected<Action> a = parseActionAt(c);
+        if (!a)
+          return Error{"line " + str(lineNo) + ", " + a.error().message};
+        for (int p = 0; p < a->numParts(); ++p)
+          maxMb = std::max(maxMb, a->part(p).microbatch);
+        actions.push_back(*a);
+      }
+      fieldStart = fieldEnd + 1;
+    }
+    ranks.push_back(std::move(actions));
+    lineStart = lineEnd + 1;
+  }
+  // Trailing blank lines are not ranks.
+  while (!ranks.empty() && ranks.back().empty() && !lastLineHadText(text, ranks.size()))
+    ranks.pop_back();
+  if (ranks.empty())
+    return Error{"line 1, column 1: the file is empty; expected one line of actions per "
+                 "rank"};
+
+  Schedule s;
+  s.numRanks = static_cast<int>(ranks.size());
+  s.numMicrobatches = opts.numMicrobatches > 0 ? opts.numMicrobatches : maxMb + 1;
+  if (s.numMicrobatches < 1)
+    return Error{"the file holds no actions, so the number of micro-batches is unknown"};
+  Expected<Placement> pl = Error{""};
+  if (opts.kind) {
+    s.kind = *opts.kind;
+    int chunks = opts.chunks;
+    if (chunks <= 0) {
+      int maxStage = 0;
+      for (const auto &r : ranks)
+        for (const Action &a : r)
+          for (int p = 0; p < a.numParts(); ++p)
+            maxStage = std::max(maxStage, a.part(p).stage);
+      chunks = maxStage / s.numRanks + 1;
+    }
+    pl = placementFor(*opts.kind, s.numRanks, s.numMicrobatches, chunks);
+  } else {
+    s.kind = ScheduleKind::Custom;
+    pl = inferPlacement(ranks, s.numMicrobatches);
+  }
+  if (!pl)
+    return pl.error();
+  s.numStages = pl->numStages;
+  s.chunksPerRank = pl->chunksPerRank;
+  s.stageToRank = pl->stageToRank;
+  s.pipelines = pl->pipelines;
+  s.ranks = std::move(ranks);
+  return s;
+}
+
+} // namespace dualpipe::sched
