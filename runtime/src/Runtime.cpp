@@ -47,11 +47,16 @@ int32_t failWith(std::string message) {
 }
 
 /// Runs `body` (returning "" or an error) behind the ABI's no-throw wall.
-template <typename Body> int32_t guarded(const char *entry, Body &&body) {
+/// Calls without a status to return (`reportsStatus` false) never clear the
+/// last error, so an end_action after a failed receive keeps its message.
+template <typename Body>
+int32_t guarded(const char *entry, Body &&body, bool reportsStatus = true) {
   std::string internal;
   try {
     std::string error = body();
-    return error.empty() ? succeed() : failWith(std::move(error));
+    if (!error.empty())
+      return failWith(std::move(error));
+    return reportsStatus ? succeed() : 0;
   } catch (const std::exception &e) {
     internal = std::string(entry) + ": internal error: " + e.what();
   } catch (...) {
@@ -105,7 +110,7 @@ void dualpipe_rt_begin_action(int32_t kind, int32_t stage,
     if (boundWorld)
       boundWorld->beginAction(boundRank, kind, stage, microbatch);
     return std::string();
-  });
+  }, /*reportsStatus=*/false);
 }
 
 void dualpipe_rt_end_action(void) {
@@ -113,7 +118,7 @@ void dualpipe_rt_end_action(void) {
     if (boundWorld)
       boundWorld->endAction(boundRank);
     return std::string();
-  });
+  }, /*reportsStatus=*/false);
 }
 
 int32_t dualpipe_rt_allreduce_sum_f32(float *data, int64_t count,
@@ -152,7 +157,7 @@ void dualpipe_rt_fail(const char *message) {
     text = "rank " + std::to_string(boundRank) + ": " + text;
     boundWorld->fail(boundRank, text);
     return text;
-  });
+  }, /*reportsStatus=*/false);
 }
 
 int32_t dualpipe_rt_rank(void) { return boundWorld ? boundRank : -1; }
@@ -225,7 +230,7 @@ void dualpipe_rt_unbind(void) {
       world->unbind(rank);
     }
     return std::string();
-  });
+  }, /*reportsStatus=*/false);
 }
 
 void dualpipe_world_fail(dualpipe_world *world, int32_t rank,
@@ -238,7 +243,7 @@ void dualpipe_world_fail(dualpipe_world *world, int32_t rank,
       text = "rank " + std::to_string(rank) + ": " + text;
     world->fail(rank < world->size() ? rank : -1, text);
     return std::string();
-  });
+  }, /*reportsStatus=*/false);
 }
 
 int32_t dualpipe_world_failed(const dualpipe_world *world) {
@@ -259,6 +264,19 @@ int32_t dualpipe_world_write_trace(const dualpipe_world *world,
     if (!world || !path)
       return "dualpipe_world_write_trace: the world or the path is NULL";
     return world->writeTrace(path);
+  });
+}
+
+int32_t dualpipe_world_set_trace_limit(dualpipe_world *world,
+                                       int64_t events_per_rank) {
+  return guarded("dualpipe_world_set_trace_limit", [&]() -> std::string {
+    if (!world)
+      return "dualpipe_world_set_trace_limit: the world is NULL";
+    if (events_per_rank < 0)
+      return "dualpipe_world_set_trace_limit: the limit is negative (" +
+             std::to_string(events_per_rank) + ")";
+    world->setTraceLimit(events_per_rank);
+    return "";
   });
 }
 

@@ -128,6 +128,8 @@ std::string renderChromeTrace(const std::vector<std::vector<TraceEvent>> &ranks,
                 {"world_size", static_cast<int64_t>(ranks.size())}};
   if (!info.error.empty())
     other["error"] = info.error;
+  if (info.droppedEvents > 0)
+    other["dropped_events"] = info.droppedEvents;
   json trace = {{"traceEvents", std::move(events)},
                 {"displayTimeUnit", "ms"},
                 {"otherData", std::move(other)}};

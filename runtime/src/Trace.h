@@ -42,25 +42,40 @@ std::string actionShortName(int32_t kind, int32_t stage, int32_t microbatch);
 /// "F of stage 1, micro-batch 3".
 std::string actionLongName(int32_t kind, int32_t stage, int32_t microbatch);
 
+/// One rank's events. Keeps at most `limit` (a long run must not grow
+/// without bound) and counts the ones it dropped.
 class Timeline {
 public:
+  static constexpr int64_t kDefaultLimit = 1'000'000;
+
   void add(TraceEvent event) {
     std::lock_guard<std::mutex> lock(mutex_);
-    events_.push_back(std::move(event));
+    if (static_cast<int64_t>(events_.size()) < limit_)
+      events_.push_back(std::move(event));
+    else
+      ++dropped_;
   }
-  std::vector<TraceEvent> snapshot() const {
+  void setLimit(int64_t limit) {
     std::lock_guard<std::mutex> lock(mutex_);
+    limit_ = limit;
+  }
+  std::vector<TraceEvent> snapshot(int64_t &dropped) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dropped = dropped_;
     return events_;
   }
 
 private:
   mutable std::mutex mutex_;
   std::vector<TraceEvent> events_;
+  int64_t limit_ = kDefaultLimit;
+  int64_t dropped_ = 0;
 };
 
 struct TraceInfo {
   std::string backend;
-  std::string error; ///< The world's first error, if any.
+  std::string error;       ///< The world's first error, if any.
+  int64_t droppedEvents = 0; ///< Over all ranks, past the per-rank limit.
 };
 
 /// Chrome trace JSON ("traceEvents" with complete "X" events, pid = rank).

@@ -82,11 +82,19 @@ const char *World::error() const {
   return failed() ? firstError_.c_str() : nullptr;
 }
 
+void World::setTraceLimit(int64_t eventsPerRank) {
+  for (const auto &rank : ranks_)
+    rank->timeline.setLimit(eventsPerRank);
+}
+
 std::string World::writeTrace(const std::string &path) const {
   std::vector<std::vector<TraceEvent>> timelines;
-  for (const auto &rank : ranks_)
-    timelines.push_back(rank->timeline.snapshot());
   TraceInfo info;
+  for (const auto &rank : ranks_) {
+    int64_t dropped = 0;
+    timelines.push_back(rank->timeline.snapshot(dropped));
+    info.droppedEvents += dropped;
+  }
   info.backend = transport_->name();
   if (const char *message = error())
     info.error = message;

@@ -50,6 +50,8 @@ public:
   const char *error() const;
 
   std::string writeTrace(const std::string &path) const;
+  /// At most this many events per rank are kept (0: record nothing).
+  void setTraceLimit(int64_t eventsPerRank);
 
   //--- Rank side (the thread bound to `self`) --------------------------------//
 

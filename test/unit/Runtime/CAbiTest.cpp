@@ -70,6 +70,20 @@ TEST(CAbi, BindingRules) {
       << "binding mistakes do not fail the world";
 }
 
+TEST(CAbi, LastErrorOutlivesVoidCalls) {
+  WorldPtr world = makeWorld(2);
+  ASSERT_EQ(dualpipe_rt_bind(world.get(), 0), 0);
+  dualpipe_rt_begin_action(DUALPIPE_ACTION_W, 0, 1);
+  EXPECT_NE(dualpipe_rt_send(0, 0, nullptr, 0), 0);
+  std::string message = lastError();
+  EXPECT_EQ(message, "rank 0: send to rank 0 (tag 0) during W of stage 0, "
+                     "micro-batch 1: a rank cannot send to itself (world of 2 "
+                     "ranks)");
+  dualpipe_rt_end_action();
+  dualpipe_rt_unbind();
+  EXPECT_EQ(lastError(), message);
+}
+
 TEST(CAbi, NullWorldIsHarmless) {
   EXPECT_EQ(dualpipe_world_size(nullptr), 0);
   EXPECT_EQ(dualpipe_world_failed(nullptr), 0);

@@ -149,6 +149,23 @@ TEST(Trace, FailureShowsInTheTrace) {
   EXPECT_GE(recv[0]["dur"].get<double>(), 190000.0) << "waited 0.2 s";
 }
 
+TEST(Trace, KeepsAtMostTheLimitPerRank) {
+  WorldPtr world = makeWorld(2);
+  ASSERT_EQ(dualpipe_world_set_trace_limit(world.get(), 3), 0);
+  runRanks(world.get(), [](int32_t rank) {
+    for (int32_t mb = 0; mb < 10; ++mb) {
+      dualpipe_rt_begin_action(DUALPIPE_ACTION_W, rank, mb);
+      dualpipe_rt_end_action();
+    }
+  });
+  std::string path = makeTempDir() + "/trace.json";
+  ASSERT_EQ(dualpipe_world_write_trace(world.get(), path.c_str()), 0);
+  json trace = readJson(path);
+  EXPECT_EQ(completeEvents(trace, 0, "W s0 mb2").size(), 1u);
+  EXPECT_EQ(completeEvents(trace, 0, "W s0 mb3").size(), 0u);
+  EXPECT_EQ(trace["otherData"]["dropped_events"], 14);
+}
+
 TEST(Trace, ReplacesAnExistingFileAndReportsBadPaths) {
   WorldPtr world = makeWorld(1);
   std::string dir = makeTempDir();

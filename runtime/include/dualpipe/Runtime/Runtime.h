@@ -92,8 +92,9 @@ DUALPIPE_RT_EXPORT void dualpipe_rt_fail(const char *message);
 DUALPIPE_RT_EXPORT int32_t dualpipe_rt_rank(void);
 DUALPIPE_RT_EXPORT int32_t dualpipe_rt_size(void);
 
-/* The calling thread's last error message, or NULL if its last failing call
- * has been followed by none. Valid until the thread's next runtime call. */
+/* The message of the calling thread's last failed call, or NULL. Set by every
+ * failing call, cleared by every later call that returns a status and
+ * succeeds (void calls leave it alone). Valid until the thread's next call. */
 DUALPIPE_RT_EXPORT const char *dualpipe_rt_last_error(void);
 
 /*--- Host side (the runner) --------------------------------------------------*/
@@ -141,6 +142,12 @@ DUALPIPE_RT_EXPORT const char *dualpipe_world_error(
  * atomically. Best called after the rank threads have finished. */
 DUALPIPE_RT_EXPORT int32_t dualpipe_world_write_trace(
     const dualpipe_world *world, const char *path);
+
+/* Keeps at most `events_per_rank` timeline events per rank (default one
+ * million, about 100 MB per rank); later ones are dropped and counted in the
+ * trace's "otherData". 0 turns recording off. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_world_set_trace_limit(
+    dualpipe_world *world, int64_t events_per_rank);
 
 #ifdef __cplusplus
 } /* extern "C" */
