@@ -24,6 +24,7 @@ void dualpipe::buildCpuLoweringPipeline(OpPassManager &pm) {
                     "convert-index-to-llvm,convert-func-to-llvm,"
                     "convert-cf-to-llvm,reconcile-unrealized-casts");
   pm.addPass(createDualPipeEmitPackedEntryPoints());
+  pm.addPass(createDualPipeStripAnnotations());
 }
 
 void dualpipe::buildForwardCpuPipeline(OpPassManager &pm) {

@@ -232,7 +232,7 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
 
     int64_t numStages = markers + 1;
     if (stages != 0 && stages != numStages) {
-      model.emitError() << "stages=" << stages << " was asked for, but the "
+      model.emitError() << "stages=" << stages.getValue() << " was asked for, but the "
                         << "model has " << markers
                         << " dualpipe.stage_boundary markers ("
                         << numStages << " stages); automatic cutting needs "

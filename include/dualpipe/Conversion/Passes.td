@@ -37,4 +37,16 @@ def DualPipeEmitPackedEntryPoints
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def DualPipeStripAnnotations
+    : Pass<"dualpipe-strip-annotations", "::mlir::ModuleOp"> {
+  let summary = "Drop dualpipe ops and attributes before translation to LLVM IR";
+  let description = [{
+    The last step before `mlir-translate --mlir-to-llvmir`: erases the
+    `dualpipe.pipeline` record and every `dualpipe.*` attribute on functions
+    and their arguments, which LLVM IR has no place for (the manifest keeps
+    what the runtime needs). Any other dualpipe op left at this point is an
+    error: it was not lowered.
+  }];
+}
+
 #endif // DUALPIPE_CONVERSION_PASSES

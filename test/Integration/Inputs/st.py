@@ -1,0 +1,44 @@
+"""Minimal safetensors reading and writing in pure Python (float32 only).
+
+An independent implementation for the integration tests, so that numbers the
+project computes are checked against numbers computed without it.
+"""
+import json
+import struct
+
+
+def write(path, tensors):
+    """tensors: name -> (shape, flat list of floats)."""
+    header, offset, blobs = {}, 0, []
+    for name in sorted(tensors):
+        shape, values = tensors[name]
+        blob = struct.pack("<%df" % len(values), *values)
+        header[name] = {"dtype": "F32", "shape": list(shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+def read(path):
+    """Returns name -> (shape, flat list of floats)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    out = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        assert spec["dtype"] == "F32", spec
+        begin, end = spec["data_offsets"]
+        count = (end - begin) // 4
+        out[name] = (spec["shape"],
+                     list(struct.unpack("<%df" % count, body[begin:end])))
+    return out

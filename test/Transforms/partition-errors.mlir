@@ -1,0 +1,32 @@
+// RUN: dualpipe-opt %s --dualpipe-partition -split-input-file -verify-diagnostics
+
+// expected-error @+1 {{no func.func is marked dualpipe.model}}
+module {
+  func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> { return %x : tensor<4xf32> }
+}
+
+// -----
+
+func.func @a(%x: tensor<4xf32>) -> tensor<4xf32> attributes {dualpipe.model} { return %x : tensor<4xf32> }
+// expected-error @+1 {{a second function is marked dualpipe.model}}
+func.func @b(%x: tensor<4xf32>) -> tensor<4xf32> attributes {dualpipe.model} { return %x : tensor<4xf32> }
+
+// -----
+
+func.func @m(%x: tensor<4xf32>, %c: i1) -> tensor<4xf32> attributes {dualpipe.model} {
+  %r = scf.if %c -> tensor<4xf32> {
+    // expected-error @+1 {{a stage boundary must be at the top level of the model function, not inside scf.if}}
+    %y = dualpipe.stage_boundary %x : tensor<4xf32>
+    scf.yield %y : tensor<4xf32>
+  } else {
+    scf.yield %x : tensor<4xf32>
+  }
+  return %r : tensor<4xf32>
+}
+
+// -----
+
+func.func @s() { return }
+// expected-error @+1 {{the module is already partitioned}}
+dualpipe.pipeline "linear" ranks 1 stages [@s] on [0]
+func.func @m(%x: tensor<4xf32>) -> tensor<4xf32> attributes {dualpipe.model} { return %x : tensor<4xf32> }
