@@ -123,6 +123,18 @@ INSTANTIATE_TEST_SUITE_P(AllSchedules, GridTest,
                            return name == "1f1b" ? std::string("OneFOneB") : name;
                          });
 
+TEST(Grid, InterleavedWithMoreChunks) {
+  for (int v : {1, 3, 4})
+    for (int n = 1; n <= 12; ++n)
+      for (int m = n; m <= 48; m += n) {
+        Schedule s = mustGenerate(ScheduleKind::Interleaved1F1B, n, m, v);
+        EXPECT_EQ(s.numStages, n * v);
+        ValidationReport rep = validate(s);
+        EXPECT_TRUE(rep.ok()) << "v=" << v << " N=" << n << " M=" << m << "\n"
+                              << rep.str(s);
+      }
+}
+
 TEST(Grid, DualPipeWRunsTheOldestPendingWork) {
   // SCHEDULES.md: W always runs the oldest pending deferred work (FIFO
   // across both chunks).
