@@ -132,3 +132,119 @@ func.func @f() {
   dualpipe.teleport
   return
 }
+
+// -----
+
+func.func @s0() { return }
+dualpipe.pipeline "linear" ranks 1 stages [@s0] on [0]
+// expected-error @+1 {{has 1 programs for 2 ranks; give one program per rank}}
+dualpipe.schedule "1f1b" ranks 2 microbatches 2 {
+  dualpipe.program rank 0 {
+  }
+}
+
+// -----
+
+dualpipe.schedule "1f1b" ranks 2 microbatches 2 {
+  // expected-error @+1 {{is for rank 1, but rank 0 comes next}}
+  dualpipe.program rank 1 {
+  }
+}
+
+// -----
+
+dualpipe.schedule "1f1b" ranks 1 microbatches 2 {
+  dualpipe.program rank 0 {
+    // expected-error @+1 {{kind 'Q' is not one of F, B, I, W}}
+    dualpipe.compute "Q" stage 0 microbatch 0
+  }
+}
+
+// -----
+
+dualpipe.schedule "1f1b" ranks 1 microbatches 2 {
+  dualpipe.program rank 0 {
+    // expected-error @+1 {{micro-batch 2 is out of range: the schedule has 2 micro-batches}}
+    dualpipe.compute "F" stage 0 microbatch 2
+  }
+}
+
+// -----
+
+dualpipe.schedule "1f1b" ranks 1 microbatches 2 {
+  dualpipe.program rank 0 {
+    // expected-error @+1 {{must hold exactly a forward (F) then a full backward (B)}}
+    dualpipe.overlap {
+      dualpipe.compute "B" stage 0 microbatch 0
+      dualpipe.compute "F" stage 1 microbatch 1
+    }
+  }
+}
+
+// -----
+
+dualpipe.schedule "1f1b" ranks 2 microbatches 2 {
+  dualpipe.program rank 0 {
+    dualpipe.p2p_group {
+      // expected-error @+1 {{names rank 0, the rank of its own program; a message needs another rank}}
+      dualpipe.isend "activation" stage 0 microbatch 0 to 0 : [tensor<2xf32>]
+    }
+  }
+  dualpipe.program rank 1 {
+  }
+}
+
+// -----
+
+dualpipe.schedule "1f1b" ranks 2 microbatches 2 {
+  dualpipe.program rank 0 {
+    dualpipe.p2p_group {
+      // expected-error @+1 {{names rank 5, but the schedule has 2 ranks (0..1)}}
+      dualpipe.irecv "gradient" stage 1 microbatch 0 from 5 : [tensor<2xf32>]
+    }
+  }
+  dualpipe.program rank 1 {
+  }
+}
+
+// -----
+
+dualpipe.schedule "1f1b" ranks 2 microbatches 2 {
+  dualpipe.program rank 0 {
+    dualpipe.p2p_group {
+      // expected-error @+1 {{payload 'weights' is not 'activation' or 'gradient'}}
+      dualpipe.isend "weights" stage 0 microbatch 0 to 1 : [tensor<2xf32>]
+    }
+  }
+  dualpipe.program rank 1 {
+  }
+}
+
+// -----
+
+dualpipe.schedule "1f1b" ranks 2 microbatches 2 {
+  dualpipe.program rank 0 {
+    dualpipe.p2p_group {
+      // expected-error @+1 {{can only carry ranked tensors of static shape, got 'tensor<?xf32>'}}
+      dualpipe.isend "activation" stage 0 microbatch 0 to 1 : [tensor<?xf32>]
+    }
+  }
+  dualpipe.program rank 1 {
+  }
+}
+
+// -----
+
+func.func @s0() { return }
+dualpipe.schedule "dualpipe" ranks 4 microbatches 8 {
+  dualpipe.program rank 0 {
+    // expected-error @+1 {{runs on rank 0, which is not in its group}}
+    dualpipe.allreduce_grads @s0 ranks [1, 2]
+  }
+  dualpipe.program rank 1 {
+  }
+  dualpipe.program rank 2 {
+  }
+  dualpipe.program rank 3 {
+  }
+}

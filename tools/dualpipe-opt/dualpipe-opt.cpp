@@ -12,6 +12,7 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   dualpipe::registerDualPipeTransformsPasses();
+  dualpipe::registerEmitSchedulePass();
   dualpipe::registerDualPipeConversionPasses();
   dualpipe::registerDualPipePipelines();
 

@@ -12,6 +12,10 @@ namespace dualpipe {
 
 #define GEN_PASS_REGISTRATION
 #include "dualpipe/Transforms/Passes.h.inc"
+
+/// Registers `--dualpipe-emit-schedule=FILE.csv` (its argument is a file
+/// name, not a pass-option list, so it is registered by hand).
+void registerEmitSchedulePass();
 } // namespace dualpipe
 
 #endif // DUALPIPE_TRANSFORMS_PASSES_H

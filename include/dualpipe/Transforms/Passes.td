@@ -55,4 +55,93 @@ def DualPipeBuildForwardPrograms
                            "::mlir::memref::MemRefDialect"];
 }
 
+def DualPipeSchedule : Pass<"dualpipe-schedule", "::mlir::ModuleOp"> {
+  let summary = "Materialize the step's schedule: one program per rank";
+  let description = [{
+    Generates the schedule with the schedule engine (lib/Schedule) for the
+    module's `dualpipe.pipeline` and writes it as a `dualpipe.schedule` op
+    with one `dualpipe.program` per rank: `dualpipe.compute` actions (F, B,
+    I, W) and `dualpipe.overlap` pairs in issue order. Once
+    `--dualpipe-autodiff` has run, each action names its function (the
+    stage's forward, backward, backward-input or backward-weight).
+
+    The schedule must fit the placement the partitioner chose: 1f1b, zb1p
+    and gpipe need `linear` with one stage per rank; dualpipe needs
+    `dualpipe`; dualpipev and zbv need `dualpipev`; interleaved needs
+    `interleaved`. `auto` simulates every schedule that fits the placement
+    (F=1, B=2, W=1, F&B=3 per stage) and keeps the fastest, saying why.
+  }];
+  let options = [
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
+           "dualpipe, dualpipev, 1f1b, zb1p, zbv, gpipe, interleaved or auto">,
+    Option<"ranks", "ranks", "int64_t", /*default=*/"0",
+           "Number of ranks (0: the pipeline's)">,
+    Option<"microbatches", "microbatches", "int64_t", /*default=*/"0",
+           "Micro-batches per step (M)">,
+    Option<"emit", "emit", "std::string", /*default=*/"\"\"",
+           "Also write the schedule as CSV (SCHEDULES.md grammar) to this file">,
+  ];
+  let dependentDialects = ["::dualpipe::DualPipeDialect"];
+}
+
+def DualPipeInsertComm : Pass<"dualpipe-insert-comm", "::mlir::ModuleOp"> {
+  let summary = "Make every cross-rank edge of the schedule a message";
+  let description = [{
+    For every program of the `dualpipe.schedule`, inserts the point-to-point
+    traffic of its actions: before each action a `dualpipe.p2p_group` with
+    the sends of the previous action and the receives posted ahead (two
+    receiving actions early, and in each link's send order), then a
+    `dualpipe.wait_recv` for each message the action consumes ("early
+    receive, late wait", the grouping lib/Schedule's deadlock check
+    proves). Hand-offs between stages on one rank (the DualPipeV turn) stay
+    local. For DualPipe, each rank all-reduces the parameter gradients of
+    its two stage functions with the mirror rank N-1-r right after the last
+    backward touching that function (`dualpipe.allreduce_grads`, in
+    function order on both ranks so the pair cannot cross).
+  }];
+  let dependentDialects = ["::dualpipe::DualPipeDialect"];
+}
+
+def DualPipeVerify : Pass<"dualpipe-verify", "::mlir::ModuleOp"> {
+  let summary = "Prove the per-rank programs match and cannot deadlock";
+  let description = [{
+    Checks a `dualpipe.schedule` after `--dualpipe-insert-comm`:
+    - every (stage, micro-batch) gets F then B, or F then I then W, once,
+      on the rank its stage is placed on (via lib/Schedule's validator);
+    - per directed link, the sends and the receives name the same messages
+      in the same order, with the same tensor types;
+    - every posted receive is waited for once, and every action's inputs
+      (a local result or a waited receive) are there before it runs;
+    - simulating all programs under blocking-group semantics (a p2p group
+      completes once every peer has posted the matching operation; an
+      all-reduce once every member reaches it) finishes: no deadlock;
+    - every saved value is released (each F is matched by its B or I+W).
+    Diagnostics point at the ops involved.
+  }];
+  let dependentDialects = ["::dualpipe::DualPipeDialect"];
+}
+
+def DualPipePlanMemory : Pass<"dualpipe-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Static buffer assignment and exact peak bytes per rank";
+  let description = [{
+    Walks each rank's program in issue order and gives every buffer a
+    lifetime: activations from the F (or receive post) that makes them to
+    the send or local consumer that ends them, saved values from F to its
+    B/I, W's inputs from I to W, gradients from B/I to their send or
+    consumer. Buffers are packed into one arena per rank (first fit,
+    largest first) at static offsets. Records on each program
+    `dualpipe.peak_bytes` (bytes live at the worst moment),
+    `dualpipe.arena_bytes` (the packed arena) and
+    `dualpipe.peak_microbatches` (micro-batches between F and B/I, the
+    simulator's activation count), and reports them beside the schedule
+    engine's prediction as remarks. Sizes come from the autodiff functions
+    when present (saved values), else from the stage signatures.
+  }];
+  let options = [
+    Option<"report", "report", "std::string", /*default=*/"\"\"",
+           "Also write the plan as JSON to this file">,
+  ];
+  let dependentDialects = ["::dualpipe::DualPipeDialect"];
+}
+
 #endif // DUALPIPE_TRANSFORMS_PASSES

@@ -154,4 +154,6 @@ def DualPipe_RecvOp : DualPipe_P2POp<"recv"> {
   let extraClassDeclaration = commonExtraClassDeclaration;
 }
 
+include "dualpipe/Dialect/DualPipe/IR/DualPipeScheduleOps.td"
+
 #endif // DUALPIPE_OPS

@@ -1,0 +1,265 @@
+//===- Schedule.cpp - materialize the step's schedule in IR --------------===//
+//
+// Implements --dualpipe-schedule and --dualpipe-emit-schedule=FILE.csv.
+//
+//===----------------------------------------------------------------------===//
+#include "ScheduleIR.h"
+#include "dualpipe/Transforms/Passes.h"
+
+#include "dualpipe/Schedule/Generators.h"
+#include "dualpipe/Schedule/Simulator.h"
+#include "dualpipe/Schedule/TextForm.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+namespace dualpipe {
+#define GEN_PASS_DEF_DUALPIPESCHEDULE
+#include "dualpipe/Transforms/Passes.h.inc"
+
+using namespace mlir;
+
+namespace {
+
+/// The placement each schedule family needs from the partitioner.
+StringRef requiredPlacement(sched::ScheduleKind kind) {
+  switch (kind) {
+  case sched::ScheduleKind::DualPipe:
+    return "dualpipe";
+  case sched::ScheduleKind::DualPipeV:
+  case sched::ScheduleKind::ZBV:
+    return "dualpipev";
+  case sched::ScheduleKind::Interleaved1F1B:
+    return "interleaved";
+  default:
+    return "linear";
+  }
+}
+
+/// The function realising `kind` for `stage`, from the stage function's
+/// `dualpipe.autodiff` dictionary, or null before autodiff.
+FlatSymbolRefAttr calleeFor(PipelineOp pipeline, int64_t stage,
+                            StringRef kind) {
+  func::FuncOp fn = stageFunction(pipeline, stage);
+  auto dict = fn ? fn->getAttrOfType<DictionaryAttr>("dualpipe.autodiff")
+                 : DictionaryAttr();
+  if (!dict)
+    return {};
+  StringRef key = kind == "F"   ? "forward"
+                  : kind == "B" ? "backward"
+                  : kind == "I" ? "backward_input"
+                                : "backward_weight";
+  return dict.getAs<FlatSymbolRefAttr>(key);
+}
+
+void buildCompute(OpBuilder &b, Location loc, PipelineOp pipeline,
+                  const sched::Action &a) {
+  StringRef kind = kindName(a.kind);
+  ComputeOp::create(b, loc, b.getStringAttr(kind), b.getI64IntegerAttr(a.stage),
+                    b.getI64IntegerAttr(a.microbatch),
+                    calleeFor(pipeline, a.stage, kind));
+}
+
+/// Writes `schedule` as SCHEDULES.md's CSV to `path`.
+LogicalResult writeCSV(Operation *anchor, const sched::Schedule &schedule,
+                       StringRef path) {
+  std::string error;
+  auto out = openOutputFile(path, &error);
+  if (!out)
+    return anchor->emitError() << "cannot write the schedule to '" << path
+                               << "': " << error;
+  out->os() << sched::toCSV(schedule);
+  out->keep();
+  return success();
+}
+
+struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
+  using DualPipeScheduleBase::DualPipeScheduleBase;
+
+  /// Generates `kind`, or reports why it cannot run here.
+  FailureOr<sched::Schedule> generateFor(PipelineOp pipeline,
+                                         sched::ScheduleKind kind,
+                                         int64_t numRanks) {
+    StringRef need = requiredPlacement(kind);
+    if (pipeline.getPlacement() != need)
+      return pipeline.emitError()
+             << "schedule '" << sched::scheduleName(kind) << "' needs stages "
+             << "placed '" << need << "' (--dualpipe-partition=\"placement="
+             << need << "\"), but the pipeline is '"
+             << pipeline.getPlacement() << "'";
+    sched::ScheduleConfig config;
+    config.kind = kind;
+    config.numRanks = numRanks;
+    config.numMicrobatches = microbatches;
+    config.chunks = std::max<int64_t>(1, pipeline.getNumStages() / numRanks);
+    auto generated = sched::generate(config);
+    if (!generated)
+      return pipeline.emitError() << generated.error().message;
+    if (generated->numStages != pipeline.getNumStages())
+      return pipeline.emitError()
+             << "schedule '" << sched::scheduleName(kind) << "' on "
+             << numRanks << " ranks has " << generated->numStages
+             << " stages, but the pipeline has " << pipeline.getNumStages();
+    return std::move(*generated);
+  }
+
+  /// `auto`: the fastest schedule that fits the placement, at the
+  /// reference costs of SCHEDULES.md.
+  FailureOr<sched::Schedule> chooseAuto(PipelineOp pipeline, int64_t numRanks) {
+    sched::CostModel cost;
+    cost.uniform = {1, 2, 1};
+    cost.fb = 3;
+    std::optional<sched::Schedule> best;
+    double bestTime = 0;
+    std::string why;
+    for (sched::ScheduleKind kind : sched::allScheduleKinds()) {
+      if (requiredPlacement(kind) != pipeline.getPlacement())
+        continue;
+      sched::ScheduleConfig config{kind, static_cast<int>(numRanks),
+                                   static_cast<int>(microbatches.getValue())};
+      config.chunks = std::max<int64_t>(1, pipeline.getNumStages() / numRanks);
+      auto s = sched::generate(config);
+      if (!s || s->numStages != pipeline.getNumStages())
+        continue;
+      auto sim = sched::simulate(*s, cost);
+      if (!sim)
+        continue;
+      why += std::string(sched::scheduleName(kind)) + " " +
+             std::to_string(sim->makespan) + "; ";
+      if (!best || sim->makespan < bestTime) {
+        best = *s;
+        bestTime = sim->makespan;
+      }
+    }
+    if (!best)
+      return pipeline.emitError()
+             << "no schedule fits placement '" << pipeline.getPlacement()
+             << "' with " << microbatches.getValue() << " micro-batches on "
+             << numRanks << " ranks";
+    pipeline.emitRemark() << "schedule=auto chose "
+                          << sched::scheduleName(best->kind)
+                          << ": least simulated step time at F=1, B=2, W=1, "
+                             "F&B=3 among "
+                          << why;
+    return std::move(*best);
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    PipelineOp pipeline = lookupPipeline(module);
+    if (!pipeline) {
+      module.emitError() << "no dualpipe.pipeline op; run --dualpipe-partition "
+                            "first";
+      return signalPassFailure();
+    }
+    if (!module.getOps<ScheduleOp>().empty()) {
+      module.emitError() << "the module already has a dualpipe.schedule; run "
+                            "--dualpipe-schedule once";
+      return signalPassFailure();
+    }
+    int64_t numRanks = ranks ? ranks.getValue() : pipeline.getNumRanks();
+    if (numRanks != pipeline.getNumRanks()) {
+      pipeline.emitError() << "ranks=" << numRanks << " was asked for, but "
+                           << "the stages were placed on "
+                           << pipeline.getNumRanks() << " ranks";
+      return signalPassFailure();
+    }
+    if (microbatches < 1) {
+      module.emitError() << "microbatches=M is required (M >= 1)";
+      return signalPassFailure();
+    }
+
+    FailureOr<sched::Schedule> schedule = failure();
+    if (this->schedule.getValue() == "auto") {
+      schedule = chooseAuto(pipeline, numRanks);
+    } else {
+      auto kind = sched::parseScheduleName(this->schedule);
+      if (!kind) {
+        pipeline.emitError() << "unknown schedule '" << this->schedule.getValue()
+                             << "'; use dualpipe, dualpipev, 1f1b, zb1p, zbv, "
+                                "gpipe, interleaved or auto";
+        return signalPassFailure();
+      }
+      schedule = generateFor(pipeline, *kind, numRanks);
+    }
+    if (failed(schedule))
+      return signalPassFailure();
+
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    Location loc = pipeline.getLoc();
+    auto op = ScheduleOp::create(b, loc, sched::scheduleName(schedule->kind),
+                                 numRanks, microbatches.getValue());
+    Block *body = b.createBlock(&op.getBody());
+    for (int64_t r = 0; r < numRanks; ++r) {
+      b.setInsertionPointToEnd(body);
+      auto program = ProgramOp::create(
+          b, NameLoc::get(b.getStringAttr("rank " + Twine(r)), loc), r);
+      b.setInsertionPointToEnd(b.createBlock(&program.getBody()));
+      for (auto [i, a] : llvm::enumerate(schedule->ranks[r])) {
+        // Diagnostics about an action name it the way the CSV does.
+        Location loc = NameLoc::get(
+            b.getStringAttr("rank " + Twine(r) + ", action " + Twine(i) + " (" +
+                            sched::formatAction(a) + ")"),
+            pipeline.getLoc());
+        if (!a.isPair()) {
+          buildCompute(b, loc, pipeline, a);
+          continue;
+        }
+        auto pair = OverlapOp::create(b, loc);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToEnd(b.createBlock(&pair.getBody()));
+        buildCompute(b, loc, pipeline, a.forwardPart());
+        buildCompute(b, loc, pipeline, a.backwardPart());
+      }
+    }
+    if (!emit.empty() && failed(writeCSV(op, *schedule, emit)))
+      return signalPassFailure();
+  }
+};
+
+/// --dualpipe-emit-schedule=FILE.csv: writes the module's dualpipe.schedule
+/// (its compute actions) in the CSV grammar of SCHEDULES.md.
+struct EmitSchedulePass
+    : PassWrapper<EmitSchedulePass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(EmitSchedulePass)
+  explicit EmitSchedulePass(std::string path) : path(std::move(path)) {}
+  StringRef getArgument() const final { return "dualpipe-emit-schedule"; }
+  StringRef getDescription() const final {
+    return "Write the materialized schedule as CSV (SCHEDULES.md grammar)";
+  }
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto ops = module.getOps<ScheduleOp>();
+    if (ops.empty()) {
+      module.emitError() << "no dualpipe.schedule to write; run "
+                            "--dualpipe-schedule first";
+      return signalPassFailure();
+    }
+    FailureOr<sched::Schedule> s = scheduleFromIR(*ops.begin());
+    if (failed(s) || failed(writeCSV(*ops.begin(), *s, path)))
+      return signalPassFailure();
+  }
+  std::string path;
+};
+
+} // namespace
+
+void registerEmitSchedulePass() {
+  registerPassPipeline(
+      "dualpipe-emit-schedule",
+      "Write the materialized schedule as CSV: --dualpipe-emit-schedule=FILE.csv",
+      [](OpPassManager &pm, StringRef options,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        if (options.empty())
+          return errorHandler("--dualpipe-emit-schedule needs a file: "
+                              "--dualpipe-emit-schedule=FILE.csv");
+        pm.addPass(std::make_unique<EmitSchedulePass>(options.str()));
+        return success();
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)>) {});
+}
+
+} // namespace dualpipe
