@@ -51,3 +51,8 @@ dualpipe.pipeline "dualpipev" ranks 2 stages [@s0, @s1, @s2, @s3] on [0, 1, 1, 0
 dualpipe.pipeline "dualpipe" ranks 2 stages [@s0, @s1, @s0, @s1] on [0, 1, 1, 0]
 // CHECK: dualpipe.pipeline "interleaved" ranks 2 stages [@s0, @s1, @s2, @s3] on [0, 1, 0, 1]
 dualpipe.pipeline "interleaved" ranks 2 stages [@s0, @s1, @s2, @s3] on [0, 1, 0, 1]
+// The tensors crossing each cut (one list per cut; a cut may carry none).
+// CHECK: dualpipe.pipeline "dualpipe" ranks 2 stages [@s0, @s1, @s0, @s1] on [0, 1, 1, 0] cuts {{\[}}[tensor<2x4xf32>, tensor<3xf32>]]
+dualpipe.pipeline "dualpipe" ranks 2 stages [@s0, @s1, @s0, @s1] on [0, 1, 1, 0] cuts [[tensor<2x4xf32>, tensor<3xf32>]]
+// CHECK: dualpipe.pipeline "linear" ranks 3 stages [@s0, @s1, @s2] on [0, 1, 2] model @model cuts {{\[}}[tensor<2x4xf32>], []]
+dualpipe.pipeline "linear" ranks 3 stages [@s0, @s1, @s2] on [0, 1, 2] model @model cuts [[tensor<2x4xf32>], []]

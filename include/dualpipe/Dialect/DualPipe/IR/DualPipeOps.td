@@ -30,20 +30,26 @@ def DualPipe_PipelineOp : DualPipe_Op<"pipeline",
       `min(s, 2N - 1 - s)`.
 
     `model` optionally names the uncut model function the stages came from.
+    `cuts` optionally lists, for each cut between consecutive stages of one
+    pipeline (stage k to stage k+1 of the stage functions), the types of the
+    tensors crossing it, in the order stage k+1 receives them.
 
     Example:
 
     ```mlir
-    dualpipe.pipeline "linear" ranks 2 stages [@mlp_stage0, @mlp_stage1] on [0, 1] model @mlp
+    dualpipe.pipeline "linear" ranks 2 stages [@mlp_stage0, @mlp_stage1] on [0, 1] model @mlp cuts [[tensor<4x32xf32>]]
     ```
   }];
   let arguments = (ins StrAttr:$placement,
                        I64Attr:$ranks,
                        SymbolRefArrayAttr:$stages,
                        DenseI64ArrayAttr:$on,
-                       OptionalAttr<FlatSymbolRefAttr>:$model);
+                       OptionalAttr<FlatSymbolRefAttr>:$model,
+                       OptionalAttr<TypedArrayAttrBase<TypeArrayAttr,
+                         "tensor types crossing each cut">>:$cuts);
   let assemblyFormat = [{
-    $placement `ranks` $ranks `stages` $stages `on` $on (`model` $model^)? attr-dict
+    $placement `ranks` $ranks `stages` $stages `on` $on (`model` $model^)?
+    (`cuts` $cuts^)? attr-dict
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
