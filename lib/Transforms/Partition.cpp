@@ -1,17 +1,26 @@
 //===- Partition.cpp - cut the model into pipeline stages ----------------===//
 //
-// Implements --dualpipe-partition: the model function is cut at its
-// dualpipe.stage_boundary markers into one func.func per stage.
+// Implements --dualpipe-partition. The cuts are the model's
+// dualpipe.stage_boundary markers plus, when more stages are asked for, the
+// cuts the partition solver chooses over the cost model (lib/Analysis).
+// Then one func.func is built per stage and the dualpipe.pipeline op records
+// the stages, their ranks and the tensors crossing each cut.
 //
 //===----------------------------------------------------------------------===//
 #include "dualpipe/Transforms/Passes.h"
 
+#include "dualpipe/Analysis/CostModel.h"
+#include "dualpipe/Analysis/PartitionSolver.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
-#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
 
 namespace dualpipe {
 #define GEN_PASS_DEF_DUALPIPEPARTITION
@@ -19,14 +28,14 @@ namespace dualpipe {
 
 using namespace mlir;
 
-namespace {
+/// `--dualpipe-partition-report=FILE`: the report option of the pass as a
+/// flag of its own, for drivers that build the pass with default options.
+static llvm::cl::opt<std::string> reportFlag(
+    "dualpipe-partition-report",
+    llvm::cl::desc("Write the JSON report of --dualpipe-partition to this file"),
+    llvm::cl::value_desc("FILE"), llvm::cl::init(""));
 
-/// Ops with no operands, no regions and no side effects (constants,
-/// tensor.empty) are cheaper to recreate in each stage than to transfer.
-bool isRematerializable(Operation *op) {
-  return op->getNumOperands() == 0 && op->getNumRegions() == 0 &&
-         isMemoryEffectFree(op);
-}
+namespace {
 
 /// The cut of a model function: which stage each top-level op belongs to and
 /// which values cross each cut.
@@ -49,22 +58,43 @@ Value resolve(Value v) {
   return v;
 }
 
-Cut analyze(func::FuncOp model, int64_t numStages) {
-  Cut cut;
-  cut.numStages = numStages;
-  cut.crossing.resize(numStages > 0 ? numStages - 1 : 0);
-  cut.argsUsed.resize(numStages);
-  cut.rematUsed.resize(numStages);
-  Block &body = model.getBody().front();
-
-  int64_t current = 0;
-  for (Operation &op : body) {
+/// Assigns each top-level op a stage: at the markers, or from the solver's
+/// boundaries over the cost model's units (`bounds` non-empty).
+DenseMap<Operation *, int64_t> assignStages(func::FuncOp model,
+                                            const ModelCost *cost,
+                                            ArrayRef<int64_t> bounds) {
+  DenseMap<Operation *, int64_t> stageOf;
+  int64_t current = 0, last = 0;
+  for (Operation &op : model.getBody().front()) {
     if (isa<StageBoundaryOp>(op)) {
       ++current;
       continue;
     }
-    cut.stageOf[&op] = current;
+    int64_t s = current;
+    if (!bounds.empty()) {
+      if (op.hasTrait<OpTrait::IsTerminator>()) {
+        s = bounds.size() - 2;
+      } else if (int64_t u = cost->unitIndex(&op); u >= 0) {
+        s = llvm::upper_bound(bounds, u) - bounds.begin() - 1;
+        last = s;
+      } else {
+        s = last; // rematerializable: recreated where used anyway
+      }
+    }
+    stageOf[&op] = s;
   }
+  return stageOf;
+}
+
+Cut analyze(func::FuncOp model, int64_t numStages,
+            DenseMap<Operation *, int64_t> stageOf) {
+  Cut cut;
+  cut.numStages = numStages;
+  cut.stageOf = std::move(stageOf);
+  cut.crossing.resize(numStages > 0 ? numStages - 1 : 0);
+  cut.argsUsed.resize(numStages);
+  cut.rematUsed.resize(numStages);
+  Block &body = model.getBody().front();
 
   // Last stage that uses each value, and what each stage uses.
   DenseMap<Value, int64_t> lastUse;
@@ -181,13 +211,183 @@ func::FuncOp buildStage(func::FuncOp model, const Cut &cut, int64_t s,
   return fn;
 }
 
+/// A parameter read by two stages (tied weights) would need its gradient
+/// summed across stages, which nothing downstream does yet.
+LogicalResult checkTiedParams(func::FuncOp model, const Cut &cut) {
+  DenseMap<unsigned, int64_t> firstStage;
+  for (int64_t s = 0; s < cut.numStages; ++s)
+    for (BlockArgument a : cut.argsUsed[s]) {
+      auto name = model.getArgAttrOfType<StringAttr>(a.getArgNumber(),
+                                                     kParamAttr);
+      if (!name)
+        continue;
+      auto [it, inserted] = firstStage.try_emplace(a.getArgNumber(), s);
+      if (inserted)
+        continue;
+      // Point at the first op of the later stage that reads it.
+      Operation *user = nullptr;
+      for (Operation &op : model.getBody().front())
+        if (cut.stageOf.lookup(&op) == s &&
+            !isa<StageBoundaryOp>(op) && !user) {
+          llvm::SetVector<Value> vals;
+          for (Value v : op.getOperands())
+            vals.insert(v);
+          getUsedValuesDefinedAbove(op.getRegions(), vals);
+          if (vals.contains(a))
+            user = &op;
+        }
+      InFlightDiagnostic d = user ? user->emitError() : model.emitError();
+      d << "parameter '" << name.getValue() << "' (argument #"
+        << a.getArgNumber() << ") is used by stage " << it->second
+        << " and stage " << s
+        << "; tied weights across stages are not supported: give each use "
+           "its own parameter, or keep its uses in one stage with "
+           "dualpipe.stage_boundary markers";
+      return failure();
+    }
+  return success();
+}
+
+/// Stage loads, rank loads and cut traffic of a partition, as JSON.
+llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
+                               const Cut &cut, ArrayRef<int64_t> bounds,
+                               StringRef placement, int64_t numRanks,
+                               ArrayRef<int64_t> pipelineStages,
+                               ArrayRef<int64_t> on, bool chosenBySolver,
+                               bool tieBreakExact,
+                               std::optional<PartitionSolution> linear) {
+  using llvm::json::Array;
+  using llvm::json::Object;
+  int64_t K = cut.numStages;
+  SmallVector<double> time(K, 0), flops(K, 0), activation(K, 0);
+  SmallVector<int64_t> firstOp(K, -1), lastOp(K, -1);
+  for (auto [i, unit] : llvm::enumerate(cost.units())) {
+    int64_t s = cut.stageOf.lookup(unit.op);
+    time[s] += unit.seconds;
+    flops[s] += unit.cost.flops;
+    for (Value r : unit.op->getResults())
+      activation[s] += tensorBytes(r.getType());
+    if (firstOp[s] < 0)
+      firstOp[s] = i;
+    lastOp[s] = i;
+  }
+  time[K - 1] += cost.lossSeconds();
+  flops[K - 1] += cost.lossCost().flops;
+  auto crossingBytes = [&](int64_t c) {
+    int64_t sum = 0;
+    for (Value v : cut.crossing[c])
+      sum += tensorBytes(v.getType());
+    return sum;
+  };
+
+  Array stages;
+  for (int64_t s = 0; s < K; ++s) {
+    int64_t paramBytes = 0;
+    Array params;
+    for (BlockArgument a : cut.argsUsed[s])
+      if (auto name = model.getArgAttrOfType<StringAttr>(a.getArgNumber(),
+                                                         kParamAttr)) {
+        paramBytes += cost.argBytes(a.getArgNumber());
+        params.push_back(name.getValue());
+      }
+    Array ranksOf;
+    for (auto [i, st] : llvm::enumerate(pipelineStages))
+      if (st == s)
+        ranksOf.push_back(on[i]);
+    stages.push_back(Object{
+        {"stage", s},
+        {"function", (model.getSymName() + "_stage" + Twine(s)).str()},
+        {"ops", Array{firstOp[s], lastOp[s]}},
+        {"flops", flops[s]},
+        {"time_s", time[s]},
+        {"param_bytes", paramBytes},
+        {"params", std::move(params)},
+        {"activation_bytes", activation[s]},
+        {"recv_bytes", s > 0 ? crossingBytes(s - 1) : 0},
+        {"send_bytes", s < K - 1 ? crossingBytes(s) : 0},
+        {"ranks", std::move(ranksOf)},
+    });
+  }
+
+  // A DualPipe rank runs each of its two stages for half the micro-batches.
+  double copies = placement == "dualpipe" ? 2.0 : 1.0;
+  SmallVector<double> rankLoad(numRanks, 0);
+  SmallVector<SmallVector<int64_t>> rankStages(numRanks);
+  for (auto [i, s] : llvm::enumerate(pipelineStages)) {
+    rankLoad[on[i]] += time[s];
+    rankStages[on[i]].push_back(s);
+  }
+  Array ranks;
+  double maxLoad = 0;
+  for (int64_t r = 0; r < numRanks; ++r) {
+    maxLoad = std::max(maxLoad, rankLoad[r]);
+    Array st;
+    for (int64_t s : rankStages[r])
+      st.push_back(s);
+    ranks.push_back(Object{{"rank", r},
+                           {"stages", std::move(st)},
+                           {"load_s", rankLoad[r]},
+                           {"load_per_microbatch_s", rankLoad[r] / copies}});
+  }
+  Array cuts;
+  for (int64_t c = 0; c + 1 < K; ++c) {
+    Array types;
+    for (Value v : cut.crossing[c]) {
+      std::string text;
+      llvm::raw_string_ostream(text) << v.getType();
+      types.push_back(text);
+    }
+    cuts.push_back(Object{{"cut", c},
+                          {"before_op", bounds[c + 1]},
+                          {"bytes", crossingBytes(c)},
+                          {"tensors", std::move(types)}});
+  }
+  const DeviceProfile &p = cost.profile();
+  Object report{
+      {"model", model.getSymName()},
+      {"device", Object{{"name", p.name},
+                        {"matmul_flops_f32", p.matmulFlops32},
+                        {"matmul_flops_16bit", p.matmulFlops16},
+                        {"vector_flops", p.vectorFlops},
+                        {"bytes_per_second", p.bytesPerSecond},
+                        {"source", p.source}}},
+      {"placement", placement},
+      {"num_stages", K},
+      {"num_ranks", numRanks},
+      {"num_ops", cost.numUnits()},
+      {"cuts_chosen_by", chosenBySolver ? "solver" : "markers"},
+      {"tie_break_exact", tieBreakExact},
+      {"total_time_s", cost.totalSeconds()},
+      {"total_flops", cost.totalFlops()},
+      {"loss_time_s", cost.lossSeconds()},
+      {"max_rank_load_s", maxLoad},
+      {"max_rank_load_per_microbatch_s", maxLoad / copies},
+      {"stages", std::move(stages)},
+      {"ranks", std::move(ranks)},
+      {"cuts", std::move(cuts)},
+  };
+  if (linear) {
+    Array b;
+    for (int64_t x : linear->bounds)
+      b.push_back(x);
+    report["best_linear_same_ranks"] = Object{
+        {"num_stages", (int64_t)linear->bounds.size() - 1},
+        {"bounds", std::move(b)},
+        {"max_rank_load_s", linear->maxRankLoad * 1e-12},
+        {"total_cut_bytes", linear->totalCutBytes}};
+  }
+  return report;
+}
+
 struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
   using DualPipePartitionBase::DualPipePartitionBase;
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    func::FuncOp model;
+    func::FuncOp model, lossFn;
     for (auto fn : module.getOps<func::FuncOp>()) {
+      if (fn->hasAttr(kLossAttr) && !lossFn)
+        lossFn = fn;
       if (!fn->hasAttr(kModelAttr))
         continue;
       if (model) {
@@ -216,7 +416,7 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
       return signalPassFailure();
     }
 
-    int64_t markers = 0;
+    SmallVector<StageBoundaryOp> markerOps;
     WalkResult walk = model.walk([&](StageBoundaryOp marker) {
       if (marker->getParentOp() != model) {
         marker.emitError() << "a stage boundary must be at the top level of "
@@ -224,22 +424,22 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
                            << marker->getParentOp()->getName();
         return WalkResult::interrupt();
       }
-      ++markers;
+      markerOps.push_back(marker);
       return WalkResult::advance();
     });
     if (walk.wasInterrupted())
       return signalPassFailure();
+    int64_t markers = markerOps.size();
 
-    int64_t numStages = markers + 1;
-    if (stages != 0 && stages != numStages) {
-      model.emitError() << "stages=" << stages.getValue() << " was asked for, but the "
-                        << "model has " << markers
-                        << " dualpipe.stage_boundary markers ("
-                        << numStages << " stages); automatic cutting needs "
-                           "the cost model (not yet built): add or remove "
-                           "markers, or omit stages=";
+    int64_t numStages = stages != 0 ? int64_t(stages) : markers + 1;
+    if (numStages < markers + 1) {
+      model.emitError() << "stages=" << numStages
+                        << " was asked for, but the model has " << markers
+                        << " dualpipe.stage_boundary markers (" << markers + 1
+                        << " stages); remove markers or ask for more stages";
       return signalPassFailure();
     }
+    bool solve = numStages > markers + 1;
 
     StringRef rule = placement;
     int64_t numRanks = ranks;
@@ -277,8 +477,84 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
                                        : " (every rank needs a stage)");
       return signalPassFailure();
     }
+    if (solve && (rule == "interleaved" ||
+                  (rule == "linear" && numRanks != numStages))) {
+      model.emitError() << "the partitioner chooses cuts for one stage per "
+                           "rank (linear) or two (dualpipe, dualpipev); with "
+                           "placement '"
+                        << rule << "' on " << numRanks << " ranks, place all "
+                        << numStages - 1
+                        << " cuts with dualpipe.stage_boundary markers";
+      return signalPassFailure();
+    }
 
-    Cut cut = analyze(model, numStages);
+    std::string reportFile = !report.empty() ? std::string(report)
+                                             : std::string(reportFlag);
+    std::optional<ModelCost> cost;
+    if (solve || !reportFile.empty()) {
+      std::optional<DeviceProfile> profile = lookupDeviceProfile(device);
+      if (!profile) {
+        model.emitError() << "unknown device profile '" << device
+                          << "'; use cpu or h200";
+        return signalPassFailure();
+      }
+      cost.emplace(model, *profile, lossFn);
+    }
+
+    // Where the cuts go.
+    SmallVector<int64_t> bounds;
+    bool tieBreakExact = true;
+    std::optional<PartitionSolution> linear;
+    if (solve) {
+      int64_t n = cost->numUnits();
+      PartitionProblem problem;
+      for (const ModelCost::Unit &u : cost->units())
+        problem.unitCost.push_back(toSolverCost(u.seconds));
+      if (n > 0)
+        problem.unitCost.back() += toSolverCost(cost->lossSeconds());
+      llvm::append_range(problem.cutBytes, cost->allCutBytes());
+      problem.mandatory.assign(n + 1, false);
+      for (auto [marker, c] :
+           llvm::zip_equal(markerOps, cost->markerBoundaries())) {
+        if (c == 0 || c == n || problem.mandatory[c]) {
+          marker.emitError()
+              << "this marker leaves a stage without ops ("
+              << (c == 0 ? "nothing costs anything before it"
+                  : c == n ? "nothing costs anything after it"
+                           : "another marker is right before it")
+              << "); the partitioner needs ops in every stage: remove it";
+          return signalPassFailure();
+        }
+        problem.mandatory[c] = true;
+      }
+      problem.numStages = numStages;
+      problem.pairing = rule == "linear" ? Pairing::Linear : Pairing::Nested;
+      std::string whyNot;
+      std::optional<PartitionSolution> sol = solvePartition(problem, &whyNot);
+      if (!sol) {
+        model.emitError() << "stages=" << numStages
+                          << " was asked for, but the model has " << markers
+                          << " dualpipe.stage_boundary markers ("
+                          << markers + 1 << " stages) and the cost model "
+                          << "cannot cut the rest: " << whyNot
+                          << "; ask for fewer stages";
+        return signalPassFailure();
+      }
+      bounds.assign(sol->bounds.begin(), sol->bounds.end());
+      tieBreakExact = sol->tieBreakExact;
+      if (rule != "linear" && numRanks - 1 >= markers) {
+        PartitionProblem lin = problem;
+        lin.numStages = numRanks;
+        lin.pairing = Pairing::Linear;
+        linear = solvePartition(lin);
+      }
+    }
+
+    Cut cut = analyze(model, numStages,
+                      assignStages(model, cost ? &*cost : nullptr, bounds));
+    if (failed(checkTiedParams(model, cut)))
+      return signalPassFailure();
+
     OpBuilder builder(module.getContext());
     builder.setInsertionPointAfter(model);
     SmallVector<func::FuncOp> fns;
@@ -287,25 +563,54 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
       builder.setInsertionPointAfter(fns.back());
     }
 
-    // The model stays as the single-device reference, without markers.
-    for (auto marker :
-         llvm::make_early_inc_range(model.getOps<StageBoundaryOp>())) {
-      marker.replaceAllUsesWith(marker.getInputs());
-      marker.erase();
-    }
-
     SmallVector<Attribute> refs;
     SmallVector<int64_t> on;
     for (auto [i, s] : llvm::enumerate(pipelineStages)) {
       refs.push_back(FlatSymbolRefAttr::get(fns[s].getSymNameAttr()));
       on.push_back(placementRank(rule, i, total, numRanks));
     }
+    SmallVector<Attribute> cutTypes;
+    for (ArrayRef<Value> values : cut.crossing) {
+      SmallVector<Attribute> types;
+      for (Value v : values)
+        types.push_back(TypeAttr::get(v.getType()));
+      cutTypes.push_back(builder.getArrayAttr(types));
+    }
+
+    if (!reportFile.empty()) {
+      SmallVector<int64_t> cutAt = bounds;
+      if (cutAt.empty()) { // at the markers
+        cutAt.push_back(0);
+        llvm::append_range(cutAt, cost->markerBoundaries());
+        cutAt.push_back(cost->numUnits());
+      }
+      llvm::json::Object json =
+          buildReport(model, *cost, cut, cutAt, rule, numRanks,
+                      pipelineStages, on, solve, tieBreakExact, linear);
+      std::error_code ec;
+      llvm::raw_fd_ostream os(reportFile, ec, llvm::sys::fs::OF_Text);
+      if (ec) {
+        model.emitError() << "cannot write the partition report to "
+                          << reportFile << ": " << ec.message();
+        return signalPassFailure();
+      }
+      os << llvm::formatv("{0:2}", llvm::json::Value(std::move(json)))
+         << "\n";
+    }
+
+    // The model stays as the single-device reference, without markers.
+    for (StageBoundaryOp marker : markerOps) {
+      marker.replaceAllUsesWith(marker.getInputs());
+      marker.erase();
+    }
+
     builder.setInsertionPointToEnd(module.getBody());
     PipelineOp::create(builder, model.getLoc(), builder.getStringAttr(rule),
                        builder.getI64IntegerAttr(numRanks),
                        builder.getArrayAttr(refs),
                        builder.getDenseI64ArrayAttr(on),
-                       FlatSymbolRefAttr::get(model.getSymNameAttr()));
+                       FlatSymbolRefAttr::get(model.getSymNameAttr()),
+                       builder.getArrayAttr(cutTypes));
   }
 };
 } // namespace

@@ -1,4 +1,5 @@
 //===- dualpipe-opt.cpp - mlir-opt with the dualpipe dialect and passes ---===//
+#include "dualpipe/Analysis/Passes.h"
 #include "dualpipe/Conversion/Passes.h"
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
 #include "dualpipe/Transforms/Passes.h"
@@ -12,6 +13,7 @@
 int main(int argc, char **argv) {
   mlir::registerAllPasses();
   dualpipe::registerDualPipeTransformsPasses();
+  dualpipe::registerDualPipeAnalysisPasses();
   dualpipe::registerEmitSchedulePass();
   dualpipe::registerDualPipeConversionPasses();
   dualpipe::registerDualPipePipelines();

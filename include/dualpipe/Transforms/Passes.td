@@ -5,11 +5,23 @@
 include "mlir/Pass/PassBase.td"
 
 def DualPipePartition : Pass<"dualpipe-partition", "::mlir::ModuleOp"> {
-  let summary = "Cut the dualpipe.model function into pipeline stages";
+  let summary = "Cut the dualpipe.model function into balanced pipeline stages";
   let description = [{
     Cuts the function marked `dualpipe.model` into one `func.func` per stage
-    (`@<model>_stage<k>`) at its `dualpipe.stage_boundary` markers, and
-    records the stages and their ranks in a `dualpipe.pipeline` op.
+    (`@<model>_stage<k>`) and records the stages and their ranks in a
+    `dualpipe.pipeline` op.
+
+    Where the cuts go: every `dualpipe.stage_boundary` marker is a cut. When
+    `stages` asks for more stages than the markers make, the remaining cuts
+    are chosen by an optimal contiguous partition of the model's ops in body
+    order (a dynamic program, see lib/Analysis/PartitionSolver.cpp) over the
+    roofline cost model of `device`: it minimizes the largest per-rank load
+    under the placement, then the bytes crossing the cuts. The rank load is
+    the sum of the loads of the stages a rank runs: stage r (linear), S_r and
+    S_{N-1-r} (dualpipe), stages r and 2N-1-r (dualpipev), so the heavy
+    LM-head stage of DualPipe shares its rank with the light embedding
+    stage. The `dualpipe.loss` function, when there is one, is costed in the
+    last stage.
 
     Every value a later stage uses crosses each cut in between: values that
     skip stages (residual connections) are forwarded through the stages in
@@ -18,12 +30,21 @@ def DualPipePartition : Pass<"dualpipe-partition", "::mlir::ModuleOp"> {
     every stage that uses them instead of being transferred. Model inputs and
     parameters go straight to the stages that use them, keeping their
     `dualpipe.input` / `dualpipe.param` names and gaining
-    `dualpipe.arg_index` (their position in the model). Activation arguments
-    carry `dualpipe.from_stage`. The markers are then erased from the model
-    function, which stays as the single-device reference.
+    `dualpipe.arg_index` (their position in the model). A parameter used by
+    two stages (tied weights) is an error. Activation arguments carry
+    `dualpipe.from_stage`. The markers are then erased from the model
+    function, which stays as the single-device reference. The pipeline op
+    lists the tensor types crossing each cut in `cuts`.
 
     With `placement=dualpipe` the pipeline lists the stages twice (pipelines
-    A and B of SCHEDULES.md) on `ranks = stages` ranks.
+    A and B of SCHEDULES.md) on `ranks = stages` ranks; with `dualpipev`,
+    `stages` is `2 x ranks`.
+
+    `report=FILE` (or `--dualpipe-partition-report=FILE`) writes a JSON
+    report: per stage its ops, FLOPs, estimated time, parameter and
+    activation bytes; per rank its stages and load; the bytes crossing each
+    cut; and, for a two-stage-per-rank placement, the best linear partition
+    on the same ranks for comparison.
   }];
   let options = [
     Option<"stages", "stages", "int64_t", /*default=*/"0",
@@ -32,6 +53,10 @@ def DualPipePartition : Pass<"dualpipe-partition", "::mlir::ModuleOp"> {
            "Number of ranks (0: derived from stages and placement)">,
     Option<"placement", "placement", "std::string", /*default=*/"\"linear\"",
            "Stage-to-rank layout: linear, interleaved, dualpipe or dualpipev">,
+    Option<"device", "device", "std::string", /*default=*/"\"cpu\"",
+           "Device profile of the cost model: cpu or h200">,
+    Option<"report", "report", "std::string", /*default=*/"\"\"",
+           "Write a JSON partition report to this file">,
   ];
   let dependentDialects = ["::dualpipe::DualPipeDialect", "::mlir::func::FuncDialect"];
 }
