@@ -64,6 +64,7 @@ struct CheckContractPass
                               "shape (fix the micro-batch size and sequence "
                               "length when exporting)";
       SmallVector<std::pair<StringRef, StringAttr>> given;
+      bool malformed = false;
       for (StringRef attr : allowed)
         if (Attribute a = fn.getArgAttr(i, attr)) {
           auto name = dyn_cast<StringAttr>(a);
@@ -71,10 +72,13 @@ struct CheckContractPass
             error(argLoc(fn, i)) << "argument #" << i << " of @"
                                << fn.getSymName() << ": " << attr
                                << " must be a non-empty string name";
+            malformed = true;
             continue;
           }
           given.push_back({attr, name});
         }
+      if (malformed)
+        continue;
       if (given.empty()) {
         InFlightDiagnostic d = error(argLoc(fn, i));
         d << "argument #" << i << " of @" << fn.getSymName()
