@@ -23,7 +23,7 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.dualpipe_tools_dir, append_path=True)
 
-tools = ["dualpipe-opt", "dualpipe-sched", "dualpipe-compile", "dualpipe-run"]
+tools = ["dualpipe-opt", "dualpipe-sched", "dualpipe-compile", "dualpipe-run", "dualpipe-gradcheck"]
 llvm_config.add_tool_substitutions(tools, [config.dualpipe_tools_dir, config.llvm_tools_dir])
 
 # GPU tests say `REQUIRES: cuda`; they run only where a device answers.

@@ -1,4 +1,5 @@
 //===- dualpipe-opt.cpp - mlir-opt with the dualpipe dialect and passes ---===//
+#include "dualpipe/Autodiff/Passes.h"
 #include "dualpipe/Analysis/Passes.h"
 #include "dualpipe/Conversion/Passes.h"
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
@@ -14,6 +15,7 @@ int main(int argc, char **argv) {
   mlir::registerAllPasses();
   dualpipe::registerDualPipeTransformsPasses();
   dualpipe::registerDualPipeAnalysisPasses();
+  dualpipe::registerDualPipeAutodiffPasses();
   dualpipe::registerEmitSchedulePass();
   dualpipe::registerDualPipeConversionPasses();
   dualpipe::registerDualPipePipelines();
