@@ -35,15 +35,15 @@ llvm::ArrayRef<llvm::StringLiteral> dualpipe::deviceProfileNames() {
 
 std::optional<DeviceProfile> dualpipe::lookupDeviceProfile(StringRef name) {
   if (name == "cpu") {
-    // Measured once on the build machine (AMD EPYC, AVX-512, one core) with
-    // bench/partition/MeasureCpuProfile.cpp; best of three runs. See
-    // docs/partition.md.
+    // Measured once on the build machine (AMD EPYC with AVX-512, one of its
+    // two cores) with bench-cpu-profile (bench/partition/
+    // MeasureCpuProfile.cpp), best of three runs; see docs/partition.md.
     DeviceProfile p;
     p.name = "cpu";
-    p.matmulFlops32 = 9.1e10; // OpenBLAS sgemm 1024^3, 1 thread
-    p.matmulFlops16 = 9.1e10; // no faster 16-bit path assumed
-    p.vectorFlops = 4.3e10;   // fused multiply-add loop in L1
-    p.bytesPerSecond = 3.1e10; // STREAM-style triad over 3 x 64 MiB
+    p.matmulFlops32 = 1.0e11;  // OpenBLAS sgemm 1024^3, 1 thread
+    p.matmulFlops16 = 1.0e11;  // no faster 16-bit path assumed
+    p.vectorFlops = 4.4e10;    // fused multiply-add loop in L1
+    p.bytesPerSecond = 3.0e10; // STREAM-style triad over 3 x 64 MiB
     p.source = "measured on the build machine (1 core, "
                "bench/partition/MeasureCpuProfile.cpp)";
     return p;

@@ -158,6 +158,19 @@ PartitionSolution solveLinear(const Prepared &pr) {
 // Nested pairs
 //===----------------------------------------------------------------------===//
 
+/// One bit per state (l, r): (n+1)^2 bits per level.
+class BitGrid {
+public:
+  BitGrid() = default;
+  explicit BitGrid(int64_t size) : words((size + 63) / 64, 0) {}
+  bool operator[](int64_t i) const { return words[i >> 6] >> (i & 63) & 1; }
+  void set(int64_t i) { words[i >> 6] |= uint64_t(1) << (i & 63); }
+  void reset(int64_t i) { words[i >> 6] &= ~(uint64_t(1) << (i & 63)); }
+
+private:
+  std::vector<uint64_t> words;
+};
+
 class NestedSolver {
 public:
   explicit NestedSolver(const Prepared &pr)
@@ -205,7 +218,7 @@ private:
   int64_t L = 0;
   /// reach[p][id]: (l, r) can be reached after p pairs with every pair <= L;
   /// alive[p][id]: and the remaining stages can still be placed within L.
-  std::vector<std::vector<char>> reach, alive;
+  std::vector<BitGrid> reach, alive;
   /// Per level and row, the range of r that forward() may have marked.
   std::vector<std::vector<int64_t>> bandLo, bandHi;
   std::vector<int64_t> colMax, colSeg;
@@ -229,7 +242,7 @@ private:
   bool forward(int64_t budget) {
     L = budget;
     if (reach.empty()) {
-      reach.assign(T + 1, std::vector<char>((n + 1) * (n + 1), 0));
+      reach.assign(T + 1, BitGrid((n + 1) * (n + 1)));
       bandLo.assign(T + 1, std::vector<int64_t>(n + 1, n + 1));
       bandHi.assign(T + 1, std::vector<int64_t>(n + 1, -1));
       colMax.assign(n + 1, kNeg);
@@ -239,19 +252,19 @@ private:
     for (int64_t p = 0; p <= T; ++p)
       for (int64_t l = 0; l <= n; ++l) {
         for (int64_t r = bandLo[p][l]; r <= bandHi[p][l]; ++r)
-          reach[p][id(l, r)] = 0;
+          reach[p].reset(id(l, r));
         bandLo[p][l] = n + 1;
         bandHi[p][l] = -1;
       }
     auto mark = [&](int64_t p, int64_t l, int64_t r) {
-      reach[p][id(l, r)] = 1;
+      reach[p].set(id(l, r));
       bandLo[p][l] = std::min(bandLo[p][l], r);
       bandHi[p][l] = std::max(bandHi[p][l], r);
     };
     mark(0, 0, n);
     int64_t total = pr.P[n];
     for (int64_t p = 0; p < T; ++p) {
-      const std::vector<char> &cur = reach[p];
+      const BitGrid &cur = reach[p];
       int64_t room = std::max<int64_t>(K - 2 * (p + 1), 1);
       // Weight that may stay inside after p+1 pairs.
       int64_t cap = (K / 2 - p - 1) * budget + (K % 2 ? budget / 2 : 0);
@@ -294,14 +307,15 @@ private:
 
   /// Keeps the reachable states from which the partition can be completed.
   void backward() {
-    alive.assign(T + 1, std::vector<char>((n + 1) * (n + 1), 0));
+    alive.assign(T + 1, BitGrid((n + 1) * (n + 1)));
     for (int64_t l = 0; l < n; ++l)
       for (int64_t r = std::max(l + 1, bandLo[T][l]); r <= bandHi[T][l]; ++r)
-        alive[T][id(l, r)] = reach[T][id(l, r)] && finalOk(l, r);
+        if (reach[T][id(l, r)] && finalOk(l, r))
+          alive[T].set(id(l, r));
     std::vector<int64_t> colMin(n + 1, kInf), seen(n + 1, -1);
     for (int64_t p = T - 1; p >= 0; --p) {
-      const std::vector<char> &nxt = alive[p + 1];
-      std::vector<char> &cur = alive[p];
+      const BitGrid &nxt = alive[p + 1];
+      BitGrid &cur = alive[p];
       std::fill(seen.begin(), seen.end(), -1);
       for (int64_t l = n - 2; l >= 0; --l) {
         // Successor rows l2 in [l+1, segEnd(l)]; fold row l+1 into colMin[r],
@@ -325,7 +339,7 @@ private:
         for (int64_t r = std::max(l + 2, bandLo[p][l]); r <= bandHi[p][l]; ++r)
           if (reach[p][id(l, r)] && seen[r] == seg && colMin[r] < kInf &&
               colMin[r] <= u(l, r) + L)
-            cur[id(l, r)] = 1;
+            cur.set(id(l, r));
       }
     }
   }
