@@ -11,6 +11,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -200,6 +201,92 @@ struct Member {
   AffineMap map;
 };
 
+/// The gradient of a tensor `t` that the body of `g` reads with
+/// tensor.extract at computed indices (an embedding lookup, picking the
+/// logit of the label class): a loop nest over the iteration space that
+/// recomputes the body at each point and adds the adjoint of every
+/// extracted element into dt at its indices (a scatter-add). The other
+/// operands' gradients treat `t` as a constant.
+LogicalResult scatterGathered(GenericOp g, ArrayRef<OutputForm> forms,
+                              ArrayRef<Value> seeds, Value t,
+                              ReverseSweep &sw, Operation *diagOp) {
+  OpBuilder &b = sw.builder();
+  Location loc = diagOp->getLoc();
+  SmallVector<int64_t> ranges = g.getStaticLoopRanges();
+  if (llvm::any_of(ranges, ShapedType::isDynamic))
+    return diagOp->emitError() << "dynamic loop bounds are not supported";
+  SmallVector<Value> lbs, ubs, steps;
+  for (int64_t r : ranges) {
+    lbs.push_back(arith::ConstantIndexOp::create(b, loc, 0));
+    ubs.push_back(arith::ConstantIndexOp::create(b, loc, r));
+    steps.push_back(arith::ConstantIndexOp::create(b, loc, 1));
+  }
+  SmallVector<AffineMap> maps = g.getIndexingMapsArray();
+  unsigned nIn = g.getNumDpsInputs();
+  LogicalResult status = success();
+  auto at = [&](OpBuilder &nb, Location nloc, Value tensor, AffineMap map,
+                ValueRange ivs) -> Value {
+    SmallVector<Value> idx;
+    for (AffineExpr e : map.getResults()) {
+      if (auto d = dyn_cast<AffineDimExpr>(e))
+        idx.push_back(ivs[d.getPosition()]);
+      else
+        idx.push_back(arith::ConstantIndexOp::create(
+            nb, nloc, cast<AffineConstantExpr>(e).getValue()));
+    }
+    return tensor::ExtractOp::create(nb, nloc, tensor, idx);
+  };
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, ValueRange{filled(b, loc, t.getType(), 0)},
+      [&](OpBuilder &nb, Location nloc, ValueRange ivs,
+          ValueRange acc) -> scf::ValueVector {
+        IRMapping map;
+        Block *body = g.getBody();
+        for (unsigned k = 0; k < body->getNumArguments(); ++k)
+          map.map(body->getArgument(k),
+                  at(nb, nloc, g->getOperand(k), maps[k], ivs));
+        SmallVector<Operation *> clones;
+        SmallVector<std::pair<tensor::ExtractOp, Value>> reads;
+        for (Operation &op : body->without_terminator()) {
+          if (auto idx = dyn_cast<linalg::IndexOp>(op)) {
+            map.map(idx.getResult(), ivs[idx.getDim()]);
+            continue;
+          }
+          Operation *c = nb.clone(op, map);
+          clones.push_back(c);
+          if (auto ex = dyn_cast<tensor::ExtractOp>(c))
+            if (ex.getTensor() == t)
+              reads.push_back({ex, ex.getResult()});
+        }
+        DenseMap<Value, Value> adj;
+        for (auto [j, form] : llvm::enumerate(forms)) {
+          if (!seeds[j])
+            continue;
+          Value s = at(nb, nloc, seeds[j], maps[nIn + j], ivs);
+          Value &slot = adj[map.lookupOrDefault(form.partial)];
+          slot = slot ? arith::AddFOp::create(nb, nloc, slot, s).getResult()
+                      : s;
+        }
+        if (failed(scalarReverse(nb, clones, adj, diagOp)))
+          status = failure();
+        Value dt = acc[0];
+        for (auto [ex, v] : reads) {
+          Value a = adj.lookup(v);
+          if (!a)
+            continue;
+          SmallVector<Value> idx(ex.getIndices());
+          Value old = tensor::ExtractOp::create(nb, nloc, dt, idx);
+          Value sum = arith::AddFOp::create(nb, nloc, old, a);
+          dt = tensor::InsertOp::create(nb, nloc, sum, dt, idx);
+        }
+        return {dt};
+      });
+  if (failed(status))
+    return failure();
+  sw.accumulate(t, nest.results[0], loc);
+  return success();
+}
+
 } // namespace
 
 /// linalg.generic: the adjoint of every active operand is one more
@@ -235,17 +322,36 @@ LogicalResult differentiateGenericAs(GenericOp g, ValueRange results,
 
   llvm::SetVector<Value> captured;
   getUsedValuesDefinedAbove(g.getRegion(), captured);
-  for (Value v : captured)
-    if (sw.isActive(v))
+  SmallVector<Value> gathered; // active tensors the body reads by index
+  for (Value v : captured) {
+    if (!sw.isActive(v))
+      continue;
+    bool onlyExtracted = llvm::all_of(v.getUses(), [&](OpOperand &use) {
+      if (!g->isProperAncestor(use.getOwner()))
+        return true;
+      auto ex = dyn_cast<tensor::ExtractOp>(use.getOwner());
+      return ex && ex.getTensor() == v;
+    });
+    if (!onlyExtracted || !isa<RankedTensorType>(v.getType()))
       return diagOp->emitError()
-             << "the body uses a differentiated value defined outside it; "
-                "pass it as an input operand so that it gets a gradient";
+             << "the body uses a differentiated value defined outside it "
+                "other than by tensor.extract; pass it as an input operand "
+                "so that it gets a gradient";
+    gathered.push_back(v);
+  }
 
   FailureOr<SmallVector<OutputForm>> forms = classifyOutputs(g, diagOp);
   if (failed(forms))
     return failure();
   bool extremum = (*forms)[0].kind == Combiner::Max ||
                   (*forms)[0].kind == Combiner::Min;
+  if (extremum && !gathered.empty())
+    return diagOp->emitError() << "no gradient rule for a max/min-reduction "
+                                  "that reads a differentiated tensor with "
+                                  "tensor.extract";
+  for (Value t : gathered)
+    if (failed(scatterGathered(g, *forms, seeds, t, sw, diagOp)))
+      return failure();
 
   // Operands that receive a gradient through the body, grouped by the loop
   // dimensions they index.

@@ -74,8 +74,10 @@ LogicalResult scalarAdjoint(OpBuilder &b, Operation *op,
   operandAdjoints.assign(op->getNumOperands(), Value());
   // Ops without float results pass no gradient (comparisons, integer and
   // index arithmetic, float-to-int casts are piecewise constant).
+  // tensor.extract of a captured tensor: its gradient is scattered by the
+  // caller (LinalgRules.cpp), the indices get none.
   if (llvm::none_of(op->getResults(), isFloat) ||
-      isa<arith::ConstantOp>(op))
+      isa<arith::ConstantOp, tensor::ExtractOp>(op))
     return success();
   Value g = resultAdjoints.empty() ? Value() : resultAdjoints[0];
   if (!g)

@@ -504,7 +504,7 @@ int main(int argc, char **argv) {
           "buffer-results-to-out-params{modify-public-functions},"
           "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
           "func.func(convert-linalg-to-loops),lower-affine,convert-scf-to-cf,"
-          "expand-strided-metadata,convert-math-to-libm,"
+          "expand-strided-metadata,convert-math-to-llvm,convert-math-to-libm,"
           "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
           "convert-index-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
           "reconcile-unrealized-casts",

@@ -100,6 +100,7 @@ def DualPipeAutodiff : Pass<"dualpipe-autodiff", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
 }
