@@ -499,6 +499,7 @@ int main(int argc, char **argv) {
   PassManager lower(&ctx);
   lower.addPass(dualpipe::createDualPipeStripAnnotations());
   if (failed(parsePassPipeline(
+          "func.func(convert-elementwise-to-linalg),"
           "one-shot-bufferize{bufferize-function-boundaries "
           "function-boundary-type-conversion=identity-layout-map},"
           "buffer-results-to-out-params{modify-public-functions},"
@@ -514,6 +515,9 @@ int main(int argc, char **argv) {
     return fail("lowering to LLVM failed");
   ExecutionEngineOptions eo;
   eo.transformer = makeOptimizingTransformer(2, 0, nullptr);
+  // memrefCopy (strided copies of slices) lives in the C runner utils.
+  SmallVector<StringRef> libs = {DUALPIPE_C_RUNNER_UTILS};
+  eo.sharedLibPaths = libs;
   auto engine = ExecutionEngine::create(*lowered, eo);
   if (!engine)
     return fail("JIT: " + llvm::toString(engine.takeError()));
