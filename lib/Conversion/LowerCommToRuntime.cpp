@@ -46,6 +46,55 @@ void lowerToCall(OpTy op, func::FuncOp callee) {
   op.erase();
 }
 
+/// Replaces `dualpipe.all_reduce` with a call to
+/// `dualpipe_rt_allreduce_sum_f32/f64(data, count, ranks, nranks)`, the group
+/// coming from a constant global.
+void lowerAllReduce(AllReduceOp op, ModuleOp module, unsigned &globals) {
+  MLIRContext *ctx = op.getContext();
+  auto type = cast<MemRefType>(op.getBuffer().getType());
+  bool f64 = type.getElementType().isF64();
+  StringRef name =
+      f64 ? "dualpipe_rt_allreduce_sum_f64" : "dualpipe_rt_allreduce_sum_f32";
+  Type ptr = LLVM::LLVMPointerType::get(ctx);
+  Type i32 = IntegerType::get(ctx, 32), i64 = IntegerType::get(ctx, 64);
+  auto callee = module.lookupSymbol<func::FuncOp>(name);
+  if (!callee) {
+    OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+    callee = func::FuncOp::create(top, module.getLoc(), name,
+                                  FunctionType::get(ctx, {ptr, i64, ptr, i32},
+                                                    {i32}));
+    callee.setPrivate();
+  }
+  // The group, as a constant array of i32.
+  ArrayRef<int64_t> ranks = op.getRanks();
+  auto groupType = MemRefType::get({int64_t(ranks.size())}, i32);
+  SmallVector<int32_t> values(ranks.begin(), ranks.end());
+  std::string global = "__dualpipe_group_" + std::to_string(globals++);
+  {
+    OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+    memref::GlobalOp::create(
+        top, op.getLoc(), global, top.getStringAttr("private"), groupType,
+        DenseIntElementsAttr::get(
+            RankedTensorType::get({int64_t(ranks.size())}, i32),
+            ArrayRef<int32_t>(values)),
+        /*constant=*/true, /*alignment=*/nullptr);
+  }
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  auto pointerOf = [&](Value memref) -> Value {
+    Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
+    Value addr = arith::IndexCastOp::create(b, loc, i64, base);
+    return LLVM::IntToPtrOp::create(b, loc, ptr, addr);
+  };
+  Value group = memref::GetGlobalOp::create(b, loc, groupType, global);
+  Value count = arith::ConstantIntOp::create(b, loc, type.getNumElements(), 64);
+  Value n = arith::ConstantIntOp::create(b, loc, ranks.size(), 32);
+  func::CallOp::create(b, loc, callee,
+                       ValueRange{pointerOf(op.getBuffer()), count,
+                                  pointerOf(group), n});
+  op.erase();
+}
+
 struct LowerCommToRuntimePass
     : impl::DualPipeLowerCommToRuntimeBase<LowerCommToRuntimePass> {
   void runOnOperation() override {
@@ -64,6 +113,11 @@ struct LowerCommToRuntimePass
         return signalPassFailure();
       }
     }
+    SmallVector<AllReduceOp> reductions;
+    module.walk([&](AllReduceOp op) { reductions.push_back(op); });
+    unsigned globals = 0;
+    for (AllReduceOp op : reductions)
+      lowerAllReduce(op, module, globals);
     for (Operation *op : ops) {
       if (auto send = dyn_cast<SendOp>(op))
         lowerToCall(send, declareRuntimeFn(module, "dualpipe_rt_send"));

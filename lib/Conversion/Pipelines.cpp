@@ -17,7 +17,8 @@ static void appendTextual(OpPassManager &pm, llvm::StringRef text) {
 
 void dualpipe::buildCpuLoweringPipeline(OpPassManager &pm) {
   pm.addPass(createDualPipeLowerCommToRuntime());
-  appendTextual(pm, "func.func(convert-linalg-to-loops),lower-affine,"
+  appendTextual(pm, "convert-bufferization-to-memref,"
+                    "func.func(convert-linalg-to-loops),lower-affine,"
                     "convert-scf-to-cf,expand-strided-metadata,"
                     "convert-math-to-libm,finalize-memref-to-llvm,"
                     "convert-math-to-llvm,convert-arith-to-llvm,"

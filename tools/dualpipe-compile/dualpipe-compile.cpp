@@ -7,6 +7,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dualpipe/Conversion/Passes.h"
+#ifdef DUALPIPE_HAVE_AUTODIFF
+#include "dualpipe/Autodiff/Passes.h"
+#endif
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
 #include "dualpipe/Transforms/Passes.h"
 
@@ -50,11 +53,28 @@ static cl::opt<int> ranksOpt("ranks",
                              cl::desc("Number of ranks (default: one per "
                                       "stage)"),
                              cl::init(0), cl::cat(category));
+static cl::opt<std::string> scheduleOpt(
+    "schedule",
+    cl::desc("Schedule: dualpipe, dualpipev, 1f1b, zb1p, zbv, gpipe, "
+             "interleaved, auto; or 'forward' (the walking skeleton: one "
+             "micro-batch, forward only, cut at the model's markers)"),
+    cl::init("forward"), cl::cat(category));
+static cl::opt<int> microbatchesOpt("microbatches",
+                                    cl::desc("Micro-batches per step (M)"),
+                                    cl::init(0), cl::cat(category));
+static cl::opt<int> stagesOpt(
+    "stages",
+    cl::desc("Stage functions (default: N for dualpipe and 1F1B-like "
+             "schedules, 2N for V schedules, 2N for interleaved)"),
+    cl::init(0), cl::cat(category));
 static cl::opt<std::string>
-    scheduleOpt("schedule",
-                cl::desc("Schedule (the walking skeleton supports 'forward': "
-                         "one micro-batch, forward only)"),
-                cl::init("forward"), cl::cat(category));
+    lossOpt("loss",
+            cl::desc("Loss: the module's dualpipe.loss function (default), "
+                     "or mse, cross_entropy"),
+            cl::init(""), cl::cat(category));
+static cl::opt<std::string>
+    deviceOpt("device", cl::desc("Cost-model device profile: cpu or h200"),
+              cl::init("cpu"), cl::cat(category));
 static cl::opt<std::string>
     targetOpt("target", cl::desc("Code target (cpu)"), cl::init("cpu"),
               cl::cat(category));
@@ -168,6 +188,156 @@ llvm::json::Object buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
   };
 }
 
+/// The placement a schedule family needs from the partitioner.
+std::string placementFor(StringRef schedule) {
+  if (schedule == "dualpipe")
+    return "dualpipe";
+  if (schedule == "dualpipev" || schedule == "zbv")
+    return "dualpipev";
+  if (schedule == "interleaved")
+    return "interleaved";
+  return "linear";
+}
+
+/// Runs a textual pass pipeline on `module`.
+LogicalResult runPipeline(ModuleOp module, const std::string &pipeline) {
+  PassManager pm(module.getContext());
+  if (failed(applyPassManagerCLOptions(pm)) ||
+      failed(parsePassPipeline(pipeline, pm, llvm::errs())))
+    return failure();
+  return pm.run(module);
+}
+
+/// Everything but the entry points becomes private, so that two step
+/// modules (the pipeline and the reference) link into one library.
+void privatizeInternals(ModuleOp module) {
+  module.walk([](func::FuncOp fn) {
+    if (!fn.isExternal() && !fn->hasAttr(dualpipe::kRankAttr))
+      fn.setPrivate();
+  });
+}
+
+/// Training step, tensor level: partition, autodiff, schedule,
+/// communication, verification, memory plan, per-rank step functions.
+LogicalResult buildTrainingStep(ModuleOp module, StringRef schedule,
+                                int64_t ranks, int64_t stages,
+                                int64_t microbatches, StringRef prefix,
+                                StringRef memoryReport) {
+  std::string placement = placementFor(schedule);
+  std::string p =
+      (Twine("dualpipe-partition{stages=") + Twine(stages) + " ranks=" +
+       Twine(ranks) + " placement=" + placement + " device=" + deviceOpt +
+       "},dualpipe-autodiff{microbatches=" + Twine(microbatches) +
+       (lossOpt.empty() ? "" : " loss=" + lossOpt) +
+       "},dualpipe-schedule{schedule=" + schedule +
+       " microbatches=" + Twine(microbatches) +
+       "},dualpipe-insert-comm,dualpipe-verify,dualpipe-plan-memory" +
+       (memoryReport.empty() ? "" : "{report=" + memoryReport + "}") +
+       ",dualpipe-lower-schedule{prefix=" + prefix + "}")
+          .str();
+  return runPipeline(module, p);
+}
+
+/// Tensor-level step functions to LLVM-dialect IR for the CPU.
+LogicalResult lowerStepToLLVM(ModuleOp module) {
+  privatizeInternals(module);
+  PassManager pm(module.getContext());
+  if (failed(applyPassManagerCLOptions(pm)) ||
+      failed(parsePassPipeline(
+          "dualpipe-protect-arguments,convert-elementwise-to-linalg,"
+          "one-shot-bufferize{bufferize-function-boundaries "
+          "function-boundary-type-conversion=identity-layout-map},"
+          "buffer-deallocation-pipeline,canonicalize",
+          pm, llvm::errs())))
+    return failure();
+  dualpipe::buildCpuLoweringPipeline(pm);
+  if (failed(pm.run(module)))
+    return failure();
+  // Only the packed entry points are exported; everything else (stage code,
+  // helpers the lowering made) is internal to its object.
+  module.walk([](LLVM::LLVMFuncOp fn) {
+    if (!fn.isExternal() && !fn.getName().ends_with("_packed"))
+      fn.setLinkage(LLVM::Linkage::Internal);
+  });
+  return success();
+}
+
+/// The manifest of a training step, read off the rank entry points.
+llvm::json::Object trainingManifest(ModuleOp module, int64_t ranks,
+                                    int64_t stages, int64_t microbatches,
+                                    StringRef schedule,
+                                    StringRef placement) {
+  auto entry = module.lookupSymbol<func::FuncOp>("dualpipe_rank0");
+  llvm::json::Array args, grads;
+  for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
+    Type t = entry.getArgument(i).getType();
+    llvm::json::Object arg = tensorJson(t);
+    if (auto n = entry.getArgAttrOfType<StringAttr>(i, dualpipe::kParamAttr)) {
+      arg["role"] = "param";
+      arg["name"] = n.getValue();
+    } else if (auto n = entry.getArgAttrOfType<StringAttr>(
+                   i, dualpipe::kInputAttr)) {
+      arg["role"] = "input";
+      arg["name"] = n.getValue();
+    } else if (auto n = entry.getArgAttrOfType<StringAttr>(
+                   i, dualpipe::kLabelAttr)) {
+      arg["role"] = "label";
+      arg["name"] = n.getValue();
+    } else if (auto n =
+                   entry.getArgAttrOfType<StringAttr>(i, "dualpipe.grad_of")) {
+      arg["role"] = "grad";
+      arg["name"] = n.getValue();
+    } else {
+      arg["role"] = "losses";
+      arg["name"] = "losses";
+    }
+    args.push_back(std::move(arg));
+  }
+  // Which ranks compute each parameter's gradient.
+  llvm::json::Object owners;
+  dualpipe::PipelineOp pipe = dualpipe::lookupPipeline(module);
+  for (auto [s, ref] : llvm::enumerate(pipe.getStages())) {
+    auto stage = module.lookupSymbol<func::FuncOp>(
+        cast<FlatSymbolRefAttr>(ref).getValue());
+    for (unsigned i = 0; i < stage.getNumArguments(); ++i)
+      if (auto n = stage.getArgAttrOfType<StringAttr>(i, dualpipe::kParamAttr)) {
+        llvm::json::Array *list = owners.getArray(n.getValue());
+        if (!list) {
+          owners[n.getValue()] = llvm::json::Array();
+          list = owners.getArray(n.getValue());
+        }
+        int64_t r = pipe.getRankOfStage(s);
+        bool seen = false;
+        for (const llvm::json::Value &v : *list)
+          seen |= v.getAsInteger() == r;
+        if (!seen)
+          list->push_back(r);
+      }
+  }
+  llvm::json::Array entries, stageRanks;
+  for (int64_t r = 0; r < ranks; ++r)
+    entries.push_back("dualpipe_rank" + std::to_string(r) + "_packed");
+  for (int64_t r : pipe.getOn())
+    stageRanks.push_back(r);
+  return llvm::json::Object{
+      {"format", "dualpipe-step"},
+      {"version", 1},
+      {"mode", "train"},
+      {"target", targetOpt.getValue()},
+      {"schedule", schedule.str()},
+      {"placement", placement.str()},
+      {"ranks", ranks},
+      {"stages", stages},
+      {"stage_ranks", std::move(stageRanks)},
+      {"microbatches", microbatches},
+      {"library", "step.so"},
+      {"entry_points", std::move(entries)},
+      {"reference_entry_point", "dualpipe_reference_rank0_packed"},
+      {"arguments", std::move(args)},
+      {"param_ranks", std::move(owners)},
+  };
+}
+
 /// Compiles `llvmModule` for the host into an object file at `path`.
 LogicalResult emitObject(llvm::Module &llvmModule, StringRef path) {
   std::string tripleName = llvm::sys::getDefaultTargetTriple();
@@ -205,7 +375,7 @@ LogicalResult emitObject(llvm::Module &llvmModule, StringRef path) {
 }
 
 /// Links the object into a shared library with the runtime.
-LogicalResult linkLibrary(StringRef object, StringRef library) {
+LogicalResult linkLibrary(ArrayRef<std::string> objects, StringRef library) {
   const char *env = std::getenv("CXX");
   std::string cxx = env && *env ? env : DUALPIPE_HOST_CXX;
   auto program = llvm::sys::findProgramByName(cxx);
@@ -214,15 +384,11 @@ LogicalResult linkLibrary(StringRef object, StringRef library) {
                 "'; set CXX to a C++ compiler"),
            failure();
   std::string runtimeDir = DUALPIPE_RUNTIME_LIB_DIR;
-  std::vector<std::string> argv = {*program,
-                                   "-shared",
-                                   "-o",
-                                   library.str(),
-                                   object.str(),
-                                   "-L" + runtimeDir,
-                                   "-Wl,-rpath," + runtimeDir,
-                                   "-ldualpipe_runtime",
-                                   "-lm"};
+  std::vector<std::string> argv = {*program, "-shared", "-o", library.str()};
+  argv.insert(argv.end(), objects.begin(), objects.end());
+  argv.insert(argv.end(), {"-L" + runtimeDir,
+                           "-Wl,-rpath," + runtimeDir, "-ldualpipe_runtime",
+                           "-lm"});
   SmallVector<StringRef> args(argv.begin(), argv.end());
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
@@ -246,6 +412,9 @@ int main(int argc, char **argv) {
   registerDefaultTimingManagerCLOptions();
   dualpipe::registerDualPipeTransformsPasses();
   dualpipe::registerDualPipeConversionPasses();
+#ifdef DUALPIPE_HAVE_AUTODIFF
+  dualpipe::registerDualPipeAutodiffPasses();
+#endif
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -254,14 +423,18 @@ int main(int argc, char **argv) {
   if (targetOpt != "cpu")
     return fail("target '" + targetOpt +
                 "' is not built yet; use --target=cpu");
-  if (scheduleOpt != "forward")
-    return fail("schedule '" + scheduleOpt +
-                "' is not built yet in the compiler (see dualpipe-sched for "
-                "the schedule engine); use --schedule=forward");
   if (emitOpt != "lib" && emitOpt != "mlir" && emitOpt != "llvm")
     return fail("--emit=" + emitOpt + " is not one of lib, mlir, llvm");
   if (emitOpt == "lib" && outDir.empty())
     return fail("no output folder: pass -o OUTDIR");
+  bool training = scheduleOpt != "forward";
+  if (training && ranksOpt < 1)
+    return fail("--ranks=N is required with --schedule=" + scheduleOpt);
+  if (training && microbatchesOpt < 1)
+    return fail("--microbatches=M is required with --schedule=" + scheduleOpt);
+  if (!outDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
+      return fail("cannot create " + outDir + ": " + ec.message());
 
   DialectRegistry registry;
   registerAllDialects(registry);
@@ -282,62 +455,106 @@ int main(int argc, char **argv) {
   if (!module)
     return 1;
 
-  // Partition first: the manifest is read off the stages.
-  PassManager partition(&context);
-  if (failed(applyPassManagerCLOptions(partition)))
-    return 1;
-  dualpipe::DualPipePartitionOptions partitionOptions;
-  partitionOptions.ranks = ranksOpt;
-  partition.addPass(dualpipe::createDualPipePartition(partitionOptions));
-  if (failed(partition.run(*module)))
-    return 1;
-  dualpipe::PipelineOp pipe = dualpipe::lookupPipeline(*module);
-  llvm::json::Object manifest = buildManifest(*module, pipe);
-  int64_t numStages = pipe.getNumStages(), numRanks = pipe.getNumRanks();
+  std::vector<OwningOpRef<ModuleOp>> steps;
+  llvm::json::Object manifest;
+  int64_t numStages = 0, numRanks = 0;
+  if (!training) {
+    // Walking skeleton: partition first, the manifest is read off the stages.
+    PassManager partition(&context);
+    if (failed(applyPassManagerCLOptions(partition)))
+      return 1;
+    dualpipe::DualPipePartitionOptions partitionOptions;
+    partitionOptions.ranks = ranksOpt;
+    partition.addPass(dualpipe::createDualPipePartition(partitionOptions));
+    if (failed(partition.run(*module)))
+      return 1;
+    dualpipe::PipelineOp pipe = dualpipe::lookupPipeline(*module);
+    manifest = buildManifest(*module, pipe);
+    numStages = pipe.getNumStages();
+    numRanks = pipe.getNumRanks();
 
-  PassManager lower(&context);
-  if (failed(applyPassManagerCLOptions(lower)))
-    return 1;
-  if (failed(parsePassPipeline(
-          "one-shot-bufferize{bufferize-function-boundaries "
-          "function-boundary-type-conversion=identity-layout-map}",
-          lower, llvm::errs())))
-    return 1;
-  lower.addPass(dualpipe::createDualPipeBuildForwardPrograms());
-  if (failed(parsePassPipeline("buffer-deallocation-pipeline,canonicalize",
-                               lower, llvm::errs())))
-    return 1;
-  dualpipe::buildCpuLoweringPipeline(lower);
-  if (failed(lower.run(*module)))
-    return 1;
+    PassManager lower(&context);
+    if (failed(applyPassManagerCLOptions(lower)))
+      return 1;
+    if (failed(parsePassPipeline(
+            "one-shot-bufferize{bufferize-function-boundaries "
+            "function-boundary-type-conversion=identity-layout-map}",
+            lower, llvm::errs())))
+      return 1;
+    lower.addPass(dualpipe::createDualPipeBuildForwardPrograms());
+    if (failed(parsePassPipeline("buffer-deallocation-pipeline,canonicalize",
+                                 lower, llvm::errs())))
+      return 1;
+    dualpipe::buildCpuLoweringPipeline(lower);
+    if (failed(lower.run(*module)))
+      return 1;
+    steps.push_back(std::move(module));
+  } else {
+    numRanks = ranksOpt;
+    std::string placement = placementFor(scheduleOpt);
+    numStages = stagesOpt ? stagesOpt
+                          : (placement == "linear" || placement == "dualpipe"
+                                 ? numRanks
+                                 : 2 * numRanks);
+    // The single-device reference: the same model, uncut, on one rank.
+    OwningOpRef<ModuleOp> reference = module->clone();
+    reference->walk([](dualpipe::StageBoundaryOp marker) {
+      marker.replaceAllUsesWith(marker.getInputs());
+      marker.erase();
+    });
+    SmallString<256> memoryReport(outDir);
+    llvm::sys::path::append(memoryReport, "memory.json");
+    if (failed(buildTrainingStep(*module, scheduleOpt, numRanks, numStages,
+                                 microbatchesOpt, "dualpipe_rank",
+                                 outDir.empty() ? "" : memoryReport.str())))
+      return 1;
+    manifest = trainingManifest(*module, numRanks, numStages, microbatchesOpt,
+                                scheduleOpt, placement);
+    if (failed(buildTrainingStep(*reference, "gpipe", 1, 1, microbatchesOpt,
+                                 "dualpipe_reference_rank", "")))
+      return 1;
+    if (failed(lowerStepToLLVM(*module)) || failed(lowerStepToLLVM(*reference)))
+      return 1;
+    steps.push_back(std::move(module));
+    steps.push_back(std::move(reference));
+  }
 
   if (emitOpt == "mlir") {
-    module->print(llvm::outs());
+    for (auto &step : steps)
+      step->print(llvm::outs());
     return 0;
   }
 
   llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule =
-      translateModuleToLLVMIR(*module, llvmContext, "dualpipe_step");
-  if (!llvmModule)
-    return fail("translation to LLVM IR failed");
-  if (emitOpt == "llvm") {
-    llvmModule->print(llvm::outs(), nullptr);
-    return 0;
+  std::vector<std::unique_ptr<llvm::Module>> llvmModules;
+  for (auto &step : steps) {
+    llvmModules.push_back(
+        translateModuleToLLVMIR(*step, llvmContext, "dualpipe_step"));
+    if (!llvmModules.back())
+      return fail("translation to LLVM IR failed");
+    if (emitOpt == "llvm")
+      llvmModules.back()->print(llvm::outs(), nullptr);
   }
+  if (emitOpt == "llvm")
+    return 0;
 
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
-  if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
-    return fail("cannot create " + outDir + ": " + ec.message());
-  SmallString<256> object(outDir), library(outDir), manifestPath(outDir);
-  llvm::sys::path::append(object, "step.o");
+  SmallString<256> library(outDir), manifestPath(outDir);
   llvm::sys::path::append(library, "step.so");
   llvm::sys::path::append(manifestPath, "manifest.json");
-  if (failed(emitObject(*llvmModule, object)) ||
-      failed(linkLibrary(object, library)))
+  std::vector<std::string> objects;
+  for (auto [i, m] : llvm::enumerate(llvmModules)) {
+    SmallString<256> object(outDir);
+    llvm::sys::path::append(object, "step" + std::to_string(i) + ".o");
+    if (failed(emitObject(*m, object)))
+      return 1;
+    objects.push_back(object.str().str());
+  }
+  if (failed(linkLibrary(objects, library)))
     return 1;
-  llvm::sys::fs::remove(object);
+  for (const std::string &o : objects)
+    llvm::sys::fs::remove(o);
 
   std::error_code ec;
   llvm::ToolOutputFile out(manifestPath, ec, llvm::sys::fs::OF_Text);

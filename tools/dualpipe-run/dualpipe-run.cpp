@@ -37,6 +37,10 @@ struct Options {
   uint64_t seed = 0;
   int64_t microbatch = 0;
   double timeout = 60.0;
+  int64_t steps = 1;
+  double lr = 0.01;
+  bool check = false;
+  std::string dumpGrads, save, resume;
 };
 
 [[noreturn]] void die(const std::string &message, int code = 1) {
@@ -62,6 +66,16 @@ void usage() {
          "(default 0)\n"
          "  --timeout=SECONDS      fail a receive that waits longer "
          "(default 60)\n"
+         "  --steps=K              training steps to run (default 1)\n"
+         "  --lr=X                 SGD learning rate (default 0.01)\n"
+         "  --check                also run the step on one rank without a "
+         "pipeline and\n"
+         "                         compare losses and gradients (relative "
+         "error <= 1e-5)\n"
+         "  --dump-grads=FILE      write the last step's gradients "
+         "(.safetensors)\n"
+         "  --save=FILE            write a checkpoint after the last step\n"
+         "  --resume=FILE          continue from a checkpoint\n"
          "  --trace=FILE.json      write the ranks' timeline (Chrome trace, "
          "Perfetto)\n"
          "  --dump-outputs=FILE    write the pipeline's outputs (.safetensors)\n"
@@ -97,6 +111,26 @@ Options parseArgs(int argc, char **argv) {
       if (!*v || *end)
         die("--seed needs a non-negative integer, got '" + std::string(v) +
                 "'",
+            2);
+    } else if (a == "--check") {
+      o.check = true;
+    } else if (const char *v = value("--dump-grads")) {
+      o.dumpGrads = v;
+    } else if (const char *v = value("--save")) {
+      o.save = v;
+    } else if (const char *v = value("--resume")) {
+      o.resume = v;
+    } else if (const char *v = value("--steps")) {
+      char *end = nullptr;
+      o.steps = std::strtoll(v, &end, 10);
+      if (!*v || *end || o.steps < 1)
+        die("--steps needs a positive integer, got '" + std::string(v) + "'",
+            2);
+    } else if (const char *v = value("--lr")) {
+      char *end = nullptr;
+      o.lr = std::strtod(v, &end);
+      if (!*v || *end || !(o.lr >= 0))
+        die("--lr needs a non-negative number, got '" + std::string(v) + "'",
             2);
     } else if (const char *v = value("--microbatch")) {
       char *end = nullptr;
@@ -251,7 +285,7 @@ json readManifest(const std::string &dir) {
       m.value("format", "") != "dualpipe-step")
     die(path + " is not a dualpipe-step manifest");
   for (const char *key : {"ranks", "entry_points", "reference_entry_point",
-                          "arguments", "outputs", "library"})
+                          "arguments", "library"})
     if (!m.contains(key))
       die(path + " has no '" + key + "' field");
   return m;
@@ -281,9 +315,15 @@ std::string preview(const Buffer &b) {
 
 } // namespace
 
+int runTraining(const Options &opt, const json &manifest);
+
 int main(int argc, char **argv) {
   Options opt = parseArgs(argc, argv);
   json manifest = readManifest(opt.outDir);
+  if (manifest.value("mode", "") == "train")
+    return runTraining(opt, manifest);
+  if (!manifest.contains("outputs"))
+    die(opt.outDir + "/manifest.json has no 'outputs' field");
   int32_t ranks = manifest["ranks"].get<int32_t>();
   std::string libPath = opt.outDir + "/" + manifest["library"].get<std::string>();
   void *lib = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -416,4 +456,231 @@ int main(int argc, char **argv) {
               maxDiff, rel, compared, ranks, agree ? "agree" : "DISAGREE");
   dlclose(lib);
   return agree ? 0 : 3;
+}
+
+//===----------------------------------------------------------------------===//
+// Training: one step function per rank, losses and gradients out.
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Relative error of `got` against `want`: max |got - want| over max |want|.
+double relativeError(const std::vector<float> &got,
+                     const std::vector<float> &want) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    diff = std::max(diff, std::fabs(double(got[i]) - want[i]));
+    scale = std::max(scale, std::fabs(double(want[i])));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+/// The buffers of one run of the step: what every rank writes.
+struct StepOutputs {
+  Buffer losses;
+  std::vector<Buffer> grads; ///< One per parameter, in model order.
+};
+
+/// Runs every rank's step function once; fills each rank's outputs.
+std::string runStep(const std::vector<PackedFn> &programs,
+                    std::vector<Buffer> &inputs,
+                    std::vector<StepOutputs> &outputs, double timeout,
+                    const std::string &trace) {
+  int32_t ranks = programs.size();
+  dualpipe_world *world = dualpipe_world_create_local(ranks, timeout);
+  if (!world)
+    return std::string("cannot create the local world: ") +
+           (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?");
+  std::vector<std::vector<void *>> packed(ranks);
+  for (int32_t r = 0; r < ranks; ++r) {
+    for (Buffer &b : inputs)
+      packed[r].push_back(b.describe());
+    packed[r].push_back(outputs[r].losses.describe());
+    for (Buffer &g : outputs[r].grads)
+      packed[r].push_back(g.describe());
+  }
+  std::vector<std::thread> threads;
+  for (int32_t r = 0; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      if (dualpipe_rt_bind(world, r) != 0)
+        return;
+      programs[r](packed[r].data());
+      dualpipe_rt_unbind();
+    });
+  for (std::thread &t : threads)
+    t.join();
+  if (!trace.empty() && dualpipe_world_write_trace(world, trace.c_str()) != 0)
+    std::cerr << "dualpipe-run: warning: could not write the trace to " << trace
+              << "\n";
+  std::string error;
+  if (dualpipe_world_failed(world))
+    error = dualpipe_world_error(world) ? dualpipe_world_error(world)
+                                        : "unknown failure";
+  dualpipe_world_destroy(world);
+  return error;
+}
+
+} // namespace
+
+int runTraining(const Options &opt, const json &manifest) {
+  int32_t ranks = manifest["ranks"].get<int32_t>();
+  int64_t microbatches = manifest.value("microbatches", 1);
+  std::string libPath =
+      opt.outDir + "/" + manifest["library"].get<std::string>();
+  void *lib = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    die(std::string("cannot load ") + libPath + ": " + dlerror());
+  std::vector<PackedFn> programs;
+  for (const json &name : manifest["entry_points"])
+    programs.push_back(lookup(lib, name.get<std::string>(), libPath));
+  std::vector<PackedFn> reference = {lookup(
+      lib, manifest["reference_entry_point"].get<std::string>(), libPath)};
+
+  // Inputs (shared read-only by all ranks) and each rank's outputs.
+  std::vector<Buffer> inputs;
+  StepOutputs shape;
+  std::vector<std::string> paramNames;
+  for (const json &spec : manifest["arguments"]) {
+    std::string role = spec.value("role", "");
+    Buffer b = makeBuffer(spec, spec.value("name", "?"));
+    if (role == "losses")
+      shape.losses = b;
+    else if (role == "grad")
+      shape.grads.push_back(b);
+    else
+      inputs.push_back(b);
+    if (role == "param")
+      paramNames.push_back(b.name);
+  }
+  st::TensorFile params, data;
+  if (!opt.resume.empty()) {
+    if (std::string err = st::readSafeTensors(opt.resume, params); !err.empty())
+      die(err);
+  } else if (!opt.params.empty()) {
+    if (std::string err = st::readSafeTensors(opt.params, params); !err.empty())
+      die(err);
+  }
+  if (!opt.data.empty())
+    if (std::string err = st::readSafeTensors(opt.data, data); !err.empty())
+      die(err);
+  for (Buffer &b : inputs) {
+    if (b.role == "param" && !params.tensors.empty())
+      loadFrom(b, params, opt.resume.empty() ? opt.params : opt.resume, 0);
+    else if (b.role != "param" && !opt.data.empty()) {
+      // Inputs and labels hold all M micro-batches.
+      Buffer whole = b;
+      whole.role = "param"; // exact shape match
+      loadFrom(whole, data, opt.data, 0);
+      b.values = whole.values;
+    } else {
+      initialize(b, opt.seed);
+    }
+  }
+  int64_t firstStep = 0;
+  if (!opt.resume.empty()) {
+    auto it = params.metadata.find("step");
+    if (it != params.metadata.end())
+      firstStep = std::strtoll(it->second.c_str(), nullptr, 10);
+  }
+
+  // Which rank's gradient to take for each parameter (the first owner; for
+  // DualPipe both copies hold the summed gradient after the all-reduce).
+  std::vector<int32_t> owner;
+  for (const std::string &name : paramNames) {
+    const json &ranksOf = manifest["param_ranks"].value(name, json::array());
+    owner.push_back(ranksOf.empty() ? 0 : ranksOf[0].get<int32_t>());
+  }
+
+  std::cout << "dualpipe-run: " << manifest.value("schedule", "?") << " on "
+            << ranks << " ranks, " << manifest.value("stages", 0)
+            << " stages (" << manifest.value("placement", "?") << "), "
+            << microbatches << " micro-batches per step, backend "
+            << opt.backend << "\n";
+
+  std::vector<StepOutputs> outs(ranks, shape);
+  std::vector<Buffer> grads = shape.grads;
+  Buffer losses = shape.losses;
+  int status = 0;
+  for (int64_t step = firstStep; step < firstStep + opt.steps; ++step) {
+    bool last = step + 1 == firstStep + opt.steps;
+    auto start = std::chrono::steady_clock::now();
+    std::string err = runStep(programs, inputs, outs, opt.timeout,
+                              last ? opt.trace : std::string());
+    double ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+    if (!err.empty())
+      die("step " + std::to_string(step) + " failed: " + err);
+    std::fill(losses.values.begin(), losses.values.end(), 0.0f);
+    for (const StepOutputs &o : outs)
+      for (size_t m = 0; m < losses.values.size(); ++m)
+        losses.values[m] += o.losses.values[m];
+    for (size_t p = 0; p < grads.size(); ++p)
+      grads[p].values = outs[owner[p]].grads[p].values;
+    double mean = 0;
+    for (float l : losses.values)
+      mean += l;
+    mean /= losses.values.size();
+    std::printf("step %lld loss %.6f time %.3f ms\n", (long long)step, mean, ms);
+    std::fflush(stdout);
+
+    if (opt.check && step == firstStep) {
+      std::vector<StepOutputs> refOut(1, shape);
+      std::string refErr = runStep(reference, inputs, refOut, opt.timeout, "");
+      if (!refErr.empty())
+        die("the single-rank reference failed: " + refErr);
+      double lossErr = relativeError(losses.values, refOut[0].losses.values);
+      double gradErr = 0;
+      std::string worst = "-";
+      for (size_t p = 0; p < grads.size(); ++p) {
+        double e = relativeError(grads[p].values, refOut[0].grads[p].values);
+        if (e >= gradErr) {
+          gradErr = e;
+          worst = paramNames[p];
+        }
+      }
+      bool ok = std::isfinite(lossErr) && std::isfinite(gradErr) &&
+                lossErr <= 1e-5 && gradErr <= 1e-5;
+      std::printf("check: %d-rank pipeline vs 1-rank reference: losses max "
+                  "relative error %.3g, gradients %.3g (worst %s); tolerance "
+                  "1e-5: %s\n",
+                  ranks, lossErr, gradErr, worst.c_str(),
+                  ok ? "PASS" : "FAIL");
+      if (!ok)
+        status = 4;
+    }
+    if (last && !opt.dumpGrads.empty()) {
+      st::TensorFile file;
+      for (size_t p = 0; p < grads.size(); ++p)
+        file.tensors[paramNames[p]] =
+            st::Tensor::f32(grads[p].shape, grads[p].values.data());
+      if (std::string e = st::writeSafeTensors(opt.dumpGrads, file); !e.empty())
+        die(e);
+      std::printf("gradients written to %s\n", opt.dumpGrads.c_str());
+    }
+    // SGD, applied by the runner until the compiled optimizer step lands.
+    size_t p = 0;
+    for (Buffer &b : inputs)
+      if (b.role == "param") {
+        for (size_t i = 0; i < b.values.size(); ++i)
+          b.values[i] -= static_cast<float>(opt.lr) * grads[p].values[i];
+        ++p;
+      }
+  }
+  if (!opt.trace.empty())
+    std::printf("trace written to %s\n", opt.trace.c_str());
+  if (!opt.save.empty()) {
+    st::TensorFile file;
+    for (Buffer &b : inputs)
+      if (b.role == "param")
+        file.tensors[b.name] = st::Tensor::f32(b.shape, b.values.data());
+    file.metadata["step"] = std::to_string(firstStep + opt.steps);
+    file.metadata["optimizer"] = "sgd";
+    if (std::string e = st::writeSafeTensors(opt.save, file); !e.empty())
+      die(e);
+    std::printf("checkpoint written to %s (step %lld)\n", opt.save.c_str(),
+                (long long)(firstStep + opt.steps));
+  }
+  dlclose(lib);
+  return status;
 }

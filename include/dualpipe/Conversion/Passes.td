@@ -49,4 +49,56 @@ def DualPipeStripAnnotations
   }];
 }
 
+def DualPipeLowerSchedule
+    : Pass<"dualpipe-lower-schedule", "::mlir::ModuleOp"> {
+  let summary = "Turn each rank's program into a function that runs the step";
+  let description = [{
+    For every `dualpipe.program` of the `dualpipe.schedule` (after
+    `--dualpipe-autodiff`, `--dualpipe-schedule` and
+    `--dualpipe-insert-comm`), builds `@<prefix><r>` on tensors:
+
+    - arguments: the model's arguments, inputs with a leading dimension M
+      times the micro-batch's (micro-batch m is rows m*b .. m*b+b-1), then
+      the labels of the loss the same way; then output buffers (memrefs):
+      the per-micro-batch losses `memref<Mxf32>` and one gradient buffer per
+      parameter, in model order;
+    - body: the program's actions in order. F calls the stage's forward,
+      B/I/W its backward, backward-input and backward-weight, with
+      activations and gradients from the same rank or from messages;
+      parameter gradients are summed over micro-batches; the losses of the
+      micro-batches whose last stage runs here are written to the losses
+      buffer (the others stay 0, so summing the buffers of all ranks gives
+      every loss once); `dualpipe.allreduce_grads` becomes a
+      `dualpipe.all_reduce` of the function's gradients.
+    - messages: a send is `dualpipe.send` of each tensor of the message at
+      its `p2p_group`; a receive is a blocking `dualpipe.recv` at its
+      `wait_recv` (the runtime buffers sends, so an early post needs no
+      code on the CPU). Each tensor of each message has its own tag
+      (payload, stage, micro-batch, index), so receives never take another
+      message's data even where a schedule consumes a link out of order.
+
+    Ranks that do not own a parameter leave its gradient buffer at 0.
+  }];
+  let options = [
+    Option<"prefix", "prefix", "std::string", /*default=*/"\"dualpipe_rank\"",
+           "Name prefix of the per-rank entry points">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::bufferization::BufferizationDialect"];
+}
+
+def DualPipeProtectArguments
+    : Pass<"dualpipe-protect-arguments", "::mlir::ModuleOp"> {
+  let summary = "Mark every function's tensor arguments read-only for bufferization";
+  let description = [{
+    Sets `bufferization.writable = false` on the tensor arguments of every
+    function, so one-shot bufferization never writes into a caller's buffer:
+    the parameters and inputs the runtime passes are shared by all ranks.
+  }];
+}
+
 #endif // DUALPIPE_CONVERSION_PASSES

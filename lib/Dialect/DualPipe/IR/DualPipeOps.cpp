@@ -233,5 +233,26 @@ LogicalResult RecvOp::verify() {
   return success();
 }
 
+LogicalResult AllReduceOp::verify() {
+  auto type = cast<MemRefType>(getBuffer().getType());
+  if (!type.hasStaticShape() || !type.getLayout().isIdentity())
+    return emitOpError() << "needs a contiguous buffer with a static shape, got "
+                         << type;
+  if (!type.getElementType().isF32() && !type.getElementType().isF64())
+    return emitOpError() << "sums f32 or f64 elements, got "
+                         << type.getElementType();
+  ArrayRef<int64_t> ranks = getRanks();
+  if (ranks.size() < 2)
+    return emitOpError() << "needs a group of at least two ranks";
+  for (auto [i, r] : llvm::enumerate(ranks)) {
+    if (r < 0)
+      return emitOpError() << "names rank " << r
+                           << ", but ranks are numbered from 0";
+    if (llvm::is_contained(ranks.take_front(i), r))
+      return emitOpError() << "lists rank " << r << " twice";
+  }
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "dualpipe/Dialect/DualPipe/IR/DualPipeOps.cpp.inc"

@@ -160,6 +160,26 @@ def DualPipe_RecvOp : DualPipe_P2POp<"recv"> {
   let extraClassDeclaration = commonExtraClassDeclaration;
 }
 
+def DualPipe_AllReduceOp : DualPipe_Op<"all_reduce",
+    [MemoryEffects<[MemRead<DualPipe_CommResource>,
+                    MemWrite<DualPipe_CommResource>]>]> {
+  let summary = "Sums a buffer in place across a group of ranks";
+  let description = [{
+    Every rank of `ranks` (the same list, in the same order, on every member)
+    contributes its `buffer`; each ends with the elementwise sum. Used for
+    the gradients of DualPipe's two copies of a stage and for data-parallel
+    replicas.
+
+    ```mlir
+    dualpipe.all_reduce %grad ranks [0, 3] : memref<48x48xf32>
+    ```
+  }];
+  let arguments = (ins Arg<AnyMemRef, "summed in place", [MemRead, MemWrite]>:$buffer,
+                       DenseI64ArrayAttr:$ranks);
+  let assemblyFormat = "$buffer `ranks` $ranks attr-dict `:` type($buffer)";
+  let hasVerifier = 1;
+}
+
 include "dualpipe/Dialect/DualPipe/IR/DualPipeScheduleOps.td"
 
 #endif // DUALPIPE_OPS

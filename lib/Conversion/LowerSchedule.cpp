@@ -1,0 +1,463 @@
+//===- LowerSchedule.cpp - each rank's program becomes a step function ---===//
+//
+// Implements --dualpipe-lower-schedule: the dualpipe.schedule (actions and
+// messages per rank) becomes one tensor-level function per rank that runs
+// its part of a training step.
+//
+//===----------------------------------------------------------------------===//
+#include "dualpipe/Conversion/Passes.h"
+#include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
+
+#include "mlir/IR/Builders.h"
+#include <map>
+
+namespace dualpipe {
+#define GEN_PASS_DEF_DUALPIPELOWERSCHEDULE
+#include "dualpipe/Conversion/Passes.h.inc"
+
+using namespace mlir;
+
+namespace {
+
+/// What a stage function's arguments are.
+struct StageInfo {
+  func::FuncOp fn;
+  unsigned numActivations = 0;       ///< Leading args with dualpipe.from_stage.
+  SmallVector<int64_t> modelArgs;    ///< Model index of each later argument.
+  SmallVector<int64_t> params;       ///< Model index of each parameter arg.
+  int64_t prev = -1, next = -1;      ///< Neighbouring stages in its pipeline.
+};
+
+/// A value slot: what kind, which stage, which micro-batch.
+using Key = std::tuple<char, int64_t, int64_t>;
+
+/// Builds one rank's step function.
+class RankLowering {
+public:
+  RankLowering(OpBuilder &b, ModuleOp module, ArrayRef<StageInfo> stages,
+               ArrayRef<int64_t> stageToRank, func::FuncOp entry,
+               int64_t rank, int64_t numMicrobatches, int64_t numModelArgs,
+               ArrayRef<int64_t> modelParams)
+      : b(b), module(module), stages(stages), stageToRank(stageToRank),
+        entry(entry), rank(rank), numMicrobatches(numMicrobatches),
+        numModelArgs(numModelArgs), modelParams(modelParams) {}
+
+  LogicalResult run(ProgramOp program);
+
+private:
+  Value sliceMicrobatch(Value batched, int64_t m, Location loc) {
+    auto type = cast<RankedTensorType>(batched.getType());
+    int64_t rows = type.getDimSize(0) / numMicrobatches;
+    SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0)),
+        sizes, strides(type.getRank(), b.getIndexAttr(1));
+    offsets[0] = b.getIndexAttr(m * rows);
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      sizes.push_back(b.getIndexAttr(d == 0 ? rows : type.getDimSize(d)));
+    auto result = RankedTensorType::get(
+        [&] {
+          SmallVector<int64_t> shape(type.getShape());
+          shape[0] = rows;
+          return shape;
+        }(),
+        type.getElementType());
+    return tensor::ExtractSliceOp::create(b, loc, result, batched, offsets,
+                                          sizes, strides);
+  }
+
+  int64_t tagOf(bool gradient, int64_t stage, int64_t m, int64_t k) {
+    return (((gradient ? 1 : 0) * int64_t(stages.size()) + stage) *
+                numMicrobatches +
+            m) *
+               64 +
+           k;
+  }
+
+  FailureOr<SmallVector<Value>> take(Key key, Operation *at, StringRef what) {
+    auto it = values.find(key);
+    if (it == values.end())
+      return at->emitError() << "cannot lower: " << what
+                             << " is not available on rank " << rank
+                             << " at this point; run --dualpipe-verify";
+    return it->second;
+  }
+
+  void accumulate(int64_t param, Value grad, Location loc) {
+    auto [it, inserted] = grads.try_emplace(param, grad);
+    if (!inserted)
+      it->second = arith::AddFOp::create(b, loc, it->second, grad);
+  }
+
+  Value zerosLike(Type type, Location loc) {
+    auto t = cast<RankedTensorType>(type);
+    Value empty = tensor::EmptyOp::create(b, loc, t.getShape(),
+                                          t.getElementType());
+    Value zero = arith::ConstantOp::create(
+        b, loc, t.getElementType(), b.getZeroAttr(t.getElementType()));
+    return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
+  }
+
+  LogicalResult compute(ComputeOp op);
+  LogicalResult send(ISendOp op);
+  LogicalResult receive(WaitRecvOp op, IRecvOp posted);
+  LogicalResult allReduce(AllReduceGradsOp op);
+
+  OpBuilder &b;
+  ModuleOp module;
+  ArrayRef<StageInfo> stages;
+  ArrayRef<int64_t> stageToRank;
+  func::FuncOp entry;
+  int64_t rank, numMicrobatches, numModelArgs;
+  ArrayRef<int64_t> modelParams;
+  std::map<Key, SmallVector<Value>> values;
+  DenseMap<int64_t, Value> grads; ///< By model argument index.
+  Value losses;
+};
+
+LogicalResult RankLowering::compute(ComputeOp op) {
+  Location loc = op.getLoc();
+  int64_t s = op.getStageIndex(), m = op.getMicrobatchIndex();
+  const StageInfo &info = stages[s];
+  auto callee = op.getCalleeAttr()
+                    ? module.lookupSymbol<func::FuncOp>(*op.getCallee())
+                    : func::FuncOp();
+  if (!callee)
+    return op.emitError() << "names no function to call; run "
+                             "--dualpipe-autodiff before --dualpipe-schedule";
+  StringRef kind = op.getKind();
+  SmallVector<Value> operands;
+  auto incoming = [&](int64_t from, bool gradient) -> LogicalResult {
+    if (from < 0)
+      return success();
+    bool local = stageToRank[from] == rank;
+    char k = gradient ? (local ? 'g' : 'Q') : (local ? 'a' : 'R');
+    auto v = take({k, from, m}, op,
+                  (Twine(gradient ? "the gradient from stage "
+                                  : "the activation from stage ") +
+                   Twine(from) + ", micro-batch " + Twine(m))
+                      .str());
+    if (failed(v))
+      return failure();
+    llvm::append_range(operands, *v);
+    return success();
+  };
+
+  if (kind == "F") {
+    if (failed(incoming(info.prev, /*gradient=*/false)))
+      return failure();
+    for (int64_t idx : info.modelArgs) {
+      Value arg = entry.getArgument(idx);
+      bool isParam = llvm::is_contained(modelParams, idx);
+      operands.push_back(isParam ? arg : sliceMicrobatch(arg, m, loc));
+    }
+    // The last stage's forward also takes this micro-batch's labels.
+    unsigned firstLabel = operands.size();
+    for (unsigned i = firstLabel; i < callee.getNumArguments(); ++i)
+      operands.push_back(sliceMicrobatch(
+          entry.getArgument(numModelArgs + (i - firstLabel)), m, loc));
+  } else if (kind == "W") {
+    auto w = take({'w', s, m}, op, "the values W needs");
+    if (failed(w))
+      return failure();
+    operands = *w;
+  } else {
+    if (failed(incoming(info.next, /*gradient=*/true)))
+      return failure();
+    auto saved = take({'s', s, m}, op, "the values the forward saved");
+    if (failed(saved))
+      return failure();
+    llvm::append_range(operands, *saved);
+  }
+  if (operands.size() != callee.getNumArguments())
+    return op.emitError() << "has " << operands.size() << " operands for @"
+                          << callee.getSymName() << ", which takes "
+                          << callee.getNumArguments()
+                          << "; the stage's functions do not follow the "
+                             "autodiff contract";
+  auto call = func::CallOp::create(b, loc, callee, operands);
+  ValueRange results = call.getResults();
+
+  if (kind == "F") {
+    unsigned outs =
+        info.next < 0 ? 1 : func::FuncOp(info.fn).getNumResults();
+    if (info.next < 0) {
+      // The loss of this micro-batch.
+      Value loss = tensor::ExtractOp::create(b, loc, results[0], ValueRange());
+      Value index = arith::ConstantIndexOp::create(b, loc, m);
+      losses = tensor::InsertOp::create(b, loc, loss, losses, index);
+    } else {
+      values[{'a', s, m}] = SmallVector<Value>(results.take_front(outs));
+    }
+    values[{'s', s, m}] = SmallVector<Value>(results.drop_front(outs));
+    return success();
+  }
+  if (kind == "W") {
+    for (auto [i, g] : llvm::enumerate(results))
+      accumulate(info.params[i], g, loc);
+    return success();
+  }
+  values[{'g', s, m}] =
+      SmallVector<Value>(results.take_front(info.numActivations));
+  ValueRange rest = results.drop_front(info.numActivations);
+  if (kind == "I") {
+    values[{'w', s, m}] = SmallVector<Value>(rest);
+    return success();
+  }
+  for (auto [i, g] : llvm::enumerate(rest))
+    accumulate(info.params[i], g, loc);
+  return success();
+}
+
+LogicalResult RankLowering::send(ISendOp op) {
+  Location loc = op.getLoc();
+  int64_t s = op.getStageIndex(), m = op.getMicrobatchIndex();
+  auto tensors = take({op.isGradient() ? 'g' : 'a', s, m}, op,
+                      "the message's tensors");
+  if (failed(tensors))
+    return failure();
+  for (auto [k, t] : llvm::enumerate(*tensors)) {
+    auto type = cast<RankedTensorType>(t.getType());
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    Value buffer = bufferization::ToBufferOp::create(b, loc, memrefType, t,
+                                                     /*read_only=*/true);
+    SendOp::create(b, loc, Type(), ValueRange(), buffer,
+                   b.getI64IntegerAttr(op.getPeerRank()),
+                   b.getI64IntegerAttr(tagOf(op.isGradient(), s, m, k)));
+  }
+  return success();
+}
+
+LogicalResult RankLowering::receive(WaitRecvOp op, IRecvOp posted) {
+  Location loc = op.getLoc();
+  int64_t s = op.getStageIndex(), m = op.getMicrobatchIndex();
+  SmallVector<Value> tensors;
+  for (auto [k, a] : llvm::enumerate(posted.getTypes())) {
+    auto type = cast<RankedTensorType>(cast<TypeAttr>(a).getValue());
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    Value buffer = memref::AllocOp::create(b, loc, memrefType);
+    RecvOp::create(b, loc, Type(), ValueRange(), buffer,
+                   b.getI64IntegerAttr(op.getPeerRank()),
+                   b.getI64IntegerAttr(tagOf(op.isGradient(), s, m, k)),
+                   TypeAttr::get(type));
+    tensors.push_back(bufferization::ToTensorOp::create(
+        b, loc, type, buffer, /*restrict=*/true, /*writable=*/true));
+  }
+  values[{op.isGradient() ? 'Q' : 'R', s, m}] = tensors;
+  return success();
+}
+
+LogicalResult RankLowering::allReduce(AllReduceGradsOp op) {
+  Location loc = op.getLoc();
+  auto fn = module.lookupSymbol<func::FuncOp>(op.getFunction());
+  const StageInfo *info = nullptr;
+  for (const StageInfo &s : stages)
+    if (func::FuncOp(s.fn) == fn)
+      info = &s;
+  if (!info)
+    return op.emitError() << "names " << op.getFunctionAttr()
+                          << ", which is not a stage function";
+  for (int64_t param : info->params) {
+    Value g = grads.lookup(param);
+    if (!g)
+      g = zerosLike(entry.getArgument(param).getType(), loc);
+    auto type = cast<RankedTensorType>(g.getType());
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    Value source = bufferization::ToBufferOp::create(b, loc, memrefType, g,
+                                                     /*read_only=*/true);
+    Value buffer = memref::AllocOp::create(b, loc, memrefType);
+    memref::CopyOp::create(b, loc, source, buffer);
+    AllReduceOp::create(b, loc, buffer, op.getRanksAttr());
+    grads[param] = bufferization::ToTensorOp::create(
+        b, loc, type, buffer, /*restrict=*/true, /*writable=*/true);
+  }
+  return success();
+}
+
+LogicalResult RankLowering::run(ProgramOp program) {
+  Location loc = program.getLoc();
+  Block *body = entry.addEntryBlock();
+  b.setInsertionPointToStart(body);
+  losses = zerosLike(RankedTensorType::get({numMicrobatches}, b.getF32Type()),
+                     loc);
+  DenseMap<std::tuple<int64_t, int64_t, int64_t>, IRecvOp> posted;
+  for (Operation &op : program.getBody().front()) {
+    LogicalResult ok = success();
+    if (auto c = dyn_cast<ComputeOp>(op)) {
+      ok = compute(c);
+    } else if (auto pair = dyn_cast<OverlapOp>(op)) {
+      for (auto c : pair.getBody().front().getOps<ComputeOp>())
+        if (failed(compute(c)))
+          return failure();
+    } else if (auto group = dyn_cast<P2PGroupOp>(op)) {
+      for (Operation &inner : group.getBody().front()) {
+        if (auto s = dyn_cast<ISendOp>(inner)) {
+          if (failed(send(s)))
+            return failure();
+        } else {
+          auto v = cast<IRecvOp>(inner);
+          posted[{v.isGradient() ? 1 : 0, v.getStageIndex(),
+                  v.getMicrobatchIndex()}] = v;
+        }
+      }
+    } else if (auto w = dyn_cast<WaitRecvOp>(op)) {
+      IRecvOp v = posted.lookup(
+          {w.isGradient() ? 1 : 0, w.getStageIndex(), w.getMicrobatchIndex()});
+      if (!v)
+        return w.emitError() << "waits for a receive that was never posted; "
+                                "run --dualpipe-verify";
+      ok = receive(w, v);
+    } else if (auto a = dyn_cast<AllReduceGradsOp>(op)) {
+      ok = allReduce(a);
+    }
+    if (failed(ok))
+      return failure();
+  }
+
+  // Results go to the output buffers after the inputs.
+  unsigned out = entry.getNumArguments() - 1 - modelParams.size();
+  bufferization::MaterializeInDestinationOp::create(
+      b, loc, TypeRange(), losses, entry.getArgument(out), /*restrict=*/true,
+      /*writable=*/true);
+  for (auto [i, param] : llvm::enumerate(modelParams)) {
+    Value g = grads.lookup(param);
+    if (!g)
+      g = zerosLike(entry.getArgument(param).getType(), loc);
+    bufferization::MaterializeInDestinationOp::create(
+        b, loc, TypeRange(), g, entry.getArgument(out + 1 + i),
+        /*restrict=*/true, /*writable=*/true);
+  }
+  func::ReturnOp::create(b, loc);
+  return success();
+}
+
+struct LowerSchedulePass
+    : impl::DualPipeLowerScheduleBase<LowerSchedulePass> {
+  using DualPipeLowerScheduleBase::DualPipeLowerScheduleBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto schedules = module.getOps<ScheduleOp>();
+    PipelineOp pipeline = lookupPipeline(module);
+    if (schedules.empty() || !pipeline) {
+      module.emitError() << "no dualpipe.schedule and dualpipe.pipeline to "
+                            "lower; run --dualpipe-partition, "
+                            "--dualpipe-autodiff, --dualpipe-schedule and "
+                            "--dualpipe-insert-comm first";
+      return signalPassFailure();
+    }
+    ScheduleOp schedule = *schedules.begin();
+    auto model = pipeline.getModelAttr()
+                     ? module.lookupSymbol<func::FuncOp>(*pipeline.getModel())
+                     : func::FuncOp();
+    if (!model) {
+      pipeline.emitError() << "names no model function";
+      return signalPassFailure();
+    }
+    int64_t numMicrobatches = schedule.getNumMicrobatches();
+
+    // Stage functions, their arguments and their pipeline neighbours.
+    SmallVector<int64_t> stageToRank(pipeline.getOn());
+    SmallVector<StageInfo> stages;
+    SmallVector<int64_t> modelParams;
+    for (unsigned i = 0; i < model.getNumArguments(); ++i)
+      if (model.getArgAttr(i, kParamAttr))
+        modelParams.push_back(i);
+    bool twoPipelines = pipeline.getPlacement() == "dualpipe";
+    int64_t total = pipeline.getNumStages(), half = total / 2;
+    for (int64_t s = 0; s < total; ++s) {
+      StageInfo info;
+      info.fn = module.lookupSymbol<func::FuncOp>(
+          cast<FlatSymbolRefAttr>(pipeline.getStages()[s]).getValue());
+      for (unsigned i = 0; i < info.fn.getNumArguments(); ++i) {
+        if (info.fn.getArgAttr(i, "dualpipe.from_stage")) {
+          ++info.numActivations;
+          continue;
+        }
+        auto idx = info.fn.getArgAttrOfType<IntegerAttr>(i, "dualpipe.arg_index");
+        if (!idx) {
+          info.fn.emitError() << "argument " << i << " is neither an "
+                              << "activation nor a model argument";
+          return signalPassFailure();
+        }
+        info.modelArgs.push_back(idx.getInt());
+        if (info.fn.getArgAttr(i, kParamAttr))
+          info.params.push_back(idx.getInt());
+      }
+      int64_t first = twoPipelines && s >= half ? half : 0;
+      int64_t last = twoPipelines && s < half ? half - 1 : total - 1;
+      info.prev = s > first ? s - 1 : -1;
+      info.next = s < last ? s + 1 : -1;
+      stages.push_back(info);
+    }
+
+    // The labels: extra arguments of the last stage's forward.
+    func::FuncOp lastForward;
+    if (auto dict = stages.back().fn->getAttrOfType<DictionaryAttr>(
+            "dualpipe.autodiff"))
+      if (auto ref = dict.getAs<FlatSymbolRefAttr>("forward"))
+        lastForward = module.lookupSymbol<func::FuncOp>(ref.getValue());
+    if (!lastForward) {
+      stages.back().fn.emitError() << "has no forward function; run "
+                                      "--dualpipe-autodiff first";
+      return signalPassFailure();
+    }
+    auto batched = [&](Type t) -> Type {
+      auto r = cast<RankedTensorType>(t);
+      SmallVector<int64_t> shape(r.getShape());
+      shape[0] *= numMicrobatches;
+      return RankedTensorType::get(shape, r.getElementType());
+    };
+    SmallVector<Type> argTypes;
+    SmallVector<NamedAttrList> argAttrs;
+    for (unsigned i = 0; i < model.getNumArguments(); ++i) {
+      Type t = model.getArgument(i).getType();
+      bool isInput = !model.getArgAttr(i, kParamAttr);
+      if (isInput && cast<RankedTensorType>(t).getRank() == 0) {
+        model.emitError() << "input " << i << " is a scalar; inputs need a "
+                          << "leading batch dimension to split into "
+                             "micro-batches";
+        return signalPassFailure();
+      }
+      argTypes.push_back(isInput ? batched(t) : t);
+      argAttrs.emplace_back(model.getArgAttrDict(i));
+    }
+    unsigned lastArgs = stages.back().fn.getNumArguments();
+    for (unsigned i = lastArgs; i < lastForward.getNumArguments(); ++i) {
+      argTypes.push_back(batched(lastForward.getArgument(i).getType()));
+      argAttrs.emplace_back(lastForward.getArgAttrDict(i));
+    }
+    argTypes.push_back(
+        MemRefType::get({numMicrobatches}, Float32Type::get(&getContext())));
+    argAttrs.emplace_back();
+    argAttrs.back().set("dualpipe.output", StringAttr::get(&getContext(),
+                                                           "losses"));
+    for (int64_t p : modelParams) {
+      auto t = cast<RankedTensorType>(model.getArgument(p).getType());
+      argTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
+      argAttrs.emplace_back();
+      argAttrs.back().set("dualpipe.grad_of", model.getArgAttr(p, kParamAttr));
+    }
+
+    OpBuilder b(&getContext());
+    b.setInsertionPointToEnd(module.getBody());
+    for (auto program : schedule.getBody().front().getOps<ProgramOp>()) {
+      int64_t r = program.getRankValue();
+      auto entry = func::FuncOp::create(
+          b, program.getLoc(), (prefix + Twine(r)).str(),
+          b.getFunctionType(argTypes, {}));
+      entry->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+      entry->setAttr(kRankAttr, b.getI64IntegerAttr(r));
+      for (auto [i, attrs] : llvm::enumerate(argAttrs))
+        entry.setArgAttrs(i, attrs.getDictionary(&getContext()));
+      OpBuilder body(&getContext());
+      RankLowering lowering(body, module, stages, stageToRank, entry,
+                            r, numMicrobatches, model.getNumArguments(),
+                            modelParams);
+      if (failed(lowering.run(program)))
+        return signalPassFailure();
+      b.setInsertionPointToEnd(module.getBody());
+    }
+    schedule.erase();
+  }
+};
+} // namespace
+} // namespace dualpipe
