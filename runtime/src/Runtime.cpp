@@ -12,6 +12,8 @@
 #include "World.h"
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #ifndef __cpp_exceptions
@@ -189,6 +191,76 @@ dualpipe_world *dualpipe_world_create_local(int32_t size,
     return "";
   });
   return world;
+}
+
+int32_t dualpipe_rt_has_backend(const char *name) {
+  if (!name)
+    return 0;
+  std::string backend = name;
+  if (backend == "local")
+    return 1;
+#if DUALPIPE_RT_HAVE_MPI
+  if (backend == "mpi")
+    return 1;
+#endif
+  return 0;
+}
+
+dualpipe_world *dualpipe_world_create_mpi_group(int32_t group_size,
+                                                double timeout_seconds) {
+  dualpipe_world *world = nullptr;
+  guarded("dualpipe_world_create_mpi", [&]() -> std::string {
+    if (!(timeout_seconds > 0) || !std::isfinite(timeout_seconds) ||
+        timeout_seconds > kMaxTimeoutSeconds)
+      return "dualpipe_world_create_mpi: the timeout must be a positive "
+             "number of seconds (got " + std::to_string(timeout_seconds) + ")";
+    if (group_size < 0)
+      return "dualpipe_world_create_mpi: the group size is negative";
+#if DUALPIPE_RT_HAVE_MPI
+    int32_t size = 0;
+    dualpipe::rt::TransportMaker make;
+    std::string error = dualpipe::rt::planMpiWorld(group_size, size, make);
+    if (!error.empty())
+      return "dualpipe_world_create_mpi: " + error;
+    auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(timeout_seconds));
+    world = new dualpipe_world(size, timeout, make);
+    return "";
+#else
+    return "dualpipe_world_create_mpi: this runtime was built without MPI "
+           "(CMake did not find it; install libopenmpi-dev and rebuild)";
+#endif
+  });
+  return world;
+}
+
+dualpipe_world *dualpipe_world_create_mpi(double timeout_seconds) {
+  return dualpipe_world_create_mpi_group(0, timeout_seconds);
+}
+
+int32_t dualpipe_world_hosted_rank(const dualpipe_world *world) {
+  return world ? world->hostedRank() : -1;
+}
+
+int32_t dualpipe_mpi_finalize(void) {
+  return guarded("dualpipe_mpi_finalize", []() -> std::string {
+#if DUALPIPE_RT_HAVE_MPI
+    std::string error = dualpipe::rt::finalizeMpi();
+    return error.empty() ? error : "dualpipe_mpi_finalize: " + error;
+#else
+    return "";
+#endif
+  });
+}
+
+void dualpipe_mpi_abort(int32_t code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+#if DUALPIPE_RT_HAVE_MPI
+  dualpipe::rt::abortMpi(code);
+#else
+  std::_Exit(code);
+#endif
 }
 
 void dualpipe_world_destroy(dualpipe_world *world) {

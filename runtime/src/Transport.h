@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,6 +79,29 @@ public:
   /// Called once the world has failed (after the failure flag is set): wake
   /// every waiter so that it returns Abandoned promptly.
   virtual void abort() = 0;
+
+  //--- Ranks in other processes (MPI) ---------------------------------------//
+
+  /// The one rank this process hosts when each rank is its own process; -1
+  /// when this process hosts every rank (local).
+  virtual int32_t hostedRank() const { return -1; }
+
+  /// Called by the World when it fails, before abort(), with the first
+  /// error. A transport whose ranks live in other processes tells them, so
+  /// their worlds fail too (sticky failure across processes).
+  virtual void announceFailure(int32_t rank, const std::string &message) {
+    (void)rank;
+    (void)message;
+  }
+
+  /// How a transport fails the World with a failure that another process
+  /// announced; the World installs it right after creating the transport.
+  using FailureSink =
+      std::function<void(int32_t rank, const std::string &message)>;
+  void setFailureSink(FailureSink sink) { failureSink_ = std::move(sink); }
+
+protected:
+  FailureSink failureSink_;
 };
 
 /// Ranks are threads of this process. `failed` is the world's failure flag;
@@ -85,6 +109,23 @@ public:
 std::unique_ptr<Transport>
 createLocalTransport(int32_t size, std::chrono::nanoseconds timeout,
                      const std::atomic<bool> &failed);
+
+/// Ranks are the processes of an MPI job (MpiTransport.cpp, built only when
+/// CMake finds MPI; Runtime.cpp guards its calls with DUALPIPE_RT_HAVE_MPI).
+using TransportMaker = std::function<std::unique_ptr<Transport>(
+    int32_t size, std::chrono::nanoseconds timeout,
+    const std::atomic<bool> &failed)>;
+/// Joins the MPI job (MPI_Init_thread the first time) and splits
+/// MPI_COMM_WORLD into consecutive groups of `groupSize` ranks (0: one group
+/// of all ranks); collective over MPI_COMM_WORLD. On success sets `size` to
+/// the group's size and `make` to the factory of this process's transport.
+std::string planMpiWorld(int32_t groupSize, int32_t &size,
+                         TransportMaker &make);
+/// MPI_Finalize if the runtime called MPI_Init_thread; "" or the problem.
+std::string finalizeMpi();
+/// MPI_Abort on MPI_COMM_WORLD (ends every process of the job); exits
+/// directly when MPI was never initialized.
+[[noreturn]] void abortMpi(int32_t code);
 
 // How every backend names its calls in errors (defined in Transport.cpp), so
 // a failure reads the same whichever backend ran.

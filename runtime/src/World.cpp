@@ -15,6 +15,9 @@ World::World(int32_t size, std::chrono::nanoseconds timeout,
   for (int32_t r = 0; r < size; ++r)
     ranks_.push_back(std::make_unique<RankState>());
   transport_ = makeTransport(size, timeout, failed_);
+  transport_->setFailureSink([this](int32_t rank, const std::string &message) {
+    fail(rank, message);
+  });
 }
 
 double World::nowUs() const {
@@ -29,6 +32,11 @@ std::string World::bind(int32_t rank) {
   if (rank < 0 || rank >= size_)
     return "cannot bind to rank " + std::to_string(rank) +
            ": the world has ranks 0 to " + std::to_string(size_ - 1);
+  if (int32_t hosted = transport_->hostedRank(); hosted >= 0 && rank != hosted)
+    return "cannot bind to rank " + std::to_string(rank) +
+           ": it runs in another process (this process is rank " +
+           std::to_string(hosted) + " of the " + transport_->name() +
+           " world)";
   if (ranks_[rank]->bound.exchange(true, std::memory_order_acq_rel))
     return "cannot bind to rank " + std::to_string(rank) +
            ": it is already bound to another thread";
@@ -70,6 +78,7 @@ void World::fail(int32_t rank, const std::string &message) {
     event.message = message;
     ranks_[rank]->timeline.add(std::move(event));
   }
+  transport_->announceFailure(rank, message);
   transport_->abort();
 }
 

@@ -33,6 +33,8 @@ public:
   World &operator=(const World &) = delete;
 
   int32_t size() const { return size_; }
+  /// The one rank this process hosts (MPI), or -1 when it hosts all (local).
+  int32_t hostedRank() const { return transport_->hostedRank(); }
 
   //--- Host side ------------------------------------------------------------//
 

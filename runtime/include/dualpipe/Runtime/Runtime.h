@@ -107,6 +107,44 @@ typedef struct dualpipe_world dualpipe_world;
 DUALPIPE_RT_EXPORT dualpipe_world *dualpipe_world_create_local(
     int32_t size, double timeout_seconds);
 
+/* Non-zero if this runtime was built with the backend `name` ("local",
+ * "mpi"). */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_has_backend(const char *name);
+
+/* A world whose ranks are the processes of the MPI job (MPI_COMM_WORLD), one
+ * rank per process: this process hosts rank MPI_Comm_rank. Calls
+ * MPI_Init_thread the first time. Collective: every process of the job calls
+ * it. The thread that created it binds to its rank with
+ * dualpipe_rt_bind(world, dualpipe_world_hosted_rank(world)) and makes every
+ * later call of that world (MPI is used from one thread). Receives,
+ * all-reduces and barriers poll, so a wait longer than `timeout_seconds`
+ * fails with the usual message. When the world fails, the first error is sent
+ * to the other processes, whose worlds then fail with it (sticky across
+ * processes) unless a process is gone: see docs/runtime.md. Returns NULL
+ * (see dualpipe_rt_last_error) when MPI is unavailable or was not built. */
+DUALPIPE_RT_EXPORT dualpipe_world *dualpipe_world_create_mpi(
+    double timeout_seconds);
+
+/* As dualpipe_world_create_mpi, but MPI_COMM_WORLD is cut into consecutive
+ * groups of `group_size` processes (ranks 0..g-1, g..2g-1, ...) and the
+ * world is this process's group, its ranks numbered from 0 (e.g. one
+ * pipeline replica in data parallelism). Collective over MPI_COMM_WORLD. */
+DUALPIPE_RT_EXPORT dualpipe_world *dualpipe_world_create_mpi_group(
+    int32_t group_size, double timeout_seconds);
+
+/* The rank this process hosts in `world` (MPI), or -1 when the process hosts
+ * every rank (local). */
+DUALPIPE_RT_EXPORT int32_t dualpipe_world_hosted_rank(
+    const dualpipe_world *world);
+
+/* Ends MPI (MPI_Finalize) if the runtime started it; destroy every MPI world
+ * first. Returns 0 when there was nothing to do. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_mpi_finalize(void);
+
+/* Ends every process of the MPI job with exit code `code` (MPI_Abort), e.g.
+ * after a failure was reported; without MPI just exits. Never returns. */
+DUALPIPE_RT_EXPORT void dualpipe_mpi_abort(int32_t code);
+
 /* Every rank thread must have finished its calls (joined) before this. */
 DUALPIPE_RT_EXPORT void dualpipe_world_destroy(dualpipe_world *world);
 
