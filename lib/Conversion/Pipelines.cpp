@@ -16,12 +16,14 @@ static void appendTextual(OpPassManager &pm, llvm::StringRef text) {
 }
 
 void dualpipe::buildCpuLoweringPipeline(OpPassManager &pm) {
+  // Math: LLVM intrinsics first (rsqrt becomes 1/sqrt; libm has no rsqrtf),
+  // libm calls for what LLVM has no intrinsic for (erf).
   pm.addPass(createDualPipeLowerCommToRuntime());
   appendTextual(pm, "convert-bufferization-to-memref,"
                     "func.func(convert-linalg-to-loops),lower-affine,"
                     "convert-scf-to-cf,expand-strided-metadata,"
-                    "convert-math-to-libm,finalize-memref-to-llvm,"
-                    "convert-math-to-llvm,convert-arith-to-llvm,"
+                    "convert-math-to-llvm,convert-math-to-libm,"
+                    "finalize-memref-to-llvm,convert-arith-to-llvm,"
                     "convert-index-to-llvm,convert-func-to-llvm,"
                     "convert-cf-to-llvm,reconcile-unrealized-casts");
   pm.addPass(createDualPipeEmitPackedEntryPoints());
