@@ -28,3 +28,16 @@ func.func @rank0(%a: memref<4xf32>) {
   %t = dualpipe.send async %a to 1 : memref<4xf32>
   return
 }
+
+// -----
+
+// CHECK-LABEL: memref.global "private" constant @__dualpipe_group_0 : memref<2xi32> = dense<[0, 3]>
+// CHECK-LABEL: func.func @mirror
+func.func @mirror(%g: memref<4x4xf32>) {
+  // CHECK: %[[G:.*]] = memref.get_global @__dualpipe_group_0 : memref<2xi32>
+  // CHECK-DAG: %[[N:.*]] = arith.constant 16 : i64
+  // CHECK-DAG: %[[TWO:.*]] = arith.constant 2 : i32
+  // CHECK: call @dualpipe_rt_allreduce_sum_f32(%{{.*}}, %[[N]], %{{.*}}, %[[TWO]])
+  dualpipe.all_reduce %g ranks [0, 3] : memref<4x4xf32>
+  return
+}
