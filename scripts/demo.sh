@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# The main job on the embedded default (CPU, ranks as threads): compile the
-# example MLP cut into two pipeline stages and run it on two ranks, checked
-# against the uncut model on one rank; then draw the DualPipe schedule.
+# The main job on the embedded default (CPU, ranks as threads):
+#  1. a training step compiled for DualPipe on 4 ranks: dualpipe-gen's MLP is
+#     cut into stages, differentiated, scheduled, lowered to CPU code and
+#     trained for 20 SGD steps, checked against the same model on one rank;
+#  2. the schedule's picture and the ranks' timeline (Chrome trace);
+#  3. the walking skeleton: a forward pass on 2 ranks equal to 1 rank.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh >/dev/null
+bin=build/bin
 mkdir -p out
-echo "== dualpipe-compile examples/mlp.mlir -o out/mlp"
-build/bin/dualpipe-compile examples/mlp.mlir -o out/mlp
-echo "== dualpipe-run out/mlp --backend=local --trace=out/mlp/trace.json"
-build/bin/dualpipe-run out/mlp --backend=local --trace=out/mlp/trace.json
-if [[ -x build/bin/dualpipe-sched ]]; then
-  echo "== dualpipe-sched --schedule=dualpipe --ranks=8 --microbatches=20"
-  build/bin/dualpipe-sched --schedule=dualpipe --ranks=8 --microbatches=20 --emit=svg > out/dualpipe-n8-m20.svg
-  build/bin/dualpipe-sched --schedule=dualpipe --ranks=8 --microbatches=20 --emit=summary
-  echo "schedule picture written to out/dualpipe-n8-m20.svg"
-fi
+
+echo "== dualpipe-gen mlp --layers=8 --width=64 --batch=8 -o out/mlp.mlir"
+$bin/dualpipe-gen mlp --layers=8 --width=64 --batch=8 -o out/mlp.mlir
+echo "== dualpipe-compile out/mlp.mlir --schedule=dualpipe --ranks=4 --microbatches=8 -o out/mlp-dualpipe"
+$bin/dualpipe-compile out/mlp.mlir --schedule=dualpipe --ranks=4 --microbatches=8 \
+  -o out/mlp-dualpipe 2> out/mlp-dualpipe.compile.log
+echo "== dualpipe-run out/mlp-dualpipe --backend=local --steps=20 --lr=0.1 --check --trace=out/mlp-dualpipe/trace.json"
+$bin/dualpipe-run out/mlp-dualpipe --backend=local --steps=20 --lr=0.1 --check \
+  --trace=out/mlp-dualpipe/trace.json
+$bin/dualpipe-sched --schedule=dualpipe --ranks=4 --microbatches=8 --emit=svg > out/mlp-dualpipe/schedule.svg
+echo "schedule picture written to out/mlp-dualpipe/schedule.svg"
+echo "memory plan written to out/mlp-dualpipe/memory.json"
+echo
+echo "== walking skeleton: dualpipe-compile examples/mlp.mlir -o out/mlp-forward && dualpipe-run out/mlp-forward"
+$bin/dualpipe-compile examples/mlp.mlir -o out/mlp-forward
+$bin/dualpipe-run out/mlp-forward --backend=local
