@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -39,12 +40,19 @@ struct Options {
   double timeout = 60.0;
   int64_t steps = 1;
   double lr = 0.01;
+  int64_t dp = 1;
   bool check = false;
   std::string dumpGrads, save, resume;
 };
 
+/// Set once this process is one of an MPI job: an error on one process must
+/// then end them all (MPI_Abort), or the others would wait for it.
+bool mpiJob = false;
+
 [[noreturn]] void die(const std::string &message, int code = 1) {
   std::cerr << "dualpipe-run: error: " << message << "\n";
+  if (mpiJob)
+    dualpipe_mpi_abort(code);
   std::exit(code);
 }
 
@@ -55,6 +63,14 @@ void usage() {
          "per rank,\nthen the single-device reference, and compares them.\n\n"
          "  --backend=local        ranks as threads of this process (the "
          "default)\n"
+         "  --backend=mpi          one rank per process: run under mpirun -np "
+         "RANKS x DP\n"
+         "                         (training steps only)\n"
+         "  --dp=R                 R data-parallel replicas of the pipeline "
+         "(R x RANKS ranks),\n"
+         "                         each on its own R-th of --data; gradients "
+         "summed over the\n"
+         "                         replicas, then divided by R (default 1)\n"
          "  --params=FILE          parameters by their dualpipe.param names "
          "(.safetensors)\n"
          "  --data=FILE            inputs by their dualpipe.input names "
@@ -126,6 +142,11 @@ Options parseArgs(int argc, char **argv) {
       if (!*v || *end || o.steps < 1)
         die("--steps needs a positive integer, got '" + std::string(v) + "'",
             2);
+    } else if (const char *v = value("--dp")) {
+      char *end = nullptr;
+      o.dp = std::strtoll(v, &end, 10);
+      if (!*v || *end || o.dp < 1)
+        die("--dp needs a positive integer, got '" + std::string(v) + "'", 2);
     } else if (const char *v = value("--lr")) {
       char *end = nullptr;
       o.lr = std::strtod(v, &end);
@@ -156,7 +177,12 @@ Options parseArgs(int argc, char **argv) {
   }
   if (o.outDir.empty())
     die("no OUTDIR: give the folder dualpipe-compile wrote", 2);
-  if (o.backend != "local")
+  if (o.backend == "mpi" && !dualpipe_rt_has_backend("mpi"))
+    die("backend 'mpi' was not built: CMake did not find MPI when the runtime "
+        "was built (install libopenmpi-dev and reconfigure); use "
+        "--backend=local (ranks as threads)",
+        2);
+  if (o.backend != "local" && o.backend != "mpi")
     die("backend '" + o.backend +
             "' is not built yet; use --backend=local (ranks as threads)",
         2);
@@ -322,6 +348,11 @@ int main(int argc, char **argv) {
   json manifest = readManifest(opt.outDir);
   if (manifest.value("mode", "") == "train")
     return runTraining(opt, manifest);
+  if (opt.backend != "local" || opt.dp != 1)
+    die(opt.outDir + " holds a forward-only step: --backend=" + opt.backend +
+            " and --dp run training steps (dualpipe-compile --schedule=...); "
+            "run it with --backend=local and no --dp",
+        2);
   if (!manifest.contains("outputs"))
     die(opt.outDir + "/manifest.json has no 'outputs' field");
   int32_t ranks = manifest["ranks"].get<int32_t>();
@@ -481,43 +512,129 @@ struct StepOutputs {
   std::vector<Buffer> grads; ///< One per parameter, in model order.
 };
 
-/// Runs every rank's step function once; fills each rank's outputs.
+/// "out/t.json" with ".rank3" -> "out/t.rank3.json".
+std::string withSuffix(const std::string &path, const std::string &suffix) {
+  size_t slash = path.find_last_of('/');
+  size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+    return path + suffix;
+  return path.substr(0, dot) + suffix + path.substr(dot);
+}
+
+/// Runs every rank's step function once on the local backend: one world of
+/// programs.size() threads per replica, every replica at once. Fills
+/// outputs[d][r]; traces[d] (if not empty) gets replica d's timeline.
 std::string runStep(const std::vector<PackedFn> &programs,
-                    std::vector<Buffer> &inputs,
-                    std::vector<StepOutputs> &outputs, double timeout,
-                    const std::string &trace) {
+                    std::vector<std::vector<Buffer>> &inputs,
+                    std::vector<std::vector<StepOutputs>> &outputs,
+                    double timeout, const std::vector<std::string> &traces) {
   int32_t ranks = programs.size();
-  dualpipe_world *world = dualpipe_world_create_local(ranks, timeout);
-  if (!world)
-    return std::string("cannot create the local world: ") +
-           (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?");
-  std::vector<std::vector<void *>> packed(ranks);
-  for (int32_t r = 0; r < ranks; ++r) {
-    for (Buffer &b : inputs)
-      packed[r].push_back(b.describe());
-    packed[r].push_back(outputs[r].losses.describe());
-    for (Buffer &g : outputs[r].grads)
-      packed[r].push_back(g.describe());
+  size_t replicas = inputs.size();
+  std::vector<dualpipe_world *> worlds;
+  for (size_t d = 0; d < replicas; ++d) {
+    dualpipe_world *world = dualpipe_world_create_local(ranks, timeout);
+    if (!world) {
+      for (dualpipe_world *w : worlds)
+        dualpipe_world_destroy(w);
+      return std::string("cannot create the local world: ") +
+             (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?");
+    }
+    worlds.push_back(world);
   }
+  std::vector<std::vector<std::vector<void *>>> packed(
+      replicas, std::vector<std::vector<void *>>(ranks));
+  for (size_t d = 0; d < replicas; ++d)
+    for (int32_t r = 0; r < ranks; ++r) {
+      for (Buffer &b : inputs[d])
+        packed[d][r].push_back(b.describe());
+      packed[d][r].push_back(outputs[d][r].losses.describe());
+      for (Buffer &g : outputs[d][r].grads)
+        packed[d][r].push_back(g.describe());
+    }
   std::vector<std::thread> threads;
-  for (int32_t r = 0; r < ranks; ++r)
-    threads.emplace_back([&, r] {
-      if (dualpipe_rt_bind(world, r) != 0)
-        return;
-      programs[r](packed[r].data());
-      dualpipe_rt_unbind();
-    });
+  for (size_t d = 0; d < replicas; ++d)
+    for (int32_t r = 0; r < ranks; ++r)
+      threads.emplace_back([&, d, r] {
+        if (dualpipe_rt_bind(worlds[d], r) != 0)
+          return;
+        programs[r](packed[d][r].data());
+        dualpipe_rt_unbind();
+      });
   for (std::thread &t : threads)
     t.join();
-  if (!trace.empty() && dualpipe_world_write_trace(world, trace.c_str()) != 0)
-    std::cerr << "dualpipe-run: warning: could not write the trace to " << trace
-              << "\n";
   std::string error;
-  if (dualpipe_world_failed(world))
-    error = dualpipe_world_error(world) ? dualpipe_world_error(world)
-                                        : "unknown failure";
-  dualpipe_world_destroy(world);
+  for (size_t d = 0; d < replicas; ++d) {
+    const std::string &trace = d < traces.size() ? traces[d] : std::string();
+    if (!trace.empty() &&
+        dualpipe_world_write_trace(worlds[d], trace.c_str()) != 0)
+      std::cerr << "dualpipe-run: warning: could not write the trace to "
+                << trace << "\n";
+    if (error.empty() && dualpipe_world_failed(worlds[d])) {
+      error = dualpipe_world_error(worlds[d]) ? dualpipe_world_error(worlds[d])
+                                              : "unknown failure";
+      if (replicas > 1)
+        error = "replica " + std::to_string(d) + ": " + error;
+    }
+  }
+  for (dualpipe_world *world : worlds)
+    dualpipe_world_destroy(world);
   return error;
+}
+
+/// The mpi backend: this process runs rank `rank` of its replica's pipeline
+/// world once; fills `out`.
+std::string runOwnRank(PackedFn program, dualpipe_world *pipe, int32_t rank,
+                       std::vector<Buffer> &inputs, StepOutputs &out) {
+  std::vector<void *> packed;
+  for (Buffer &b : inputs)
+    packed.push_back(b.describe());
+  packed.push_back(out.losses.describe());
+  for (Buffer &g : out.grads)
+    packed.push_back(g.describe());
+  if (dualpipe_rt_bind(pipe, rank) != 0)
+    return dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "cannot bind";
+  program(packed.data());
+  dualpipe_rt_unbind();
+  if (dualpipe_world_failed(pipe))
+    return dualpipe_world_error(pipe) ? dualpipe_world_error(pipe)
+                                      : "unknown failure";
+  return "";
+}
+
+/// DUALPIPE_FAULT=RANK:STEP[:hang] (a test hook): at the start of that step
+/// that rank kills itself with SIGKILL, or with ":hang" stops answering
+/// (sleeps until killed), so the others must time out.
+struct Fault {
+  int64_t rank = -1, step = -1;
+  bool hang = false;
+};
+
+Fault faultFromEnvironment() {
+  Fault fault;
+  const char *text = std::getenv("DUALPIPE_FAULT");
+  if (!text || !*text)
+    return fault;
+  std::string spec = text, rest = spec;
+  bool ok = false;
+  if (rest.size() > 5 && rest.compare(rest.size() - 5, 5, ":hang") == 0) {
+    fault.hang = true;
+    rest.resize(rest.size() - 5);
+  }
+  size_t colon = rest.find(':');
+  if (colon != std::string::npos) {
+    std::string a = rest.substr(0, colon), b = rest.substr(colon + 1);
+    char *end1 = nullptr, *end2 = nullptr;
+    fault.rank = std::strtoll(a.c_str(), &end1, 10);
+    fault.step = std::strtoll(b.c_str(), &end2, 10);
+    ok = !a.empty() && !b.empty() && !*end1 && !*end2 && fault.rank >= 0 &&
+         fault.step >= 0;
+  }
+  if (!ok)
+    die("DUALPIPE_FAULT must be RANK:STEP or RANK:STEP:hang (non-negative "
+        "integers), got '" +
+            spec + "'",
+        2);
+  return fault;
 }
 
 } // namespace
@@ -525,6 +642,46 @@ std::string runStep(const std::vector<PackedFn> &programs,
 int runTraining(const Options &opt, const json &manifest) {
   int32_t ranks = manifest["ranks"].get<int32_t>();
   int64_t microbatches = manifest.value("microbatches", 1);
+  const int64_t replicas = opt.dp;
+  const bool mpi = opt.backend == "mpi";
+  Fault fault = faultFromEnvironment();
+
+  // The mpi backend: this process is one rank of R x N. `all` joins every
+  // process (for combining losses and gradients), `pipe` the N of this
+  // process's replica (what the step functions talk over).
+  dualpipe_world *all = nullptr, *pipe = nullptr;
+  int32_t globalRank = 0, pipeRank = 0, replica = 0;
+  if (mpi) {
+    all = dualpipe_world_create_mpi(opt.timeout);
+    if (!all)
+      die(std::string("cannot join the MPI job: ") +
+          (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?"));
+    mpiJob = true;
+    globalRank = dualpipe_world_hosted_rank(all);
+    int32_t size = dualpipe_world_size(all);
+    if (size != ranks * replicas) {
+      // Every process sees the same sizes: rank 0 says it, all leave.
+      if (globalRank == 0)
+        std::cerr << "dualpipe-run: error: the MPI job has " << size
+                  << " process" << (size == 1 ? "" : "es") << ", but "
+                  << opt.outDir << " is a pipeline of " << ranks
+                  << " ranks and --dp=" << replicas << " asks for " << ranks
+                  << " x " << replicas << " = " << ranks * replicas
+                  << "; run mpirun -np " << ranks * replicas << "\n";
+      dualpipe_world_destroy(all);
+      dualpipe_mpi_finalize();
+      std::exit(2);
+    }
+    pipe = dualpipe_world_create_mpi_group(ranks, opt.timeout);
+    if (!pipe)
+      die(std::string("cannot create the pipeline's MPI world: ") +
+          (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?"));
+    pipeRank = dualpipe_world_hosted_rank(pipe);
+    replica = globalRank / ranks;
+    dualpipe_world_set_trace_limit(pipe, 0);
+  }
+  const bool leader = globalRank == 0; // prints and writes files
+
   std::string libPath =
       opt.outDir + "/" + manifest["library"].get<std::string>();
   void *lib = dlopen(libPath.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -536,7 +693,8 @@ int runTraining(const Options &opt, const json &manifest) {
   std::vector<PackedFn> reference = {lookup(
       lib, manifest["reference_entry_point"].get<std::string>(), libPath)};
 
-  // Inputs (shared read-only by all ranks) and each rank's outputs.
+  // Inputs (shared read-only by all ranks of a replica) and each rank's
+  // outputs.
   std::vector<Buffer> inputs;
   StepOutputs shape;
   std::vector<std::string> paramNames;
@@ -563,18 +721,44 @@ int runTraining(const Options &opt, const json &manifest) {
   if (!opt.data.empty())
     if (std::string err = st::readSafeTensors(opt.data, data); !err.empty())
       die(err);
-  for (Buffer &b : inputs) {
-    if (b.role == "param" && !params.tensors.empty())
-      loadFrom(b, params, opt.resume.empty() ? opt.params : opt.resume, 0);
-    else if (b.role != "param" && !opt.data.empty()) {
-      // Inputs and labels hold all M micro-batches.
-      Buffer whole = b;
-      whole.role = "param"; // exact shape match
-      loadFrom(whole, data, opt.data, 0);
-      b.values = whole.values;
-    } else {
-      initialize(b, opt.seed);
+  // Replica d gets the d-th R-th of every input and label: R x M
+  // micro-batches in all.
+  std::vector<std::vector<Buffer>> args(replicas, inputs);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Buffer &b = inputs[i];
+    if (b.role == "param") {
+      if (!params.tensors.empty())
+        loadFrom(b, params, opt.resume.empty() ? opt.params : opt.resume, 0);
+      else
+        initialize(b, opt.seed);
+      for (int64_t d = 0; d < replicas; ++d)
+        args[d][i].values = b.values;
+      continue;
     }
+    // Inputs and labels hold all M micro-batches (R x M with --dp=R).
+    Buffer whole = b;
+    whole.role = "param"; // exact shape match
+    if (replicas > 1 && !b.shape.empty()) {
+      whole.shape[0] *= replicas;
+      whole.values.assign(whole.count(), 0.0f);
+    }
+    if (!opt.data.empty()) {
+      auto it = data.tensors.find(b.name);
+      if (replicas > 1 && it != data.tensors.end() &&
+          it->second.shape != whole.shape)
+        die(opt.data + ": tensor '" + b.name + "' has shape " +
+            shapeString(it->second.shape) + ", but --dp=" +
+            std::to_string(replicas) + " needs " + std::to_string(replicas) +
+            " x " + std::to_string(microbatches) + " micro-batches: shape " +
+            shapeString(whole.shape));
+      loadFrom(whole, data, opt.data, 0);
+    } else {
+      whole.role = b.role;
+      initialize(whole, opt.seed);
+    }
+    for (int64_t d = 0; d < replicas; ++d)
+      args[d][i].values.assign(whole.values.begin() + d * b.count(),
+                               whole.values.begin() + (d + 1) * b.count());
   }
   int64_t firstStep = 0;
   if (!opt.resume.empty()) {
@@ -591,49 +775,170 @@ int runTraining(const Options &opt, const json &manifest) {
     owner.push_back(ranksOf.empty() ? 0 : ranksOf[0].get<int32_t>());
   }
 
-  std::cout << "dualpipe-run: " << manifest.value("schedule", "?") << " on "
-            << ranks << " ranks, " << manifest.value("stages", 0)
-            << " stages (" << manifest.value("placement", "?") << "), "
-            << microbatches << " micro-batches per step, backend "
-            << opt.backend << "\n";
+  if (leader) {
+    std::cout << "dualpipe-run: " << manifest.value("schedule", "?") << " on "
+              << ranks << " ranks, " << manifest.value("stages", 0)
+              << " stages (" << manifest.value("placement", "?") << "), "
+              << microbatches << " micro-batches per step, backend "
+              << opt.backend;
+    if (replicas > 1)
+      std::cout << ", " << replicas << " data-parallel replicas ("
+                << ranks * replicas << " ranks in all)";
+    std::cout << "\n" << std::flush;
+  }
 
-  std::vector<StepOutputs> outs(ranks, shape);
+  std::vector<std::vector<StepOutputs>> outs(
+      mpi ? 1 : replicas, std::vector<StepOutputs>(mpi ? 1 : ranks, shape));
   std::vector<Buffer> grads = shape.grads;
-  Buffer losses = shape.losses;
+  // The losses of all R x M micro-batches, replica by replica.
+  std::vector<float> losses(replicas * shape.losses.values.size(), 0.0f);
+  const size_t m = shape.losses.values.size();
+  std::vector<int32_t> everyone(ranks * replicas);
+  for (size_t r = 0; r < everyone.size(); ++r)
+    everyone[r] = static_cast<int32_t>(r);
   int status = 0;
   for (int64_t step = firstStep; step < firstStep + opt.steps; ++step) {
     bool last = step + 1 == firstStep + opt.steps;
+    if (step == fault.step &&
+        (mpi ? fault.rank == globalRank : fault.rank < ranks * replicas)) {
+      std::cerr << "dualpipe-run: DUALPIPE_FAULT: rank " << fault.rank
+                << (fault.hang ? " stops answering" : " kills itself (SIGKILL)")
+                << " at the start of step " << step << "\n"
+                << std::flush;
+      if (!fault.hang)
+        std::raise(SIGKILL);
+      for (;;)
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
     auto start = std::chrono::steady_clock::now();
-    std::string err = runStep(programs, inputs, outs, opt.timeout,
-                              last ? opt.trace : std::string());
+    std::string err;
+    if (mpi) {
+      if (last && !opt.trace.empty())
+        dualpipe_world_set_trace_limit(pipe, 1000000);
+      err = runOwnRank(programs[pipeRank], pipe, pipeRank, args[replica],
+                       outs[0][0]);
+      if (!err.empty() && replicas > 1)
+        err = "replica " + std::to_string(replica) + ": " + err;
+    } else {
+      std::vector<std::string> traces;
+      if (last && !opt.trace.empty())
+        for (int64_t d = 0; d < replicas; ++d)
+          traces.push_back(replicas == 1
+                               ? opt.trace
+                               : withSuffix(opt.trace,
+                                            ".replica" + std::to_string(d)));
+      err = runStep(programs, args, outs, opt.timeout, traces);
+    }
+    if (!err.empty()) {
+      if (mpi && dualpipe_world_failed_rank(pipe) != pipeRank)
+        // Let the rank that failed first say so before this one ends the job.
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      die("step " + std::to_string(step) + " failed: " + err);
+    }
+
+    // Losses: summed over the ranks of a replica (only the rank with the
+    // last stage of a micro-batch writes it). Gradients: each parameter's
+    // owner's, summed over the replicas in replica order, then divided by R.
+    if (mpi) {
+      size_t total = losses.size();
+      for (const Buffer &g : grads)
+        total += g.values.size();
+      std::vector<float> buffer(total, 0.0f);
+      std::copy(outs[0][0].losses.values.begin(),
+                outs[0][0].losses.values.end(),
+                buffer.begin() + replica * m);
+      size_t at = losses.size();
+      for (size_t p = 0; p < grads.size(); ++p) {
+        const std::vector<float> &mine = outs[0][0].grads[p].values;
+        if (owner[p] == pipeRank)
+          std::copy(mine.begin(), mine.end(), buffer.begin() + at);
+        at += mine.size();
+      }
+      if (dualpipe_rt_bind(all, globalRank) != 0 ||
+          dualpipe_rt_allreduce_sum_f32(buffer.data(), buffer.size(),
+                                        everyone.data(), everyone.size()) != 0)
+        die("step " + std::to_string(step) +
+            " failed while combining the ranks' losses and gradients: " +
+            (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?"));
+      dualpipe_rt_unbind();
+      std::copy(buffer.begin(), buffer.begin() + losses.size(),
+                losses.begin());
+      at = losses.size();
+      for (Buffer &g : grads) {
+        std::copy(buffer.begin() + at, buffer.begin() + at + g.values.size(),
+                  g.values.begin());
+        at += g.values.size();
+      }
+    } else {
+      std::fill(losses.begin(), losses.end(), 0.0f);
+      for (int64_t d = 0; d < replicas; ++d)
+        for (const StepOutputs &o : outs[d])
+          for (size_t k = 0; k < m; ++k)
+            losses[d * m + k] += o.losses.values[k];
+      for (size_t p = 0; p < grads.size(); ++p) {
+        if (replicas == 1) {
+          grads[p].values = outs[0][owner[p]].grads[p].values;
+          continue;
+        }
+        std::fill(grads[p].values.begin(), grads[p].values.end(), 0.0f);
+        for (int64_t d = 0; d < replicas; ++d)
+          for (size_t i = 0; i < grads[p].values.size(); ++i)
+            grads[p].values[i] += outs[d][owner[p]].grads[p].values[i];
+      }
+    }
+    if (replicas > 1)
+      for (Buffer &g : grads)
+        for (float &v : g.values)
+          v /= static_cast<float>(replicas);
     double ms = std::chrono::duration<double, std::milli>(
                     std::chrono::steady_clock::now() - start)
                     .count();
-    if (!err.empty())
-      die("step " + std::to_string(step) + " failed: " + err);
-    std::fill(losses.values.begin(), losses.values.end(), 0.0f);
-    for (const StepOutputs &o : outs)
-      for (size_t m = 0; m < losses.values.size(); ++m)
-        losses.values[m] += o.losses.values[m];
-    for (size_t p = 0; p < grads.size(); ++p)
-      grads[p].values = outs[owner[p]].grads[p].values;
     double mean = 0;
-    for (float l : losses.values)
+    for (float l : losses)
       mean += l;
-    mean /= losses.values.size();
-    std::printf("step %lld loss %.6f time %.3f ms\n", (long long)step, mean, ms);
-    std::fflush(stdout);
+    mean /= losses.size();
+    if (leader) {
+      std::printf("step %lld loss %.6f time %.3f ms\n", (long long)step, mean,
+                  ms);
+      std::fflush(stdout);
+    }
 
-    if (opt.check && step == firstStep) {
-      std::vector<StepOutputs> refOut(1, shape);
-      std::string refErr = runStep(reference, inputs, refOut, opt.timeout, "");
-      if (!refErr.empty())
-        die("the single-rank reference failed: " + refErr);
-      double lossErr = relativeError(losses.values, refOut[0].losses.values);
+    if (opt.check && step == firstStep && leader) {
+      // The reference over the same R x M micro-batches: once per replica's
+      // slice, combined as the replicas are.
+      std::vector<float> refLosses(losses.size());
+      std::vector<std::vector<float>> refGrads(grads.size());
+      for (size_t p = 0; p < grads.size(); ++p)
+        refGrads[p].assign(grads[p].values.size(), 0.0f);
+      for (int64_t d = 0; d < replicas; ++d) {
+        std::vector<std::vector<Buffer>> refArgs = {args[d]};
+        std::vector<std::vector<StepOutputs>> refOut(
+            1, std::vector<StepOutputs>(1, shape));
+        std::string refErr =
+            runStep(reference, refArgs, refOut, opt.timeout, {});
+        if (!refErr.empty())
+          die("the single-rank reference failed: " + refErr);
+        std::copy(refOut[0][0].losses.values.begin(),
+                  refOut[0][0].losses.values.end(),
+                  refLosses.begin() + d * m);
+        for (size_t p = 0; p < grads.size(); ++p) {
+          if (replicas == 1) {
+            refGrads[p] = refOut[0][0].grads[p].values;
+            continue;
+          }
+          for (size_t i = 0; i < refGrads[p].size(); ++i)
+            refGrads[p][i] += refOut[0][0].grads[p].values[i];
+        }
+      }
+      if (replicas > 1)
+        for (std::vector<float> &g : refGrads)
+          for (float &v : g)
+            v /= static_cast<float>(replicas);
+      double lossErr = relativeError(losses, refLosses);
       double gradErr = 0;
       std::string worst = "-";
       for (size_t p = 0; p < grads.size(); ++p) {
-        double e = relativeError(grads[p].values, refOut[0].grads[p].values);
+        double e = relativeError(grads[p].values, refGrads[p]);
         if (e >= gradErr) {
           gradErr = e;
           worst = paramNames[p];
@@ -641,15 +946,25 @@ int runTraining(const Options &opt, const json &manifest) {
       }
       bool ok = std::isfinite(lossErr) && std::isfinite(gradErr) &&
                 lossErr <= 1e-5 && gradErr <= 1e-5;
-      std::printf("check: %d-rank pipeline vs 1-rank reference: losses max "
-                  "relative error %.3g, gradients %.3g (worst %s); tolerance "
-                  "1e-5: %s\n",
-                  ranks, lossErr, gradErr, worst.c_str(),
-                  ok ? "PASS" : "FAIL");
+      if (replicas == 1)
+        std::printf("check: %d-rank pipeline vs 1-rank reference: losses max "
+                    "relative error %.3g, gradients %.3g (worst %s); "
+                    "tolerance 1e-5: %s\n",
+                    ranks, lossErr, gradErr, worst.c_str(),
+                    ok ? "PASS" : "FAIL");
+      else
+        std::printf("check: %lld x %d-rank pipeline (data-parallel) vs 1-rank "
+                    "reference over %lld micro-batches: losses max relative "
+                    "error %.3g, gradients %.3g (worst %s); tolerance 1e-5: "
+                    "%s\n",
+                    (long long)replicas, ranks,
+                    (long long)(replicas * microbatches), lossErr, gradErr,
+                    worst.c_str(), ok ? "PASS" : "FAIL");
+      std::fflush(stdout);
       if (!ok)
         status = 4;
     }
-    if (last && !opt.dumpGrads.empty()) {
+    if (last && !opt.dumpGrads.empty() && leader) {
       st::TensorFile file;
       for (size_t p = 0; p < grads.size(); ++p)
         file.tensors[paramNames[p]] =
@@ -658,20 +973,39 @@ int runTraining(const Options &opt, const json &manifest) {
         die(e);
       std::printf("gradients written to %s\n", opt.dumpGrads.c_str());
     }
-    // SGD, applied by the runner until the compiled optimizer step lands.
-    size_t p = 0;
-    for (Buffer &b : inputs)
-      if (b.role == "param") {
-        for (size_t i = 0; i < b.values.size(); ++i)
-          b.values[i] -= static_cast<float>(opt.lr) * grads[p].values[i];
-        ++p;
-      }
+    // SGD, applied by the runner until the compiled optimizer step lands;
+    // every replica (and every process) applies the same update.
+    for (std::vector<Buffer> &replicaArgs : args) {
+      size_t p = 0;
+      for (Buffer &b : replicaArgs)
+        if (b.role == "param") {
+          for (size_t i = 0; i < b.values.size(); ++i)
+            b.values[i] -= static_cast<float>(opt.lr) * grads[p].values[i];
+          ++p;
+        }
+    }
   }
-  if (!opt.trace.empty())
-    std::printf("trace written to %s\n", opt.trace.c_str());
-  if (!opt.save.empty()) {
+  if (!opt.trace.empty()) {
+    if (mpi) {
+      std::string path = withSuffix(opt.trace, ".rank" + std::to_string(globalRank));
+      if (dualpipe_world_write_trace(pipe, path.c_str()) != 0)
+        std::cerr << "dualpipe-run: warning: could not write the trace to "
+                  << path << "\n";
+      if (leader)
+        std::printf("trace written to %s (one file per process)\n",
+                    withSuffix(opt.trace, ".rank*").c_str());
+    } else if (replicas == 1) {
+      std::printf("trace written to %s\n", opt.trace.c_str());
+    } else {
+      for (int64_t d = 0; d < replicas; ++d)
+        std::printf("trace written to %s\n",
+                    withSuffix(opt.trace, ".replica" + std::to_string(d))
+                        .c_str());
+    }
+  }
+  if (!opt.save.empty() && leader) {
     st::TensorFile file;
-    for (Buffer &b : inputs)
+    for (Buffer &b : args[0])
       if (b.role == "param")
         file.tensors[b.name] = st::Tensor::f32(b.shape, b.values.data());
     file.metadata["step"] = std::to_string(firstStep + opt.steps);
@@ -680,6 +1014,13 @@ int runTraining(const Options &opt, const json &manifest) {
       die(e);
     std::printf("checkpoint written to %s (step %lld)\n", opt.save.c_str(),
                 (long long)(firstStep + opt.steps));
+  }
+  std::fflush(stdout);
+  if (mpi) {
+    dualpipe_world_destroy(pipe);
+    dualpipe_world_destroy(all);
+    mpiJob = false;
+    dualpipe_mpi_finalize();
   }
   dlclose(lib);
   return status;
