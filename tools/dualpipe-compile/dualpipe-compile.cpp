@@ -205,6 +205,7 @@ LogicalResult runPipeline(ModuleOp module, const std::string &pipeline) {
   if (failed(applyPassManagerCLOptions(pm)) ||
       failed(parsePassPipeline(pipeline, pm, llvm::errs())))
     return failure();
+  applyDefaultTimingPassManagerCLOptions(pm); // --mlir-timing per pass
   return pm.run(module);
 }
 
@@ -251,6 +252,7 @@ LogicalResult lowerStepToLLVM(ModuleOp module) {
           pm, llvm::errs())))
     return failure();
   dualpipe::buildCpuLoweringPipeline(pm);
+  applyDefaultTimingPassManagerCLOptions(pm); // --mlir-timing per pass
   if (failed(pm.run(module)))
     return failure();
   // Only the packed entry points are exported; everything else (stage code,
