@@ -5,7 +5,7 @@
 #   mpi-run.sh CASE BINDIR TESTDATA WORKDIR
 #
 # CASE is one of: compile, mpi-equals-local, dp-local, dp-mpi, kill-resume,
-# hang-timeout, wrong-size. `compile` writes WORKDIR/step, which the others
+# hang-timeout, wrong-size, errors. `compile` writes WORKDIR/step, which the others
 # use (a CTest fixture). Each case prints what it ran and fails with a reason.
 set -euo pipefail
 
@@ -161,6 +161,28 @@ wrong-size)
   [ "$status" != 0 ] || fail "a 3-process job ran a 4-rank step"
   grep -q 'error: the MPI job has 3 processes, but .* is a pipeline of 4 ranks and --dp=1 asks for 4 x 1 = 4; run mpirun -np 4' \
     "$out/log" || fail "no clear message"
+  ;;
+
+errors)
+  # What the runner refuses, with one clear line each (no mpirun needed).
+  set +e
+  "${run[@]}" --dp=0 >"$out/dp0.log" 2>&1
+  s1=$?
+  "${run[@]}" --dp=2 --data="$inputs" >"$out/dprows.log" 2>&1
+  s2=$?
+  DUALPIPE_FAULT=two:1 "${run[@]}" >"$out/badfault.log" 2>&1
+  s3=$?
+  DUALPIPE_FAULT=1:0 "${run[@]}" >"$out/localkill.log" 2>&1
+  s4=$?
+  set -e
+  cat "$out"/*.log
+  [ $s1 = 2 ] && grep -q "error: --dp needs a positive integer, got '0'" "$out/dp0.log" ||
+    fail "--dp=0"
+  [ $s2 = 1 ] && grep -q "data.safetensors: tensor 'x' has shape 16x24, but --dp=2 needs 2 x 8 micro-batches: shape 32x24"     "$out/dprows.log" || fail "--dp=2 with 8 micro-batches of data"
+  [ $s3 = 2 ] && grep -q "DUALPIPE_FAULT must be RANK:STEP or RANK:STEP:hang" "$out/badfault.log" ||
+    fail "a bad DUALPIPE_FAULT"
+  # On threads the rank's SIGKILL takes the whole process with it.
+  [ $s4 = 137 ] && grep -q "DUALPIPE_FAULT: rank 1 kills itself (SIGKILL) at the start of step 0"     "$out/localkill.log" || fail "DUALPIPE_FAULT on the local backend (status $s4)"
   ;;
 
 *)
