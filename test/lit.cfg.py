@@ -29,3 +29,12 @@ llvm_config.add_tool_substitutions(tools, [config.dualpipe_tools_dir, config.llv
 # GPU tests say `REQUIRES: cuda`; they run only where a device answers.
 if os.path.exists("/dev/nvidia0") or os.path.exists("/dev/nvidiactl"):
     config.available_features.add("cuda")
+
+# The cuda target builds (ptxas, cudart, cuBLAS, NCCL) without a GPU: tests
+# that build CUDA artifacts say `REQUIRES: cuda-toolkit`.
+config.dualpipe_lib_dir = os.path.join(config.dualpipe_obj_root, "lib")
+config.substitutions.append(("%dualpipe_lib", config.dualpipe_lib_dir))
+if os.path.exists("/usr/local/cuda/bin/ptxas") and os.path.exists(
+    os.path.join(config.dualpipe_lib_dir, "libdualpipe_runtime_cuda.so")
+):
+    config.available_features.add("cuda-toolkit")

@@ -19,12 +19,14 @@ int main(int argc, char **argv) {
   dualpipe::registerEmitSchedulePass();
   dualpipe::registerDualPipeConversionPasses();
   dualpipe::registerDualPipePipelines();
+  dualpipe::registerDualPipeCudaPipelines();
 
   mlir::DialectRegistry registry;
   mlir::registerAllDialects(registry);
   mlir::registerAllExtensions(registry);
   mlir::registerAllToLLVMIRTranslations(registry);
   registry.insert<dualpipe::DualPipeDialect>();
+  dualpipe::registerConvertDualPipeToLLVMInterface(registry);
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "dualpipe optimizer driver\n", registry));
 }

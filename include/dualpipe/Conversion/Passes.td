@@ -101,4 +101,36 @@ def DualPipeProtectArguments
   }];
 }
 
+
+def DualPipeCudaPrepare : Pass<"dualpipe-cuda-prepare", "::mlir::ModuleOp"> {
+  let summary = "Prepare bufferized step code for the cuda target";
+  let description = [{
+    The first step of the cuda lowering, on bufferized per-rank programs:
+    every `memref.copy` becomes a `linalg.copy` (so that copies become
+    kernels like the rest of the linalg code), and every
+    `dualpipe.all_reduce` becomes a host call to the runtime's
+    `dualpipe_rt_allreduce_sum_f32/f64` (the buffers are managed memory;
+    `gpu-async-region` synchronises the stream before the call). Sends and
+    receives are left for `gpu-async-region` and `gpu-to-llvm`.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::LLVM::LLVMDialect"];
+}
+
+def DualPipeCudaManagedMemory
+    : Pass<"dualpipe-cuda-managed-memory", "::mlir::ModuleOp"> {
+  let summary = "Host allocations of the cuda target become managed memory";
+  let description = [{
+    In host functions (not in `gpu.module`s), after `gpu-async-region`:
+    `memref.alloc` becomes `gpu.alloc host_shared` (CUDA managed memory, so
+    kernels and the remaining host operations can both touch it) and
+    `memref.dealloc` becomes `gpu.dealloc` on a fresh stream followed by a
+    synchronous `gpu.wait`.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 #endif // DUALPIPE_CONVERSION_PASSES

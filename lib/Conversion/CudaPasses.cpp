@@ -1,0 +1,144 @@
+//===- CudaPasses.cpp - cuda target: prepare and managed memory ----------===//
+//
+// Two small passes of the cuda lowering (see buildCudaLoweringPipeline):
+// --dualpipe-cuda-prepare before the GPU mapping, and
+// --dualpipe-cuda-managed-memory after gpu-async-region.
+//
+//===----------------------------------------------------------------------===//
+#include "dualpipe/Conversion/Passes.h"
+#include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+
+namespace dualpipe {
+#define GEN_PASS_DEF_DUALPIPECUDAPREPARE
+#define GEN_PASS_DEF_DUALPIPECUDAMANAGEDMEMORY
+#include "dualpipe/Conversion/Passes.h.inc"
+
+using namespace mlir;
+
+namespace {
+
+/// `dualpipe.all_reduce` to `dualpipe_rt_allreduce_sum_f32/f64(data, count,
+/// ranks, nranks)` with the group in a constant global: the runtime's host
+/// all-reduce, on managed memory.
+void lowerAllReduceToHostCall(AllReduceOp op, ModuleOp module,
+                              unsigned &globals) {
+  MLIRContext *ctx = op.getContext();
+  auto type = cast<MemRefType>(op.getBuffer().getType());
+  StringRef name = type.getElementType().isF64()
+                       ? "dualpipe_rt_allreduce_sum_f64"
+                       : "dualpipe_rt_allreduce_sum_f32";
+  Type ptr = LLVM::LLVMPointerType::get(ctx);
+  Type i32 = IntegerType::get(ctx, 32), i64 = IntegerType::get(ctx, 64);
+  auto callee = module.lookupSymbol<func::FuncOp>(name);
+  if (!callee) {
+    OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+    callee = func::FuncOp::create(
+        top, module.getLoc(), name,
+        FunctionType::get(ctx, {ptr, i64, ptr, i32}, {i32}));
+    callee.setPrivate();
+  }
+  ArrayRef<int64_t> ranks = op.getRanks();
+  auto groupType = MemRefType::get({int64_t(ranks.size())}, i32);
+  SmallVector<int32_t> values(ranks.begin(), ranks.end());
+  std::string global;
+  do
+    global = "__dualpipe_cuda_group_" + std::to_string(globals++);
+  while (module.lookupSymbol(global));
+  {
+    OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+    memref::GlobalOp::create(
+        top, op.getLoc(), global, top.getStringAttr("private"), groupType,
+        DenseIntElementsAttr::get(
+            RankedTensorType::get({int64_t(ranks.size())}, i32),
+            ArrayRef<int32_t>(values)),
+        /*constant=*/true, /*alignment=*/nullptr);
+  }
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  auto pointerOf = [&](Value memref) -> Value {
+    Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
+    Value addr = arith::IndexCastOp::create(b, loc, i64, base);
+    return LLVM::IntToPtrOp::create(b, loc, ptr, addr);
+  };
+  Value group = memref::GetGlobalOp::create(b, loc, groupType, global);
+  Value count =
+      arith::ConstantIntOp::create(b, loc, type.getNumElements(), 64);
+  Value n = arith::ConstantIntOp::create(b, loc, ranks.size(), 32);
+  func::CallOp::create(b, loc, callee,
+                       ValueRange{pointerOf(op.getBuffer()), count,
+                                  pointerOf(group), n});
+  op.erase();
+}
+
+struct CudaPreparePass
+    : impl::DualPipeCudaPrepareBase<CudaPreparePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<memref::CopyOp> copies;
+    SmallVector<AllReduceOp> reductions;
+    module.walk([&](Operation *op) {
+      if (op->getParentOfType<gpu::GPUModuleOp>())
+        return;
+      if (auto copy = dyn_cast<memref::CopyOp>(op))
+        copies.push_back(copy);
+      else if (auto reduce = dyn_cast<AllReduceOp>(op))
+        reductions.push_back(reduce);
+    });
+    for (memref::CopyOp copy : copies) {
+      OpBuilder b(copy);
+      linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(),
+                             copy.getTarget());
+      copy.erase();
+    }
+    unsigned globals = 0;
+    for (AllReduceOp op : reductions)
+      lowerAllReduceToHostCall(op, module, globals);
+  }
+};
+
+struct CudaManagedMemoryPass
+    : impl::DualPipeCudaManagedMemoryBase<CudaManagedMemoryPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<memref::AllocOp> allocs;
+    SmallVector<memref::DeallocOp> deallocs;
+    module.walk([&](Operation *op) {
+      if (op->getParentOfType<gpu::GPUModuleOp>())
+        return;
+      if (auto alloc = dyn_cast<memref::AllocOp>(op))
+        allocs.push_back(alloc);
+      else if (auto dealloc = dyn_cast<memref::DeallocOp>(op))
+        deallocs.push_back(dealloc);
+    });
+    for (memref::AllocOp alloc : allocs) {
+      OpBuilder b(alloc);
+      auto managed = gpu::AllocOp::create(
+          b, alloc.getLoc(), alloc.getType(), /*asyncToken=*/Type(),
+          /*asyncDependencies=*/ValueRange{}, alloc.getDynamicSizes(),
+          alloc.getSymbolOperands(), /*hostShared=*/true);
+      alloc.replaceAllUsesWith(managed.getMemref());
+      alloc.erase();
+    }
+    // gpu-to-llvm lowers gpu.dealloc only in its async form: free on a
+    // fresh stream and wait for it (cudaFree of managed memory is
+    // synchronous anyway).
+    Type token = gpu::AsyncTokenType::get(&getContext());
+    for (memref::DeallocOp dealloc : deallocs) {
+      OpBuilder b(dealloc);
+      Location loc = dealloc.getLoc();
+      Value start = gpu::WaitOp::create(b, loc, token, ValueRange{})
+                        .getAsyncToken();
+      Value freed = gpu::DeallocOp::create(b, loc, token, ValueRange{start},
+                                           dealloc.getMemref())
+                        .getAsyncToken();
+      gpu::WaitOp::create(b, loc, Type(), ValueRange{freed});
+      dealloc.erase();
+    }
+  }
+};
+
+} // namespace
+} // namespace dualpipe
