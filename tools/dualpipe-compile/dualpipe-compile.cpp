@@ -76,7 +76,10 @@ static cl::opt<std::string>
     deviceOpt("device", cl::desc("Cost-model device profile: cpu or h200"),
               cl::init("cpu"), cl::cat(category));
 static cl::opt<std::string>
-    targetOpt("target", cl::desc("Code target (cpu)"), cl::init("cpu"),
+    targetOpt("target",
+              cl::desc("Code target: cpu, or cuda (kernels as an sm_90 "
+                       "cubin, see docs/cuda.md)"),
+              cl::init("cpu"),
               cl::cat(category));
 static cl::opt<std::string>
     emitOpt("emit",
@@ -239,7 +242,20 @@ LogicalResult buildTrainingStep(ModuleOp module, StringRef schedule,
   return runPipeline(module, p);
 }
 
-/// Tensor-level step functions to LLVM-dialect IR for the CPU.
+/// The bufferized-module-to-LLVM part for the chosen target.
+void appendTargetLowering(OpPassManager &pm) {
+#ifdef DUALPIPE_COMPILE_HAVE_CUDA
+  if (targetOpt == "cuda") {
+    dualpipe::CudaLoweringOptions options;
+    options.toolkit = DUALPIPE_CUDA_ROOT_DIR;
+    dualpipe::buildCudaLoweringPipeline(pm, options);
+    return;
+  }
+#endif
+  dualpipe::buildCpuLoweringPipeline(pm);
+}
+
+/// Tensor-level step functions to LLVM-dialect IR for the target.
 LogicalResult lowerStepToLLVM(ModuleOp module) {
   privatizeInternals(module);
   PassManager pm(module.getContext());
@@ -251,7 +267,7 @@ LogicalResult lowerStepToLLVM(ModuleOp module) {
           "buffer-deallocation-pipeline,canonicalize",
           pm, llvm::errs())))
     return failure();
-  dualpipe::buildCpuLoweringPipeline(pm);
+  appendTargetLowering(pm);
   applyDefaultTimingPassManagerCLOptions(pm); // --mlir-timing per pass
   if (failed(pm.run(module)))
     return failure();
@@ -391,6 +407,18 @@ LogicalResult linkLibrary(ArrayRef<std::string> objects, StringRef library) {
   argv.insert(argv.end(), {"-L" + runtimeDir,
                            "-Wl,-rpath," + runtimeDir, "-ldualpipe_runtime",
                            "-lm"});
+#ifdef DUALPIPE_COMPILE_HAVE_CUDA
+  // The cuda target: the mgpu* runtime, cudart, cuBLAS and NCCL, each
+  // recorded as NEEDED (and found through an rpath at load time).
+  if (targetOpt == "cuda") {
+    argv.insert(argv.end(), {"-ldualpipe_runtime_cuda", "-Wl,--no-as-needed"});
+    for (const char *lib : {DUALPIPE_CUDA_CUDART, DUALPIPE_CUDA_CUBLAS,
+                            DUALPIPE_CUDA_NCCL}) {
+      argv.push_back(lib);
+      argv.push_back(("-Wl,-rpath," + llvm::sys::path::parent_path(lib)).str());
+    }
+  }
+#endif
   SmallVector<StringRef> args(argv.begin(), argv.end());
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
@@ -422,9 +450,16 @@ int main(int argc, char **argv) {
       argc, argv,
       "dualpipe-compile: model.mlir to OUTDIR/step.so + manifest.json\n");
 
+#ifdef DUALPIPE_COMPILE_HAVE_CUDA
+  if (targetOpt != "cpu" && targetOpt != "cuda")
+#else
+  if (targetOpt == "cuda")
+    return fail("target 'cuda' needs a build with the CUDA toolkit and NCCL "
+                "(this one was configured without them)");
   if (targetOpt != "cpu")
+#endif
     return fail("target '" + targetOpt +
-                "' is not built yet; use --target=cpu");
+                "' is not one of cpu, cuda");
   if (emitOpt != "lib" && emitOpt != "mlir" && emitOpt != "llvm")
     return fail("--emit=" + emitOpt + " is not one of lib, mlir, llvm");
   if (emitOpt == "lib" && outDir.empty())
@@ -443,6 +478,7 @@ int main(int argc, char **argv) {
   registerAllExtensions(registry);
   registerAllToLLVMIRTranslations(registry);
   registry.insert<dualpipe::DualPipeDialect>();
+  dualpipe::registerConvertDualPipeToLLVMInterface(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
@@ -487,7 +523,7 @@ int main(int argc, char **argv) {
     if (failed(parsePassPipeline("buffer-deallocation-pipeline,canonicalize",
                                  lower, llvm::errs())))
       return 1;
-    dualpipe::buildCpuLoweringPipeline(lower);
+    appendTargetLowering(lower);
     if (failed(lower.run(*module)))
       return 1;
     steps.push_back(std::move(module));
