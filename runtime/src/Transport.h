@@ -2,8 +2,9 @@
 //
 // A transport moves bytes between ranks: point-to-point messages matched by
 // (source, destination, tag) and FIFO per directed link, an in-place sum over
-// a group of ranks, and a barrier. Each backend (local threads today; MPI and
-// NCCL later) is one file behind this interface, and none knows the others.
+// a group of ranks, and a barrier. Each backend (local threads, MPI
+// processes; NCCL later) is one file behind this interface, and none knows
+// the others.
 //
 // The World (World.h) sits in front of every transport: it checks arguments
 // (peer in range, not self, sizes, group), records the timeline, and turns a

@@ -3,10 +3,11 @@
  * The entry points that compiled rank programs and the runner call. Plain C:
  * generated code calls these by name, so names and signatures are stable.
  *
- * A *world* is a set of `size` ranks joined by one transport (today `local`:
- * ranks are threads of one process). Each rank program runs on a thread that
- * is bound to its rank with dualpipe_rt_bind; the dualpipe_rt_* calls act on
- * the calling thread's rank.
+ * A *world* is a set of `size` ranks joined by one transport (`local`: ranks
+ * are threads of one process; `mpi`: each rank is a process of an MPI job,
+ * see dualpipe_world_create_mpi and docs/runtime.md). Each rank program runs
+ * on a thread that is bound to its rank with dualpipe_rt_bind; the
+ * dualpipe_rt_* calls act on the calling thread's rank.
  *
  * Errors. Every call that can fail returns 0 on success and non-zero on
  * failure; no C++ exception ever leaves this ABI. A failure on a bound rank
