@@ -55,9 +55,14 @@ StageSizes sizesOf(ModuleOp module, func::FuncOp stage) {
   func::FuncOp fwd = lookup("forward"), bwdI = lookup("backward_input");
   if (fwd && bwdI) {
     s.exact = true;
-    for (unsigned i = 0; i < fwd.getNumResults(); ++i)
-      if (fwd.getResultAttr(i, "dualpipe.saved"))
-        s.saved += bytesOf(fwd.getFunctionType().getResult(i));
+    // Autodiff may save parameters too (dx = dy W^T needs W); they are not
+    // copies, so its own count, which leaves them out, is preferred.
+    if (auto bytes = fwd->getAttrOfType<IntegerAttr>("dualpipe.saved_bytes"))
+      s.saved = bytes.getInt();
+    else
+      for (unsigned i = 0; i < fwd.getNumResults(); ++i)
+        if (fwd.getResultAttr(i, "dualpipe.saved"))
+          s.saved += bytesOf(fwd.getFunctionType().getResult(i));
     for (unsigned i = 0; i < bwdI.getNumResults(); ++i)
       if (bwdI.getResultAttr(i, "dualpipe.wsaved"))
         s.wsaved += bytesOf(bwdI.getFunctionType().getResult(i));

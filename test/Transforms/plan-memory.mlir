@@ -29,7 +29,7 @@
 // With autodiff the saved values are the forward functions' real saved
 // results (exact bytes); DualPipe N=4, M=10 still peaks at N+1 = 5.
 // RUN: dualpipe-opt %S/Inputs/mlp4.mlir --dualpipe-partition="placement=dualpipe" --dualpipe-autodiff="loss=mse microbatches=10" --dualpipe-schedule="schedule=dualpipe microbatches=10" --dualpipe-insert-comm --dualpipe-verify --dualpipe-plan-memory -o /dev/null 2>&1 | FileCheck %s --check-prefix=EXACT
-// EXACT: rank 0: peak 5 micro-batches of activations (the schedule engine predicts 5), 1152 bytes live at peak, arena 1312 bytes{{$}}
-// EXACT: rank 1: peak 5 micro-batches of activations (the schedule engine predicts 5), 2432 bytes live at peak, arena 2432 bytes{{$}}
+// EXACT: rank 0: peak 5 micro-batches of activations (the schedule engine predicts 5), 1024 bytes live at peak, arena 1184 bytes{{$}}
+// EXACT: rank 1: peak 5 micro-batches of activations (the schedule engine predicts 5), 1152 bytes live at peak, arena 1152 bytes{{$}}
 // EXACT: rank 2: peak 5 micro-batches
 // EXACT: rank 3: peak 5 micro-batches
