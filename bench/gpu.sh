@@ -6,9 +6,9 @@
 #
 #   bench/gpu.sh            (from the repository root or anywhere)
 #
-# Exit status: 0 measured; 2 not runnable here (no GPU, no CUDA toolkit, or
-# the compiler's CUDA target is not built yet) - said plainly, nothing is
-# pretended; 1 a step failed.
+# Exit status: 0 measured; 2 not runnable here (no GPU, no CUDA toolkit, no
+# CUDA target in the compiler, or a runner that cannot run a cuda step) -
+# said plainly, nothing is pretended; 1 a step failed.
 #
 # Environment: DUALPIPE_CUDA_ROOT (default /usr/local/cuda), GPU_BUILD
 # (default build-gpu), GPU_LAYERS/GPU_HIDDEN/GPU_HEADS/GPU_SEQ/GPU_VOCAB/
@@ -46,11 +46,14 @@ timeout "$(left)" ninja -C "$BUILD" dualpipe-gen dualpipe-compile dualpipe-run d
 BIN="$BUILD/bin"
 mkdir -p "$WORK"
 
-# 3. The compiler must have a CUDA target.
+# 3. The runner must run a cuda step (allocate managed memory, bind each
+#    rank thread to the device), and the compiler must have a CUDA target.
+"$BIN/dualpipe-run" --help 2>&1 | grep -qi cuda ||
+  unavailable "dualpipe-run cannot run a --target=cuda step yet (it has no cuda backend: it would pass host memory to the kernels; see docs/cuda.md, 'Not done')"
 "$BIN/dualpipe-gen" mlp --layers=2 --width=8 --batch=2 -o "$WORK/probe.mlir"
-if ! probe=$("$BIN/dualpipe-compile" "$WORK/probe.mlir" --target=cuda \
+if ! probe=$(timeout "$(left)" "$BIN/dualpipe-compile" "$WORK/probe.mlir" --target=cuda \
       --schedule=1f1b --ranks=1 --microbatches=1 -o "$WORK/probe" 2>&1); then
-  unavailable "dualpipe-compile has no CUDA target yet: $probe"
+  unavailable "dualpipe-compile --target=cuda failed: $probe"
 fi
 
 # 4. The GPT, its FLOPs per step (forward + backward, every micro-batch).

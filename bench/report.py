@@ -389,13 +389,22 @@ def main():
     body.append("## 4. Against PyTorch eager on CPU\n")
     section_torch(body, head)
     body.append("## 5. GPU (`bench/gpu.sh`)\n")
-    body.append("**Pending.** The compiler's CUDA target is not built yet "
-                "(`dualpipe-compile --target=cuda` is refused) and this machine has no GPU. "
-                "`bench/gpu.sh` checks for both and exits with status 2 and a plain message "
-                "when either is missing; with them it would build with CUDA, compile a GPT "
-                "for DualPipe on several ranks of one H200 and a 1-rank reference, and print "
-                "step time, achieved TFLOP/s and the fraction of communication hidden under "
-                "compute from the trace. No GPU figure in this report was measured.\n")
+    body.append("**Pending: nothing was measured on a GPU.** This machine has no GPU. The "
+                "compiler's CUDA target now builds (`dualpipe-compile --target=cuda` emits sm_90 "
+                "cubins, docs/cuda.md), but `dualpipe-run` cannot run a cuda step yet (no cuda "
+                "backend: it would hand host memory to the kernels), and the runtime has no "
+                "stream-overlapped communication yet, so a hidden-communication fraction could "
+                "only read 0 today. `bench/gpu.sh` checks, in order, for a GPU (`nvidia-smi`), "
+                "the CUDA toolkit, CMake's `CUDA ON`, a runner that runs cuda steps and a "
+                "working `--target=cuda`, and exits with status 2 and a plain message at the "
+                "first that is missing (here: no GPU; with a GPU but today's runner: the runner). "
+                "With all of them it builds with CUDA, compiles a GPT (8 layers, hidden 1024, "
+                "sequence 1024 by default) for DualPipe on 4 ranks of the one GPU and a 1-rank "
+                "reference, runs both with `--check --trace`, and prints the step time, the "
+                "achieved TFLOP/s (cost-model FLOPs of forward + backward x M / step time) and "
+                "the fraction of communication time that overlaps compute actions on the same "
+                "rank (`bench/gpu_trace.py`, which says 'unknown' when the trace has no compute "
+                "actions), within a five-minute budget.\n")
     mach = None
     for n in ("compile", "schedule", "runtime", "torch"):
         d = load(n)
@@ -416,7 +425,8 @@ def main():
     md.append("## Headline figures\n")
     for text, cmd in head:
         md.append("- %s.  \n  `%s`" % (text, cmd))
-    md.append("- GPU: pending (no CUDA target, no GPU here); `bench/gpu.sh` says so and exits 2.\n")
+    md.append("- GPU: pending, nothing measured: no GPU here, and `dualpipe-run` cannot run a "
+              "`--target=cuda` step yet; `bench/gpu.sh` says which and exits 2.  \n  `bench/gpu.sh`\n")
     md.extend(body)
     with open(os.path.join(ROOT, "bench", "REPORT.md"), "w") as f:
         f.write("\n".join(md) + "\n")
