@@ -14,6 +14,7 @@
 namespace dualpipe {
 #define GEN_PASS_DEF_DUALPIPECUDAPREPARE
 #define GEN_PASS_DEF_DUALPIPECUDAMANAGEDMEMORY
+#define GEN_PASS_DEF_DUALPIPECUDAMERGEKERNELMODULES
 #include "dualpipe/Conversion/Passes.h.inc"
 
 using namespace mlir;
@@ -137,6 +138,57 @@ struct CudaManagedMemoryPass
       gpu::WaitOp::create(b, loc, Type(), ValueRange{freed});
       dealloc.erase();
     }
+  }
+};
+
+struct CudaMergeKernelModulesPass
+    : impl::DualPipeCudaMergeKernelModulesBase<CudaMergeKernelModulesPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    // Modules holding exactly one gpu.func (what outlining makes).
+    SmallVector<std::pair<gpu::GPUModuleOp, gpu::GPUFuncOp>> kernels;
+    for (auto gpuModule : module.getOps<gpu::GPUModuleOp>()) {
+      auto &ops = gpuModule.getBody()->getOperations();
+      if (ops.size() != 1)
+        continue;
+      if (auto fn = dyn_cast<gpu::GPUFuncOp>(ops.front()))
+        kernels.push_back({gpuModule, fn});
+    }
+    if (kernels.size() < 2)
+      return;
+    std::string mergedName = name;
+    for (unsigned i = 0; module.lookupSymbol(mergedName); ++i)
+      mergedName = name + "_" + std::to_string(i);
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    auto merged = gpu::GPUModuleOp::create(b, module.getLoc(), mergedName);
+    // Old (module, kernel) -> new kernel reference.
+    llvm::DenseMap<Attribute, SymbolRefAttr> renamed;
+    b.setInsertionPointToStart(merged.getBody());
+    for (auto [gpuModule, fn] : kernels) {
+      auto old = SymbolRefAttr::get(
+          gpuModule.getNameAttr(),
+          {FlatSymbolRefAttr::get(fn.getNameAttr())});
+      StringAttr newName = gpuModule.getNameAttr();
+      fn->moveBefore(merged.getBody(), merged.getBody()->end());
+      fn.setName(newName);
+      renamed[old] = SymbolRefAttr::get(
+          ctx, mergedName, {FlatSymbolRefAttr::get(ctx, newName)});
+      // The merged module takes the targets of the first one (nvvm-attach-
+      // target runs later, so usually there are none).
+      if (!merged.getTargetsAttr() && gpuModule.getTargetsAttr())
+        merged.setTargetsAttr(gpuModule.getTargetsAttr());
+      gpuModule.erase();
+    }
+    WalkResult result = module.walk([&](gpu::LaunchFuncOp launch) {
+      auto it = renamed.find(launch.getKernel());
+      if (it == renamed.end())
+        return WalkResult::advance();
+      launch.setKernelAttr(it->second);
+      return WalkResult::advance();
+    });
+    (void)result;
   }
 };
 

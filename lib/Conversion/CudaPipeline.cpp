@@ -31,7 +31,10 @@ void dualpipe::buildCudaLoweringPipeline(OpPassManager &pm,
                  "scf-parallel-loop-tiling{parallel-loop-tile-sizes=16,16 "
                  "no-min-max-bounds=true},"
                  "gpu-map-parallel-loops,convert-parallel-loops-to-gpu),"
-                 "gpu-kernel-outlining,func.func(gpu-async-region)");
+                 "gpu-kernel-outlining");
+  // One gpu.module (one ptxas run, one cubin) for all kernels.
+  pm.addPass(createDualPipeCudaMergeKernelModules());
+  appendCudaText(pm, "func.func(gpu-async-region)");
   // Host allocations become managed memory.
   pm.addPass(createDualPipeCudaManagedMemory());
   // Kernels to NVVM, host to LLVM (gpu-to-llvm lowers the tokens, the

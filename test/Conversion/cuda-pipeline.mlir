@@ -2,7 +2,7 @@
 // RUN: dualpipe-opt %s --dualpipe-lower-to-llvm-cuda | FileCheck %s
 
 // The whole cuda lowering of a bufferized step (no GPU needed: ptxas runs
-// here): kernels become sm_90 cubins in gpu.binary ops, the host code is
+// here): kernels become one sm_90 cubin in a gpu.binary, the host code is
 // LLVM with launches on streams, sends and receives take the stream, the
 // rank function gets its packed entry point.
 
@@ -35,11 +35,10 @@ func.func @dualpipe_rank0(%x: memref<4x8xf32>, %w: memref<8x8xf32>, %g: memref<8
 
 // CHECK-LABEL: llvm.func @stage(
 // CHECK: %[[KS:.*]] = llvm.call @mgpuStreamCreate()
-// CHECK: gpu.launch_func <%[[KS]] : !llvm.ptr> @stage_kernel::@stage_kernel
-// CHECK: gpu.launch_func <%[[KS]] : !llvm.ptr> @stage_kernel_0::@stage_kernel
-// CHECK: gpu.launch_func <%[[KS]] : !llvm.ptr> @stage_kernel_1::@stage_kernel
+// CHECK: gpu.launch_func <%[[KS]] : !llvm.ptr> @dualpipe_kernels::@stage_kernel
+// CHECK: gpu.launch_func <%[[KS]] : !llvm.ptr> @dualpipe_kernels::@stage_kernel_0
+// CHECK: gpu.launch_func <%[[KS]] : !llvm.ptr> @dualpipe_kernels::@stage_kernel_1
 // CHECK: llvm.call @mgpuStreamSynchronize(%[[KS]])
-// CHECK: gpu.binary @stage_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}bin = "\7FELF
 
 // CHECK-LABEL: llvm.func @dualpipe_rank0(
 // CHECK: %[[TRUE:.*]] = llvm.mlir.constant(1 : i8) : i8
@@ -51,6 +50,9 @@ func.func @dualpipe_rank0(%x: memref<4x8xf32>, %w: memref<8x8xf32>, %g: memref<8
 // CHECK: llvm.call @mgpuStreamSynchronize(%[[S]])
 // CHECK: llvm.call @dualpipe_rt_allreduce_sum_f32(
 // CHECK: llvm.call @mgpuMemFree(
+// All kernels are in one module: one ptxas run, one cubin.
+// CHECK: gpu.binary @dualpipe_kernels  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">, {{.*}}bin = "\7FELF
+// CHECK-NOT: gpu.binary
 // CHECK-LABEL: llvm.func @dualpipe_rank0_packed(
 
 // CHECK-NOT: dualpipe.

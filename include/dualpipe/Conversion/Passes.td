@@ -133,4 +133,21 @@ def DualPipeCudaManagedMemory
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def DualPipeCudaMergeKernelModules
+    : Pass<"dualpipe-cuda-merge-kernel-modules", "::mlir::ModuleOp"> {
+  let summary = "Put every outlined kernel into one gpu.module";
+  let description = [{
+    After `gpu-kernel-outlining` (one `gpu.module` per kernel): moves every
+    kernel of a module that holds just that kernel into one
+    `gpu.module @<name>`, renamed after its old module, and points the
+    launches at it. One module means one ptxas run and one cubin per step
+    library instead of one per kernel.
+  }];
+  let options = [
+    Option<"name", "name", "std::string", /*default=*/"\"dualpipe_kernels\"",
+           "Name of the merged gpu.module">,
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 #endif // DUALPIPE_CONVERSION_PASSES
