@@ -96,6 +96,31 @@ private:
     return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
   }
 
+  /// Brackets the code of one action with the runtime's action markers, so
+  /// the timeline shows compute and a stuck receive names its action.
+  void markAction(Location loc, int32_t kind, int64_t stage, int64_t m) {
+    Value k = arith::ConstantIntOp::create(b, loc, kind, 32);
+    Value s = arith::ConstantIntOp::create(b, loc, stage, 32);
+    Value mb = arith::ConstantIntOp::create(b, loc, m, 32);
+    func::CallOp::create(b, loc, runtimeFn("dualpipe_rt_begin_action", 3),
+                         ValueRange{k, s, mb});
+  }
+  void endAction(Location loc) {
+    func::CallOp::create(b, loc, runtimeFn("dualpipe_rt_end_action", 0),
+                         ValueRange());
+  }
+  /// Declares `void name(i32 x arity)` once.
+  func::FuncOp runtimeFn(StringRef name, unsigned arity) {
+    if (auto fn = module.lookupSymbol<func::FuncOp>(name))
+      return fn;
+    OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
+    SmallVector<Type> args(arity, top.getI32Type());
+    auto fn = func::FuncOp::create(top, module.getLoc(), name,
+                                   top.getFunctionType(args, {}));
+    fn.setPrivate();
+    return fn;
+  }
+
   LogicalResult compute(ComputeOp op);
   LogicalResult send(ISendOp op);
   LogicalResult receive(WaitRecvOp op, IRecvOp posted);
@@ -173,7 +198,10 @@ LogicalResult RankLowering::compute(ComputeOp op) {
                           << callee.getNumArguments()
                           << "; the stage's functions do not follow the "
                              "autodiff contract";
+  int32_t code = kind == "F" ? 0 : kind == "B" ? 1 : kind == "I" ? 2 : 3;
+  markAction(loc, code, s, m);
   auto call = func::CallOp::create(b, loc, callee, operands);
+  endAction(loc);
   ValueRange results = call.getResults();
 
   if (kind == "F") {
@@ -284,9 +312,14 @@ LogicalResult RankLowering::run(ProgramOp program) {
     if (auto c = dyn_cast<ComputeOp>(op)) {
       ok = compute(c);
     } else if (auto pair = dyn_cast<OverlapOp>(op)) {
-      for (auto c : pair.getBody().front().getOps<ComputeOp>())
+      auto parts = pair.getBody().front().getOps<ComputeOp>();
+      ComputeOp first = *parts.begin();
+      markAction(pair.getLoc(), /*F&B pair=*/4, first.getStageIndex(),
+                 first.getMicrobatchIndex());
+      for (auto c : parts)
         if (failed(compute(c)))
           return failure();
+      endAction(pair.getLoc());
     } else if (auto group = dyn_cast<P2PGroupOp>(op)) {
       for (Operation &inner : group.getBody().front()) {
         if (auto s = dyn_cast<ISendOp>(inner)) {

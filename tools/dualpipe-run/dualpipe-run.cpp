@@ -805,6 +805,9 @@ int runTraining(const Options &opt, const json &manifest) {
                 << (fault.hang ? " stops answering" : " kills itself (SIGKILL)")
                 << " at the start of step " << step << "\n"
                 << std::flush;
+      // Give mpirun's output forwarding a moment to take the line before the
+      // process vanishes: a SIGKILL right after the write sometimes lost it.
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
       if (!fault.hang)
         std::raise(SIGKILL);
       for (;;)
