@@ -39,7 +39,68 @@ void dualpipe::buildForwardCpuPipeline(OpPassManager &pm) {
   buildCpuLoweringPipeline(pm);
 }
 
+namespace {
+/// Options of the training pipeline (the same as dualpipe-compile's).
+struct TrainOptions : public PassPipelineOptions<TrainOptions> {
+  Option<std::string> schedule{*this, "schedule",
+                               llvm::cl::desc("Schedule name (as --dualpipe-schedule)"),
+                               llvm::cl::init("1f1b")};
+  Option<int64_t> ranks{*this, "ranks", llvm::cl::desc("Ranks (N)"),
+                        llvm::cl::init(2)};
+  Option<int64_t> stages{*this, "stages",
+                         llvm::cl::desc("Stage functions (0: N, or 2N for V "
+                                        "and interleaved schedules)"),
+                         llvm::cl::init(0)};
+  Option<int64_t> microbatches{*this, "microbatches",
+                               llvm::cl::desc("Micro-batches per step (M)"),
+                               llvm::cl::init(4)};
+  Option<std::string> loss{*this, "loss",
+                           llvm::cl::desc("Built-in loss (default: the "
+                                          "module's dualpipe.loss)"),
+                           llvm::cl::init("")};
+};
+
+/// The placement each schedule family needs from the partitioner.
+std::string placementOf(StringRef schedule) {
+  if (schedule == "dualpipe")
+    return "dualpipe";
+  if (schedule == "dualpipev" || schedule == "zbv")
+    return "dualpipev";
+  if (schedule == "interleaved")
+    return "interleaved";
+  return "linear";
+}
+} // namespace
+
 void dualpipe::registerDualPipePipelines() {
+  PassPipelineRegistration<TrainOptions>(
+      "dualpipe-train-cpu",
+      "The whole training-step chain of dualpipe-compile --target=cpu: "
+      "partition, autodiff, schedule, insert-comm, verify, plan-memory, "
+      "lower-schedule, bufferize, lower to LLVM-dialect IR",
+      [](OpPassManager &pm, const TrainOptions &o) {
+        std::string placement = placementOf(o.schedule);
+        int64_t stages = o.stages ? int64_t(o.stages)
+                         : placement == "linear" || placement == "dualpipe"
+                             ? int64_t(o.ranks)
+                             : 2 * o.ranks;
+        std::string m = std::to_string(o.microbatches);
+        appendTextual(
+            pm, "dualpipe-partition{stages=" + std::to_string(stages) +
+                    " ranks=" + std::to_string(o.ranks) +
+                    " placement=" + placement +
+                    "},dualpipe-autodiff{microbatches=" + m +
+                    (o.loss.empty() ? "" : " loss=" + o.loss) +
+                    "},dualpipe-schedule{schedule=" + o.schedule +
+                    " microbatches=" + m +
+                    "},dualpipe-insert-comm,dualpipe-verify,"
+                    "dualpipe-plan-memory,dualpipe-lower-schedule,"
+                    "dualpipe-protect-arguments,convert-elementwise-to-linalg,"
+                    "one-shot-bufferize{bufferize-function-boundaries "
+                    "function-boundary-type-conversion=identity-layout-map},"
+                    "buffer-deallocation-pipeline,canonicalize");
+        buildCpuLoweringPipeline(pm);
+      });
   PassPipelineRegistration<>(
       "dualpipe-lower-to-llvm-cpu",
       "Lower bufferized per-rank programs to LLVM-dialect IR for the CPU",
