@@ -59,9 +59,9 @@ struct TrainOptions : public PassPipelineOptions<TrainOptions> {
                                           "module's dualpipe.loss)"),
                            llvm::cl::init("")};
 };
+} // namespace
 
-/// The placement each schedule family needs from the partitioner.
-std::string placementOf(StringRef schedule) {
+std::string dualpipe::placementForSchedule(StringRef schedule) {
   if (schedule == "dualpipe")
     return "dualpipe";
   if (schedule == "dualpipev" || schedule == "zbv")
@@ -70,7 +70,6 @@ std::string placementOf(StringRef schedule) {
     return "interleaved";
   return "linear";
 }
-} // namespace
 
 void dualpipe::registerDualPipePipelines() {
   PassPipelineRegistration<TrainOptions>(
@@ -79,7 +78,7 @@ void dualpipe::registerDualPipePipelines() {
       "partition, autodiff, schedule, insert-comm, verify, plan-memory, "
       "lower-schedule, bufferize, lower to LLVM-dialect IR",
       [](OpPassManager &pm, const TrainOptions &o) {
-        std::string placement = placementOf(o.schedule);
+        std::string placement = placementForSchedule(o.schedule);
         int64_t stages = o.stages ? int64_t(o.stages)
                          : placement == "linear" || placement == "dualpipe"
                              ? int64_t(o.ranks)

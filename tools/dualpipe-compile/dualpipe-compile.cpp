@@ -191,16 +191,6 @@ llvm::json::Object buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
   };
 }
 
-/// The placement a schedule family needs from the partitioner.
-std::string placementFor(StringRef schedule) {
-  if (schedule == "dualpipe")
-    return "dualpipe";
-  if (schedule == "dualpipev" || schedule == "zbv")
-    return "dualpipev";
-  if (schedule == "interleaved")
-    return "interleaved";
-  return "linear";
-}
 
 /// Runs a textual pass pipeline on `module`.
 LogicalResult runPipeline(ModuleOp module, const std::string &pipeline) {
@@ -227,7 +217,7 @@ LogicalResult buildTrainingStep(ModuleOp module, StringRef schedule,
                                 int64_t ranks, int64_t stages,
                                 int64_t microbatches, StringRef prefix,
                                 StringRef memoryReport) {
-  std::string placement = placementFor(schedule);
+  std::string placement = dualpipe::placementForSchedule(schedule);
   std::string p =
       (Twine("dualpipe-partition{stages=") + Twine(stages) + " ranks=" +
        Twine(ranks) + " placement=" + placement + " device=" + deviceOpt +
@@ -529,7 +519,7 @@ int main(int argc, char **argv) {
     steps.push_back(std::move(module));
   } else {
     numRanks = ranksOpt;
-    std::string placement = placementFor(scheduleOpt);
+    std::string placement = dualpipe::placementForSchedule(scheduleOpt);
     numStages = stagesOpt ? stagesOpt
                           : (placement == "linear" || placement == "dualpipe"
                                  ? numRanks

@@ -53,6 +53,10 @@ void registerDualPipeCudaPipelines();
 /// `gpu-to-llvm` and `convert-to-llvm` use.
 void registerConvertDualPipeToLLVMInterface(mlir::DialectRegistry &registry);
 
+/// The stage placement a schedule family needs from --dualpipe-partition:
+/// dualpipe, dualpipev (dualpipev, zbv), interleaved, or linear.
+std::string placementForSchedule(llvm::StringRef schedule);
+
 /// Registers the named pipelines above with the pass registry
 /// (`--dualpipe-lower-to-llvm-cpu`, `--dualpipe-forward-cpu`).
 void registerDualPipePipelines();
