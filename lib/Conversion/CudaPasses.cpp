@@ -21,59 +21,6 @@ using namespace mlir;
 
 namespace {
 
-/// `dualpipe.all_reduce` to `dualpipe_rt_allreduce_sum_f32/f64(data, count,
-/// ranks, nranks)` with the group in a constant global: the runtime's host
-/// all-reduce, on managed memory.
-void lowerAllReduceToHostCall(AllReduceOp op, ModuleOp module,
-                              unsigned &globals) {
-  MLIRContext *ctx = op.getContext();
-  auto type = cast<MemRefType>(op.getBuffer().getType());
-  StringRef name = type.getElementType().isF64()
-                       ? "dualpipe_rt_allreduce_sum_f64"
-                       : "dualpipe_rt_allreduce_sum_f32";
-  Type ptr = LLVM::LLVMPointerType::get(ctx);
-  Type i32 = IntegerType::get(ctx, 32), i64 = IntegerType::get(ctx, 64);
-  auto callee = module.lookupSymbol<func::FuncOp>(name);
-  if (!callee) {
-    OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
-    callee = func::FuncOp::create(
-        top, module.getLoc(), name,
-        FunctionType::get(ctx, {ptr, i64, ptr, i32}, {i32}));
-    callee.setPrivate();
-  }
-  ArrayRef<int64_t> ranks = op.getRanks();
-  auto groupType = MemRefType::get({int64_t(ranks.size())}, i32);
-  SmallVector<int32_t> values(ranks.begin(), ranks.end());
-  std::string global;
-  do
-    global = "__dualpipe_cuda_group_" + std::to_string(globals++);
-  while (module.lookupSymbol(global));
-  {
-    OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
-    memref::GlobalOp::create(
-        top, op.getLoc(), global, top.getStringAttr("private"), groupType,
-        DenseIntElementsAttr::get(
-            RankedTensorType::get({int64_t(ranks.size())}, i32),
-            ArrayRef<int32_t>(values)),
-        /*constant=*/true, /*alignment=*/nullptr);
-  }
-  OpBuilder b(op);
-  Location loc = op.getLoc();
-  auto pointerOf = [&](Value memref) -> Value {
-    Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
-    Value addr = arith::IndexCastOp::create(b, loc, i64, base);
-    return LLVM::IntToPtrOp::create(b, loc, ptr, addr);
-  };
-  Value group = memref::GetGlobalOp::create(b, loc, groupType, global);
-  Value count =
-      arith::ConstantIntOp::create(b, loc, type.getNumElements(), 64);
-  Value n = arith::ConstantIntOp::create(b, loc, ranks.size(), 32);
-  func::CallOp::create(b, loc, callee,
-                       ValueRange{pointerOf(op.getBuffer()), count,
-                                  pointerOf(group), n});
-  op.erase();
-}
-
 struct CudaPreparePass
     : impl::DualPipeCudaPrepareBase<CudaPreparePass> {
   void runOnOperation() override {
@@ -96,7 +43,8 @@ struct CudaPreparePass
     }
     unsigned globals = 0;
     for (AllReduceOp op : reductions)
-      lowerAllReduceToHostCall(op, module, globals);
+      lowerAllReduceToRuntimeCall(op, module, "__dualpipe_cuda_group_",
+                                  globals);
   }
 };
 

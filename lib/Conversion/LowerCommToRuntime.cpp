@@ -46,10 +46,10 @@ void lowerToCall(OpTy op, func::FuncOp callee) {
   op.erase();
 }
 
-/// Replaces `dualpipe.all_reduce` with a call to
-/// `dualpipe_rt_allreduce_sum_f32/f64(data, count, ranks, nranks)`, the group
-/// coming from a constant global.
-void lowerAllReduce(AllReduceOp op, ModuleOp module, unsigned &globals) {
+} // namespace
+
+void lowerAllReduceToRuntimeCall(AllReduceOp op, ModuleOp module,
+                                 StringRef globalPrefix, unsigned &globals) {
   MLIRContext *ctx = op.getContext();
   auto type = cast<MemRefType>(op.getBuffer().getType());
   bool f64 = type.getElementType().isF64();
@@ -69,7 +69,10 @@ void lowerAllReduce(AllReduceOp op, ModuleOp module, unsigned &globals) {
   ArrayRef<int64_t> ranks = op.getRanks();
   auto groupType = MemRefType::get({int64_t(ranks.size())}, i32);
   SmallVector<int32_t> values(ranks.begin(), ranks.end());
-  std::string global = "__dualpipe_group_" + std::to_string(globals++);
+  std::string global;
+  do
+    global = (globalPrefix + Twine(globals++)).str();
+  while (module.lookupSymbol(global));
   {
     OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
     memref::GlobalOp::create(
@@ -95,6 +98,8 @@ void lowerAllReduce(AllReduceOp op, ModuleOp module, unsigned &globals) {
   op.erase();
 }
 
+namespace {
+
 struct LowerCommToRuntimePass
     : impl::DualPipeLowerCommToRuntimeBase<LowerCommToRuntimePass> {
   void runOnOperation() override {
@@ -117,7 +122,7 @@ struct LowerCommToRuntimePass
     module.walk([&](AllReduceOp op) { reductions.push_back(op); });
     unsigned globals = 0;
     for (AllReduceOp op : reductions)
-      lowerAllReduce(op, module, globals);
+      lowerAllReduceToRuntimeCall(op, module, "__dualpipe_group_", globals);
     for (Operation *op : ops) {
       if (auto send = dyn_cast<SendOp>(op))
         lowerToCall(send, declareRuntimeFn(module, "dualpipe_rt_send"));

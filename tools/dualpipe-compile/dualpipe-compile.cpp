@@ -121,6 +121,22 @@ llvm::json::Object tensorJson(Type type) {
                             {"dtype", dtypeOf(shaped.getElementType())}};
 }
 
+/// The packed entry point of each rank, rank 0 first.
+llvm::json::Array rankEntryPoints(int64_t ranks) {
+  llvm::json::Array entries;
+  for (int64_t r = 0; r < ranks; ++r)
+    entries.push_back("dualpipe_rank" + std::to_string(r) + "_packed");
+  return entries;
+}
+
+/// The rank of each stage of the pipeline.
+llvm::json::Array stageRanksOf(dualpipe::PipelineOp pipe) {
+  llvm::json::Array stageRanks;
+  for (int64_t r : pipe.getOn())
+    stageRanks.push_back(r);
+  return stageRanks;
+}
+
 /// Everything dualpipe-run needs to call the library, read off the
 /// partitioned (still tensor-level) module.
 llvm::json::Object buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
@@ -166,11 +182,8 @@ llvm::json::Object buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
   for (Type t : model.getFunctionType().getResults())
     outputs.push_back(tensorJson(t));
 
-  llvm::json::Array entries, stageRanks;
-  for (int64_t r = 0; r < ranks; ++r)
-    entries.push_back("dualpipe_rank" + std::to_string(r) + "_packed");
-  for (int64_t r : pipe.getOn())
-    stageRanks.push_back(r);
+  llvm::json::Array entries = rankEntryPoints(ranks);
+  llvm::json::Array stageRanks = stageRanksOf(pipe);
 
   return llvm::json::Object{
       {"format", "dualpipe-step"},
@@ -322,11 +335,8 @@ llvm::json::Object trainingManifest(ModuleOp module, int64_t ranks,
           list->push_back(r);
       }
   }
-  llvm::json::Array entries, stageRanks;
-  for (int64_t r = 0; r < ranks; ++r)
-    entries.push_back("dualpipe_rank" + std::to_string(r) + "_packed");
-  for (int64_t r : pipe.getOn())
-    stageRanks.push_back(r);
+  llvm::json::Array entries = rankEntryPoints(ranks);
+  llvm::json::Array stageRanks = stageRanksOf(pipe);
   return llvm::json::Object{
       {"format", "dualpipe-step"},
       {"version", 1},

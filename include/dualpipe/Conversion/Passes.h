@@ -14,6 +14,8 @@
 #include "mlir/Pass/PassManager.h"
 
 namespace dualpipe {
+class AllReduceOp;
+
 #define GEN_PASS_DECL
 #include "dualpipe/Conversion/Passes.h.inc"
 
@@ -52,6 +54,14 @@ void registerDualPipeCudaPipelines();
 /// send/recv to dualpipe_rt_cuda_send/recv on the token's stream), which
 /// `gpu-to-llvm` and `convert-to-llvm` use.
 void registerConvertDualPipeToLLVMInterface(mlir::DialectRegistry &registry);
+
+/// Replaces `dualpipe.all_reduce` with a call to the runtime's host
+/// all-reduce, `dualpipe_rt_allreduce_sum_f32/f64(data, count, ranks,
+/// nranks)`, the group kept in a constant global named `globalPrefix<k>`
+/// (the first k not taken). Shared by the cpu and cuda lowerings.
+void lowerAllReduceToRuntimeCall(AllReduceOp op, mlir::ModuleOp module,
+                                 llvm::StringRef globalPrefix,
+                                 unsigned &globals);
 
 /// The stage placement a schedule family needs from --dualpipe-partition:
 /// dualpipe, dualpipev (dualpipev, zbv), interleaved, or linear.
