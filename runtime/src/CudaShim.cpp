@@ -10,6 +10,8 @@
 //===----------------------------------------------------------------------===//
 #include "dualpipe/Runtime/CudaRuntime.h"
 
+#include "NcclTransport.h"
+
 #include <cuda.h>
 #include <cublas_api.h>
 #include <cuda_runtime_api.h>
@@ -18,8 +20,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -104,13 +108,45 @@ const Driver &driver() {
 }
 
 thread_local int defaultDevice = -1;
+/// The device of threads that chose none (dualpipe_cuda_set_process_device).
+std::atomic<int> processDevice{0};
+
+std::mutex deferredMutex;
+std::vector<void *> deferredFrees; ///< Managed memory freed during sends.
+
+/// Frees the deferred managed buffers once no nccl send is in flight; with
+/// `force`, now (the caller has synchronised the device).
+void drainDeferredFrees(bool force) {
+  std::vector<void *> now;
+  {
+    std::lock_guard<std::mutex> lock(deferredMutex);
+    if (deferredFrees.empty())
+      return;
+    if (!force && dualpipe::rt::nccl::sendsInFlight())
+      return;
+    now.swap(deferredFrees);
+  }
+  for (void *ptr : now)
+    cudaFree(ptr);
+}
+
+/// True when `ptr` was put aside for drainDeferredFrees.
+bool deferManagedFree(void *ptr) {
+  if (!dualpipe::rt::nccl::sendsInFlight()) {
+    drainDeferredFrees(false);
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(deferredMutex);
+  deferredFrees.push_back(ptr);
+  return true;
+}
 
 /// Makes the thread's device current (its primary context) before a call.
 void useDevice() {
   requireDevice();
   if (defaultDevice < 0) {
-    defaultDevice = 0;
-    check(cudaSetDevice(0), "cudaSetDevice");
+    defaultDevice = processDevice.load();
+    check(cudaSetDevice(defaultDevice), "cudaSetDevice");
   }
 }
 
@@ -188,6 +224,9 @@ int32_t dualpipe_cuda_cublas_version(void) {
 int32_t dualpipe_rt_cuda_send(int32_t peer, int64_t tag, const void *data,
                               int64_t bytes, void *stream) {
   useDevice();
+  // A GPU transport (nccl) queues the send on the stream itself.
+  if (dualpipe_rt_stream_ordered())
+    return dualpipe_rt_send_on_stream(peer, tag, data, bytes, stream);
   // Everything queued before the send has written `data`.
   check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)),
         "cudaStreamSynchronize before a send");
@@ -197,6 +236,8 @@ int32_t dualpipe_rt_cuda_send(int32_t peer, int64_t tag, const void *data,
 int32_t dualpipe_rt_cuda_recv(int32_t peer, int64_t tag, void *data,
                               int64_t bytes, void *stream) {
   useDevice();
+  if (dualpipe_rt_stream_ordered())
+    return dualpipe_rt_recv_on_stream(peer, tag, data, bytes, stream);
   // Nothing queued before the receive still reads or writes `data`.
   check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)),
         "cudaStreamSynchronize before a receive");
@@ -276,6 +317,11 @@ void mgpuMemFree(void *ptr, void *stream) {
   cudaPointerAttributes attributes;
   bool managed = cudaPointerGetAttributes(&attributes, ptr) == cudaSuccess &&
                  attributes.type == cudaMemoryTypeManaged;
+  // cudaFree waits for the whole device, so also for queued nccl sends,
+  // whose receivers may wait for messages this rank has yet to queue:
+  // while one is in flight, managed frees wait for the step's end.
+  if (managed && deferManagedFree(ptr))
+    return;
   if (stream && !managed)
     check(cudaFreeAsync(ptr, static_cast<cudaStream_t>(stream)),
           "cudaFreeAsync");
@@ -374,6 +420,41 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
                               unsigned(blockZ), unsigned(smem),
                               static_cast<CUstream>(stream), params, extra),
         "cuLaunchKernel");
+}
+
+//--- the runner's step boundary --------------------------------------------//
+
+int32_t dualpipe_cuda_synchronize(char *message, int64_t capacity) {
+  std::string problem = deviceProblem();
+  if (problem.empty()) {
+    cudaError_t err = cudaDeviceSynchronize();
+    if (err != cudaSuccess)
+      problem = std::string("cudaDeviceSynchronize failed (a kernel or a "
+                            "transfer of the step failed): ") +
+                cudaGetErrorString(err);
+    else
+      drainDeferredFrees(/*force=*/true);
+  }
+  if (message && capacity > 0) {
+    std::strncpy(message, problem.c_str(), size_t(capacity) - 1);
+    message[capacity - 1] = '\0';
+  }
+  return problem.empty() ? 0 : 1;
+}
+
+int32_t dualpipe_cuda_set_process_device(int32_t device) {
+  if (!deviceProblem().empty() || cudaSetDevice(device) != cudaSuccess)
+    return 1;
+  processDevice = device;
+  defaultDevice = device;
+  return 0;
+}
+
+int32_t dualpipe_cuda_device_count(void) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess)
+    return 0;
+  return count;
 }
 
 } // extern "C"

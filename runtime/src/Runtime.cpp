@@ -15,6 +15,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <stdexcept>
+
+#if DUALPIPE_RT_HAVE_NCCL
+#include <dlfcn.h>
+#endif
 
 #ifndef __cpp_exceptions
 #error "the runtime catches exceptions at the C ABI: build it with -fexceptions"
@@ -203,6 +208,10 @@ int32_t dualpipe_rt_has_backend(const char *name) {
   if (backend == "mpi")
     return 1;
 #endif
+#if DUALPIPE_RT_HAVE_NCCL
+  if (backend == "nccl")
+    return 1;
+#endif
   return 0;
 }
 
@@ -236,6 +245,110 @@ dualpipe_world *dualpipe_world_create_mpi_group(int32_t group_size,
 
 dualpipe_world *dualpipe_world_create_mpi(double timeout_seconds) {
   return dualpipe_world_create_mpi_group(0, timeout_seconds);
+}
+
+#if DUALPIPE_RT_HAVE_NCCL
+namespace {
+/// libdualpipe_runtime_cuda.so, next to this library (it holds the nccl
+/// transport, so this library needs no CUDA); "" or why it cannot be used.
+std::string loadCudaRuntime(void *&library) {
+  Dl_info info{};
+  std::string path = "libdualpipe_runtime_cuda.so";
+  if (dladdr(reinterpret_cast<void *>(&dualpipe_world_create_nccl), &info) &&
+      info.dli_fname) {
+    std::string self = info.dli_fname;
+    size_t slash = self.find_last_of('/');
+    if (slash != std::string::npos)
+      path = self.substr(0, slash + 1) + path;
+  }
+  library = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!library)
+    return "cannot load the CUDA runtime library " + path + ": " +
+           (dlerror() ? dlerror() : "?");
+  return "";
+}
+} // namespace
+#endif
+
+dualpipe_world *dualpipe_world_create_nccl(int32_t group_size,
+                                           double timeout_seconds) {
+  dualpipe_world *world = nullptr;
+  guarded("dualpipe_world_create_nccl", [&]() -> std::string {
+    const std::string entry = "dualpipe_world_create_nccl: ";
+    if (!(timeout_seconds > 0) || !std::isfinite(timeout_seconds) ||
+        timeout_seconds > kMaxTimeoutSeconds)
+      return entry + "the timeout must be a positive number of seconds (got " +
+             std::to_string(timeout_seconds) + ")";
+    if (group_size < 0)
+      return entry + "the group size is negative";
+#if DUALPIPE_RT_HAVE_NCCL
+    void *cuda = nullptr;
+    std::string error = loadCudaRuntime(cuda);
+    if (!error.empty())
+      return entry + error;
+    // No GPU: say so before MPI starts (every process says the same).
+    using StatusFn = int32_t (*)(char *, int64_t);
+    auto status = reinterpret_cast<StatusFn>(
+        dlsym(cuda, "dualpipe_cuda_device_status"));
+    auto plan = reinterpret_cast<dualpipe::rt::NcclPlanFn>(
+        dlsym(cuda, "dualpipe_nccl_plan_world"));
+    if (!status || !plan)
+      return entry + "libdualpipe_runtime_cuda.so has no nccl transport "
+                     "(an old build?)";
+    char message[512] = {0};
+    if (status(message, sizeof message) != 0)
+      return entry + message;
+    int32_t size = 0;
+    dualpipe::rt::TransportMaker control, make;
+    error = dualpipe::rt::planMpiWorld(group_size, size, control);
+    if (!error.empty())
+      return entry + error;
+    plan(&control, &make);
+    auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(timeout_seconds));
+    try {
+      world = new dualpipe_world(size, timeout, make);
+    } catch (const std::runtime_error &e) {
+      return entry + e.what();
+    }
+    return "";
+#else
+    return entry + "this runtime was built without the nccl backend (CMake "
+                   "needs CUDA, NCCL and MPI; it found: " DUALPIPE_RT_FOUND
+                   "); install them and rebuild";
+#endif
+  });
+  return world;
+}
+
+int32_t dualpipe_rt_stream_ordered(void) {
+  return boundWorld && boundWorld->streamOrdered() ? 1 : 0;
+}
+
+int32_t dualpipe_rt_send_on_stream(int32_t peer, int64_t tag, const void *data,
+                                   int64_t bytes, void *stream) {
+  return guarded("dualpipe_rt_send_on_stream", [&] {
+    if (!boundWorld)
+      return notBound("dualpipe_rt_send_on_stream");
+    return boundWorld->sendOnStream(boundRank, peer, tag, data, bytes, stream);
+  });
+}
+
+int32_t dualpipe_rt_recv_on_stream(int32_t peer, int64_t tag, void *data,
+                                   int64_t bytes, void *stream) {
+  return guarded("dualpipe_rt_recv_on_stream", [&] {
+    if (!boundWorld)
+      return notBound("dualpipe_rt_recv_on_stream");
+    return boundWorld->recvOnStream(boundRank, peer, tag, data, bytes, stream);
+  });
+}
+
+int32_t dualpipe_rt_synchronize(void) {
+  return guarded("dualpipe_rt_synchronize", [&] {
+    if (!boundWorld)
+      return notBound("dualpipe_rt_synchronize");
+    return boundWorld->synchronize(boundRank);
+  });
 }
 
 int32_t dualpipe_world_hosted_rank(const dualpipe_world *world) {

@@ -58,6 +58,9 @@ struct CommStatus {
   }
 };
 
+std::string describeSend(int32_t peer, int64_t tag);
+std::string describeRecv(int32_t peer, int64_t tag);
+
 class Transport {
 public:
   virtual ~Transport() = default;
@@ -101,6 +104,42 @@ public:
       std::function<void(int32_t rank, const std::string &message)>;
   void setFailureSink(FailureSink sink) { failureSink_ = std::move(sink); }
 
+  //--- Stream-ordered point-to-point (GPU transports: nccl) ------------------//
+
+  /// True when sendOnStream/recvOnStream queue the transfer on the GPU
+  /// instead of moving the bytes before they return. The cuda target's
+  /// generated code then skips its host synchronisation around each message.
+  virtual bool streamOrdered() const { return false; }
+
+  /// Queues a send that starts after the work queued so far on `stream` (a
+  /// cudaStream_t, opaque here) and returns without waiting for it. `what`
+  /// is the World's description of the call ("send to rank 2 (tag 7) during
+  /// F of stage 1, micro-batch 3") for a watchdog that fails the world later.
+  virtual CommStatus sendOnStream(int32_t self, int32_t peer, int64_t tag,
+                                  const void *data, int64_t bytes,
+                                  void *stream, const std::string &what) {
+    (void)self, (void)data, (void)bytes, (void)stream, (void)what;
+    return CommStatus::failed(describeSend(peer, tag),
+                              std::string(": the ") + name() +
+                                  " transport has no stream-ordered sends");
+  }
+  /// Queues a receive into `data`; work queued on `stream` afterwards sees
+  /// the bytes.
+  virtual CommStatus recvOnStream(int32_t self, int32_t peer, int64_t tag,
+                                  void *data, int64_t bytes, void *stream,
+                                  const std::string &what) {
+    (void)self, (void)data, (void)bytes, (void)stream, (void)what;
+    return CommStatus::failed(describeRecv(peer, tag),
+                              std::string(": the ") + name() +
+                                  " transport has no stream-ordered receives");
+  }
+  /// Waits (at most the timeout) until every transfer `self` queued has
+  /// finished, e.g. at the end of a training step.
+  virtual CommStatus synchronize(int32_t self) {
+    (void)self;
+    return CommStatus::success();
+  }
+
 protected:
   FailureSink failureSink_;
 };
@@ -127,6 +166,16 @@ std::string finalizeMpi();
 /// MPI_Abort on MPI_COMM_WORLD (ends every process of the job); exits
 /// directly when MPI was never initialized.
 [[noreturn]] void abortMpi(int32_t code);
+
+/// Ranks are the processes of an MPI job with one GPU each, joined by NCCL
+/// (NcclTransport.cpp, in libdualpipe_runtime_cuda). `control` makes the MPI
+/// transport of the same group: it bootstraps the communicators, carries
+/// barriers and failure notices. The library exports this as
+/// dualpipe_nccl_plan_world (C linkage, C++ types: both libraries are built
+/// together); the runtime finds it with dlopen/dlsym. The made transport's
+/// constructor throws std::runtime_error (the reason) when it cannot start.
+using NcclPlanFn = int32_t (*)(const TransportMaker *control,
+                               TransportMaker *make);
 
 // How every backend names its calls in errors (defined in Transport.cpp), so
 // a failure reads the same whichever backend ran.

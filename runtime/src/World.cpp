@@ -285,6 +285,65 @@ std::string World::barrier(int32_t self) {
   return conclude(self, status);
 }
 
+std::string World::sendOnStream(int32_t self, int32_t peer, int64_t tag,
+                                const void *data, int64_t bytes,
+                                void *stream) {
+  std::string op = describeSend(peer, tag);
+  if (failed())
+    return conclude(self, CommStatus::abandoned(op));
+  std::string problem = checkPeer(self, peer, "send to");
+  if (problem.empty())
+    problem = checkBuffer(data, bytes);
+  if (!problem.empty())
+    return reject(self, op, problem);
+
+  TraceEvent event;
+  event.type = TraceEvent::Type::Send;
+  event.peer = peer;
+  event.tag = tag;
+  event.bytes = bytes;
+  event.startUs = nowUs();
+  CommStatus status = transport_->sendOnStream(self, peer, tag, data, bytes,
+                                               stream, op + during(self));
+  event.durationUs = nowUs() - event.startUs;
+  event.failed = !status.ok();
+  ranks_[self]->timeline.add(std::move(event));
+  return conclude(self, status);
+}
+
+std::string World::recvOnStream(int32_t self, int32_t peer, int64_t tag,
+                                void *data, int64_t bytes, void *stream) {
+  // Unlike recv, the buffer is not zero-filled on failure: it is device
+  // memory that queued work may still use; the world has failed anyway.
+  std::string op = describeRecv(peer, tag);
+  if (failed())
+    return conclude(self, CommStatus::abandoned(op));
+  std::string problem = checkPeer(self, peer, "receive from");
+  if (problem.empty())
+    problem = checkBuffer(data, bytes);
+  if (!problem.empty())
+    return reject(self, op, problem);
+
+  TraceEvent event;
+  event.type = TraceEvent::Type::Recv;
+  event.peer = peer;
+  event.tag = tag;
+  event.bytes = bytes;
+  event.startUs = nowUs();
+  CommStatus status = transport_->recvOnStream(self, peer, tag, data, bytes,
+                                               stream, op + during(self));
+  event.durationUs = nowUs() - event.startUs;
+  event.failed = !status.ok();
+  ranks_[self]->timeline.add(std::move(event));
+  return conclude(self, status);
+}
+
+std::string World::synchronize(int32_t self) {
+  if (failed())
+    return conclude(self, CommStatus::abandoned("waiting for queued transfers"));
+  return conclude(self, transport_->synchronize(self));
+}
+
 void World::beginAction(int32_t self, int32_t kind, int32_t stage,
                         int32_t microbatch) {
   ranks_[self]->actions.push_back({kind, stage, microbatch, nowUs()});

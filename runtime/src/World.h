@@ -68,6 +68,16 @@ public:
                    int32_t microbatch);
   void endAction(int32_t self);
 
+  /// Stream-ordered point-to-point (Transport::sendOnStream): checked and
+  /// recorded like send/recv (the timeline shows the time to queue them).
+  bool streamOrdered() const { return transport_->streamOrdered(); }
+  std::string sendOnStream(int32_t self, int32_t peer, int64_t tag,
+                           const void *data, int64_t bytes, void *stream);
+  std::string recvOnStream(int32_t self, int32_t peer, int64_t tag,
+                           void *data, int64_t bytes, void *stream);
+  /// Waits for every transfer `self` has queued on a stream.
+  std::string synchronize(int32_t self);
+
 private:
   struct ActionFrame {
     int32_t kind, stage, microbatch;

@@ -57,15 +57,33 @@ DUALPIPE_RT_EXPORT int32_t dualpipe_cuda_cublas_version(void);
 
 /* Communication on a stream. The transfer happens after everything queued
  * on `stream` before it, and everything queued after it sees its effect.
- * First version: the calling thread synchronises `stream` and runs the
- * transfer through the world's host transport (the buffers are managed
- * memory), so communication does not yet overlap compute. */
+ * On a stream-ordered world (nccl) the transfer is queued on the GPU and
+ * the call returns at once (dualpipe_rt_send_on_stream); on the host
+ * transports (local, mpi) the calling thread synchronises `stream` and runs
+ * the transfer through the world's transport (the buffers are managed
+ * memory), so communication there does not overlap compute. */
 DUALPIPE_RT_EXPORT int32_t dualpipe_rt_cuda_send(int32_t peer, int64_t tag,
                                                  const void *data,
                                                  int64_t bytes, void *stream);
 DUALPIPE_RT_EXPORT int32_t dualpipe_rt_cuda_recv(int32_t peer, int64_t tag,
                                                  void *data, int64_t bytes,
                                                  void *stream);
+
+/* The end of a step, for a runner: waits for the device (every stream of
+ * this process) and frees the managed memory whose release was put off
+ * while nccl sends were in flight. 0, or non-zero with the reason in
+ * `message`. Call it after dualpipe_rt_synchronize, before the host reads
+ * what the step wrote. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_cuda_synchronize(char *message,
+                                                     int64_t capacity);
+
+/* Makes `device` the GPU of every thread of this process that has not
+ * chosen one (dualpipe_cuda_set_device, mgpuSetDefaultDevice), e.g. the
+ * rank threads of a local world; also binds the calling thread. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_cuda_set_process_device(int32_t device);
+
+/* How many CUDA devices are visible (0 when none, or no driver). */
+DUALPIPE_RT_EXPORT int32_t dualpipe_cuda_device_count(void);
 
 /*--- upstream gpu-to-llvm's runtime interface -------------------------------*/
 DUALPIPE_RT_EXPORT void *mgpuStreamCreate(void);

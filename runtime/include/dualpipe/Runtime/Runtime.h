@@ -109,7 +109,7 @@ DUALPIPE_RT_EXPORT dualpipe_world *dualpipe_world_create_local(
     int32_t size, double timeout_seconds);
 
 /* Non-zero if this runtime was built with the backend `name` ("local",
- * "mpi"). */
+ * "mpi", "nccl"). */
 DUALPIPE_RT_EXPORT int32_t dualpipe_rt_has_backend(const char *name);
 
 /* A world whose ranks are the processes of the MPI job (MPI_COMM_WORLD), one
@@ -187,6 +187,44 @@ DUALPIPE_RT_EXPORT int32_t dualpipe_world_write_trace(
  * trace's "otherData". 0 turns recording off. */
 DUALPIPE_RT_EXPORT int32_t dualpipe_world_set_trace_limit(
     dualpipe_world *world, int64_t events_per_rank);
+
+/*--- The nccl backend (GPU buffers, one GPU per rank) -------------------------*/
+
+/* As dualpipe_world_create_mpi_group (collective over MPI_COMM_WORLD; 0: one
+ * group of every process), but messages and all-reduces move between GPU
+ * buffers with NCCL: this process uses GPU number "local rank" (from the
+ * launcher: OMPI_COMM_WORLD_LOCAL_RANK, ...), one GPU per rank. Barriers and
+ * failure notices go through MPI. Receives, all-reduces and queued
+ * transfers are watched: one that waits longer than `timeout_seconds` aborts
+ * this rank's NCCL communicators and fails the world with the usual message.
+ * Returns NULL (see dualpipe_rt_last_error) when there is no GPU, when the
+ * runtime was built without CUDA, NCCL or MPI (the message says which), or
+ * when the communicators cannot be made. See docs/runtime.md. */
+DUALPIPE_RT_EXPORT dualpipe_world *dualpipe_world_create_nccl(
+    int32_t group_size, double timeout_seconds);
+
+/* Non-zero when the calling thread's world queues transfers on GPU streams
+ * (nccl): dualpipe_rt_send_on_stream and _recv_on_stream then return before
+ * the bytes move. 0 for local and mpi worlds, and when unbound. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_stream_ordered(void);
+
+/* Queues a send (receive) that runs after the work queued on `stream` (a
+ * cudaStream_t) so far; for a receive, work queued on `stream` afterwards
+ * sees the data. Only for stream-ordered worlds. The send's buffer must not
+ * be written until dualpipe_rt_synchronize returns. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_send_on_stream(int32_t peer,
+                                                      int64_t tag,
+                                                      const void *data,
+                                                      int64_t bytes,
+                                                      void *stream);
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_recv_on_stream(int32_t peer,
+                                                      int64_t tag, void *data,
+                                                      int64_t bytes,
+                                                      void *stream);
+
+/* Waits until every transfer the calling rank queued has finished (at most
+ * the world's timeout); returns at once on worlds that queue nothing. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_synchronize(void);
 
 #ifdef __cplusplus
 } /* extern "C" */
