@@ -6,6 +6,7 @@
 // entry point and compares the two.
 //
 //===----------------------------------------------------------------------===//
+#include "CudaBackend.h"
 #include "dualpipe/Runtime/Runtime.h"
 #include "dualpipe/Runtime/SafeTensors.h"
 
@@ -66,6 +67,7 @@ void usage() {
          "  --backend=mpi          one rank per process: run under mpirun -np "
          "RANKS x DP\n"
          "                         (training steps only)\n"
+      << dualpipe::run::cudaOptionsHelp() <<
          "  --dp=R                 R data-parallel replicas of the pipeline "
          "(R x RANKS ranks),\n"
          "                         each on its own R-th of --data; gradients "
@@ -113,6 +115,7 @@ Options parseArgs(int argc, char **argv) {
       std::exit(0);
     } else if (const char *v = value("--backend")) {
       o.backend = v;
+    } else if (dualpipe::run::parseCudaOption(a)) {
     } else if (const char *v = value("--params")) {
       o.params = v;
     } else if (const char *v = value("--data")) {
@@ -182,7 +185,11 @@ Options parseArgs(int argc, char **argv) {
         "was built (install libopenmpi-dev and reconfigure); use "
         "--backend=local (ranks as threads)",
         2);
-  if (o.backend != "local" && o.backend != "mpi")
+  if (o.backend == "nccl" && !dualpipe_rt_has_backend("nccl"))
+    die("backend 'nccl' was not built: CMake needs CUDA, NCCL and MPI when "
+        "the runtime is built; use --backend=local or --backend=mpi",
+        2);
+  if (o.backend != "local" && o.backend != "mpi" && o.backend != "nccl")
     die("backend '" + o.backend +
             "' is not built yet; use --backend=local (ranks as threads)",
         2);
@@ -346,6 +353,10 @@ int runTraining(const Options &opt, const json &manifest);
 int main(int argc, char **argv) {
   Options opt = parseArgs(argc, argv);
   json manifest = readManifest(opt.outDir);
+  if (std::string error = dualpipe::run::startCudaBackend(
+          manifest.value("target", "cpu"), opt.backend);
+      !error.empty())
+    die(error);
   if (manifest.value("mode", "") == "train")
     return runTraining(opt, manifest);
   if (opt.backend != "local" || opt.dp != 1)
@@ -425,6 +436,7 @@ int main(int argc, char **argv) {
       if (dualpipe_rt_bind(world, r) != 0)
         return;
       programs[r](perRank[r].data());
+      dualpipe::run::finishCudaProgram();
       dualpipe_rt_unbind();
     });
   for (std::thread &t : threads)
@@ -451,6 +463,8 @@ int main(int argc, char **argv) {
   std::vector<void *> refArgs = packArgs(referenceOut);
   start = std::chrono::steady_clock::now();
   reference(refArgs.data());
+  if (std::string error = dualpipe::run::finishCudaProgram(); !error.empty())
+    die("the reference failed: " + error);
   double referenceMs = std::chrono::duration<double, std::milli>(
                            std::chrono::steady_clock::now() - start)
                            .count();
@@ -558,6 +572,7 @@ std::string runStep(const std::vector<PackedFn> &programs,
         if (dualpipe_rt_bind(worlds[d], r) != 0)
           return;
         programs[r](packed[d][r].data());
+        dualpipe::run::finishCudaProgram();
         dualpipe_rt_unbind();
       });
   for (std::thread &t : threads)
@@ -594,6 +609,7 @@ std::string runOwnRank(PackedFn program, dualpipe_world *pipe, int32_t rank,
   if (dualpipe_rt_bind(pipe, rank) != 0)
     return dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "cannot bind";
   program(packed.data());
+  dualpipe::run::finishCudaProgram();
   dualpipe_rt_unbind();
   if (dualpipe_world_failed(pipe))
     return dualpipe_world_error(pipe) ? dualpipe_world_error(pipe)
@@ -643,7 +659,7 @@ int runTraining(const Options &opt, const json &manifest) {
   int32_t ranks = manifest["ranks"].get<int32_t>();
   int64_t microbatches = manifest.value("microbatches", 1);
   const int64_t replicas = opt.dp;
-  const bool mpi = opt.backend == "mpi";
+  const bool mpi = opt.backend == "mpi" || opt.backend == "nccl";
   Fault fault = faultFromEnvironment();
 
   // The mpi backend: this process is one rank of R x N. `all` joins every
@@ -672,7 +688,9 @@ int runTraining(const Options &opt, const json &manifest) {
       dualpipe_mpi_finalize();
       std::exit(2);
     }
-    pipe = dualpipe_world_create_mpi_group(ranks, opt.timeout);
+    pipe = opt.backend == "nccl"
+               ? dualpipe_world_create_nccl(ranks, opt.timeout)
+               : dualpipe_world_create_mpi_group(ranks, opt.timeout);
     if (!pipe)
       die(std::string("cannot create the pipeline's MPI world: ") +
           (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?"));
