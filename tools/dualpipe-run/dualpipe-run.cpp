@@ -14,6 +14,7 @@
 
 #include <dlfcn.h>
 
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cmath>
@@ -196,13 +197,40 @@ Options parseArgs(int argc, char **argv) {
   return o;
 }
 
-/// One tensor argument: its data and the memref descriptor generated code
-/// reads ({allocated, aligned, offset, sizes[r], strides[r]}, all 8 bytes).
+/// Element types an argument may have: every role may be f32; inputs and
+/// labels may also be f64, i64 or i32 (token ids, class indices). Losses,
+/// gradients and parameters are f32.
+size_t elementBytes(const std::string &dtype) {
+  if (dtype == "f32" || dtype == "i32")
+    return 4;
+  if (dtype == "f64" || dtype == "i64")
+    return 8;
+  return 0;
+}
+
+bool isInteger(const std::string &dtype) {
+  return dtype == "i64" || dtype == "i32";
+}
+
+/// "f32" -> "F32": the safetensors name of a dtype.
+std::string safetensorsDtype(const std::string &dtype) {
+  std::string s = dtype;
+  for (char &c : s)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+/// One tensor argument: its data (raw, 8-byte aligned storage of `dtype`)
+/// and the memref descriptor generated code reads ({allocated, aligned,
+/// offset, sizes[r], strides[r]}, all 8 bytes).
 struct Buffer {
-  std::string name, role;
+  std::string name, role, dtype = "f32";
   std::vector<int64_t> shape;
-  std::vector<float> values;
+  std::vector<uint64_t, dualpipe::run::ArgumentAllocator<uint64_t>> storage;
   std::vector<int64_t> descriptor;
+  /// Synthetic integer values are drawn from [lo, hi) (manifest int_range).
+  bool hasRange = false;
+  int64_t lo = 0, hi = 0;
 
   int64_t count() const {
     int64_t n = 1;
@@ -210,10 +238,38 @@ struct Buffer {
       n *= d;
     return n;
   }
+  size_t bytes() const { return count() * elementBytes(dtype); }
+  /// (Re)allocates zeroed storage for count() elements.
+  void allocate() { storage.assign((bytes() + 7) / 8, 0); }
+  unsigned char *data() {
+    return reinterpret_cast<unsigned char *>(storage.data());
+  }
+  const unsigned char *data() const {
+    return reinterpret_cast<const unsigned char *>(storage.data());
+  }
+  /// The values of an f32 buffer (losses, gradients, parameters).
+  float *f32() { return reinterpret_cast<float *>(storage.data()); }
+  const float *f32() const {
+    return reinterpret_cast<const float *>(storage.data());
+  }
+  /// Element i as a double, whatever the dtype (for printing).
+  double at(int64_t i) const {
+    if (dtype == "f32")
+      return f32()[i];
+    if (dtype == "f64")
+      return reinterpret_cast<const double *>(data())[i];
+    if (dtype == "i64")
+      return static_cast<double>(reinterpret_cast<const int64_t *>(data())[i]);
+    return reinterpret_cast<const int32_t *>(data())[i];
+  }
+  /// Copies `other`'s values (same dtype and element count).
+  void copyFrom(const Buffer &other) {
+    std::memcpy(data(), other.data(), bytes());
+  }
   void *describe() {
     size_t rank = shape.size();
     descriptor.assign(3 + 2 * rank, 0);
-    auto ptr = reinterpret_cast<int64_t>(values.data());
+    auto ptr = reinterpret_cast<int64_t>(storage.data());
     descriptor[0] = ptr;
     descriptor[1] = ptr;
     descriptor[2] = 0;
@@ -226,6 +282,15 @@ struct Buffer {
     return descriptor.data();
   }
 };
+
+/// The safetensors tensor holding a copy of `b`.
+st::Tensor toTensor(const Buffer &b) {
+  st::Tensor t;
+  t.dtype = safetensorsDtype(b.dtype);
+  t.shape = b.shape;
+  t.bytes.assign(b.data(), b.data() + b.bytes());
+  return t;
+}
 
 std::string shapeString(const std::vector<int64_t> &shape) {
   std::string s;
@@ -247,6 +312,28 @@ void initialize(Buffer &b, uint64_t seed) {
   uint64_t state = seed * 0x100000001b3ULL;
   for (char c : b.name)
     state = (state ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  if (isInteger(b.dtype)) {
+    // Integers (token ids, class indices): uniform in [lo, hi).
+    if (!b.hasRange)
+      die("the " + b.role + " '" + b.name + "' is " + b.dtype + " [" +
+          shapeString(b.shape) +
+          "] and has no range to draw synthetic values from: pass "
+          "--data=FILE.safetensors holding '" +
+          b.name +
+          "', or mark the model argument with {dualpipe.int_range = "
+          "array<i64: LO, HI>} (values in [LO, HI)) and recompile");
+    uint64_t span = static_cast<uint64_t>(b.hi - b.lo);
+    for (int64_t i = 0; i < b.count(); ++i) {
+      auto v = static_cast<int64_t>(
+          b.lo + static_cast<int64_t>(
+                     (static_cast<unsigned __int128>(mix(state)) * span) >> 64));
+      if (b.dtype == "i64")
+        reinterpret_cast<int64_t *>(b.data())[i] = v;
+      else
+        reinterpret_cast<int32_t *>(b.data())[i] = static_cast<int32_t>(v);
+    }
+    return;
+  }
   // Parameters: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), like PyTorch's
   // Linear; inputs: uniform(-1, 1).
   double scale = 1.0;
@@ -254,15 +341,20 @@ void initialize(Buffer &b, uint64_t seed) {
     scale = 1.0 / std::sqrt(static_cast<double>(b.shape[0]));
   else if (b.role == "param")
     scale = 0.1;
-  for (float &v : b.values) {
+  for (int64_t i = 0; i < b.count(); ++i) {
     double u = (mix(state) >> 11) * (1.0 / 9007199254740992.0);
-    v = static_cast<float>((2.0 * u - 1.0) * scale);
+    if (b.dtype == "f64")
+      reinterpret_cast<double *>(b.data())[i] = (2.0 * u - 1.0) * scale;
+    else
+      b.f32()[i] = static_cast<float>((2.0 * u - 1.0) * scale);
   }
 }
 
 /// Fills `b` from a tensor of a safetensors file: the same shape, or (for
 /// inputs) a leading dimension that is a multiple of the micro-batch's, of
-/// which micro-batch `microbatch` is taken.
+/// which micro-batch `microbatch` is taken. The dtype must be the
+/// argument's; integer tensors convert between I64 and I32 when every value
+/// fits.
 void loadFrom(Buffer &b, const st::TensorFile &file, const std::string &path,
               int64_t microbatch) {
   auto it = file.tensors.find(b.name);
@@ -270,9 +362,11 @@ void loadFrom(Buffer &b, const st::TensorFile &file, const std::string &path,
     die(path + " has no tensor named '" + b.name + "' (the " + b.role +
         " of shape " + shapeString(b.shape) + ")");
   const st::Tensor &t = it->second;
-  if (t.dtype != "F32")
-    die(path + ": tensor '" + b.name + "' is " + t.dtype +
-        "; the step takes F32");
+  std::string want = safetensorsDtype(b.dtype);
+  bool convertInt = isInteger(b.dtype) && (t.dtype == "I64" || t.dtype == "I32");
+  if (t.dtype != want && !convertInt)
+    die(path + ": tensor '" + b.name + "' is " + t.dtype + "; the step takes " +
+        want);
   bool same = t.shape == b.shape;
   bool batched = b.role == "input" && !b.shape.empty() &&
                  t.shape.size() == b.shape.size() && b.shape[0] > 0 &&
@@ -288,20 +382,62 @@ void loadFrom(Buffer &b, const st::TensorFile &file, const std::string &path,
         " holds " + std::to_string(available) + " micro-batch(es) of '" +
         b.name + "'");
   int64_t first = b.role == "input" ? microbatch * b.count() : 0;
-  std::memcpy(b.values.data(), t.bytes.data() + first * sizeof(float),
-              b.count() * sizeof(float));
+  if (t.dtype == want) {
+    std::memcpy(b.data(), t.bytes.data() + first * elementBytes(b.dtype),
+                b.bytes());
+    return;
+  }
+  // I32 <-> I64.
+  for (int64_t i = 0; i < b.count(); ++i) {
+    int64_t v;
+    if (t.dtype == "I64")
+      std::memcpy(&v, t.bytes.data() + (first + i) * 8, 8);
+    else {
+      int32_t w;
+      std::memcpy(&w, t.bytes.data() + (first + i) * 4, 4);
+      v = w;
+    }
+    if (b.dtype == "i64") {
+      reinterpret_cast<int64_t *>(b.data())[i] = v;
+    } else {
+      if (v < INT32_MIN || v > INT32_MAX)
+        die(path + ": tensor '" + b.name + "' holds " + std::to_string(v) +
+            ", which does not fit the step's i32");
+      reinterpret_cast<int32_t *>(b.data())[i] = static_cast<int32_t>(v);
+    }
+  }
 }
 
 Buffer makeBuffer(const json &spec, const std::string &defaultName) {
   Buffer b;
   b.name = spec.value("name", defaultName);
   b.role = spec.value("role", "output");
-  if (spec.value("dtype", "") != "f32")
-    die("argument '" + b.name + "' has dtype '" + spec.value("dtype", "?") +
-        "'; this runner handles f32");
+  b.dtype = spec.value("dtype", "?");
+  bool data = b.role == "input" || b.role == "label";
+  if (elementBytes(b.dtype) == 0 || (!data && b.dtype != "f32"))
+    die("the " + b.role + " '" + b.name + "' has dtype '" + b.dtype +
+        "'; this runner handles f32 parameters, gradients, losses and "
+        "outputs, and f32, f64, i64 or i32 inputs and labels");
   for (const json &d : spec.at("shape"))
     b.shape.push_back(d.get<int64_t>());
-  b.values.assign(b.count(), 0.0f);
+  if (spec.contains("int_range")) {
+    const json &r = spec["int_range"];
+    if (!isInteger(b.dtype))
+      die("the " + b.role + " '" + b.name + "' is " + b.dtype +
+          " but the manifest gives it an int_range; only i64 and i32 "
+          "arguments take one");
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() ||
+        !r[1].is_number_integer() || r[0].get<int64_t>() >= r[1].get<int64_t>())
+      die("the int_range of '" + b.name + "' must be [LO, HI] with integers "
+          "LO < HI, got " + r.dump());
+    b.hasRange = true;
+    b.lo = r[0].get<int64_t>();
+    b.hi = r[1].get<int64_t>();
+    if (b.dtype == "i32" && (b.lo < INT32_MIN || b.hi - 1 > INT32_MAX))
+      die("the int_range of '" + b.name + "' " + r.dump() +
+          " does not fit its i32 values");
+  }
+  b.allocate();
   return b;
 }
 
@@ -337,11 +473,11 @@ std::string preview(const Buffer &b) {
   os << "[";
   int64_t n = std::min<int64_t>(b.count(), 4);
   for (int64_t i = 0; i < n; ++i)
-    os << (i ? ", " : "") << b.values[i];
+    os << (i ? ", " : "") << b.at(i);
   os << (b.count() > n ? ", ...]" : "]");
   double sum = 0;
-  for (float v : b.values)
-    sum += v;
+  for (int64_t i = 0; i < b.count(); ++i)
+    sum += b.f32()[i];
   os << "  sum " << sum;
   return os.str();
 }
@@ -478,16 +614,16 @@ int main(int argc, char **argv) {
                 pipelineMs);
     std::printf("reference (1 rank):  output %zu [%s] = %s  (%.3f ms)\n", o,
                 shapeString(r.shape).c_str(), preview(r).c_str(), referenceMs);
-    for (size_t i = 0; i < p.values.size(); ++i) {
-      maxDiff = std::max(maxDiff, std::fabs(double(p.values[i]) - r.values[i]));
-      maxAbs = std::max(maxAbs, std::fabs(double(r.values[i])));
+    for (int64_t i = 0; i < p.count(); ++i) {
+      maxDiff = std::max(maxDiff, std::fabs(double(p.f32()[i]) - r.f32()[i]));
+      maxAbs = std::max(maxAbs, std::fabs(double(r.f32()[i])));
       ++compared;
     }
   }
   if (!opt.dumpOutputs.empty()) {
     st::TensorFile file;
     for (Buffer &b : pipelineOut)
-      file.tensors[b.name] = st::Tensor::f32(b.shape, b.values.data());
+      file.tensors[b.name] = toTensor(b);
     if (std::string err = st::writeSafeTensors(opt.dumpOutputs, file);
         !err.empty())
       die(err);
@@ -510,8 +646,7 @@ int main(int argc, char **argv) {
 namespace {
 
 /// Relative error of `got` against `want`: max |got - want| over max |want|.
-double relativeError(const std::vector<float> &got,
-                     const std::vector<float> &want) {
+double relativeError(const float *got, const std::vector<float> &want) {
   double diff = 0, scale = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     diff = std::max(diff, std::fabs(double(got[i]) - want[i]));
@@ -750,7 +885,7 @@ int runTraining(const Options &opt, const json &manifest) {
       else
         initialize(b, opt.seed);
       for (int64_t d = 0; d < replicas; ++d)
-        args[d][i].values = b.values;
+        args[d][i].copyFrom(b);
       continue;
     }
     // Inputs and labels hold all M micro-batches (R x M with --dp=R).
@@ -758,7 +893,7 @@ int runTraining(const Options &opt, const json &manifest) {
     whole.role = "param"; // exact shape match
     if (replicas > 1 && !b.shape.empty()) {
       whole.shape[0] *= replicas;
-      whole.values.assign(whole.count(), 0.0f);
+      whole.allocate();
     }
     if (!opt.data.empty()) {
       auto it = data.tensors.find(b.name);
@@ -775,8 +910,7 @@ int runTraining(const Options &opt, const json &manifest) {
       initialize(whole, opt.seed);
     }
     for (int64_t d = 0; d < replicas; ++d)
-      args[d][i].values.assign(whole.values.begin() + d * b.count(),
-                               whole.values.begin() + (d + 1) * b.count());
+      std::memcpy(args[d][i].data(), whole.data() + d * b.bytes(), b.bytes());
   }
   int64_t firstStep = 0;
   if (!opt.resume.empty()) {
@@ -809,8 +943,8 @@ int runTraining(const Options &opt, const json &manifest) {
       mpi ? 1 : replicas, std::vector<StepOutputs>(mpi ? 1 : ranks, shape));
   std::vector<Buffer> grads = shape.grads;
   // The losses of all R x M micro-batches, replica by replica.
-  std::vector<float> losses(replicas * shape.losses.values.size(), 0.0f);
-  const size_t m = shape.losses.values.size();
+  std::vector<float> losses(replicas * shape.losses.count(), 0.0f);
+  const size_t m = shape.losses.count();
   std::vector<int32_t> everyone(ranks * replicas);
   for (size_t r = 0; r < everyone.size(); ++r)
     everyone[r] = static_cast<int32_t>(r);
@@ -863,17 +997,16 @@ int runTraining(const Options &opt, const json &manifest) {
     if (mpi) {
       size_t total = losses.size();
       for (const Buffer &g : grads)
-        total += g.values.size();
+        total += g.count();
       std::vector<float> buffer(total, 0.0f);
-      std::copy(outs[0][0].losses.values.begin(),
-                outs[0][0].losses.values.end(),
+      std::copy(outs[0][0].losses.f32(), outs[0][0].losses.f32() + m,
                 buffer.begin() + replica * m);
       size_t at = losses.size();
       for (size_t p = 0; p < grads.size(); ++p) {
-        const std::vector<float> &mine = outs[0][0].grads[p].values;
+        const Buffer &mine = outs[0][0].grads[p];
         if (owner[p] == pipeRank)
-          std::copy(mine.begin(), mine.end(), buffer.begin() + at);
-        at += mine.size();
+          std::copy(mine.f32(), mine.f32() + mine.count(), buffer.begin() + at);
+        at += mine.count();
       }
       if (dualpipe_rt_bind(all, globalRank) != 0 ||
           dualpipe_rt_allreduce_sum_f32(buffer.data(), buffer.size(),
@@ -886,31 +1019,31 @@ int runTraining(const Options &opt, const json &manifest) {
                 losses.begin());
       at = losses.size();
       for (Buffer &g : grads) {
-        std::copy(buffer.begin() + at, buffer.begin() + at + g.values.size(),
-                  g.values.begin());
-        at += g.values.size();
+        std::copy(buffer.begin() + at, buffer.begin() + at + g.count(),
+                  g.f32());
+        at += g.count();
       }
     } else {
       std::fill(losses.begin(), losses.end(), 0.0f);
       for (int64_t d = 0; d < replicas; ++d)
         for (const StepOutputs &o : outs[d])
           for (size_t k = 0; k < m; ++k)
-            losses[d * m + k] += o.losses.values[k];
+            losses[d * m + k] += o.losses.f32()[k];
       for (size_t p = 0; p < grads.size(); ++p) {
         if (replicas == 1) {
-          grads[p].values = outs[0][owner[p]].grads[p].values;
+          grads[p].copyFrom(outs[0][owner[p]].grads[p]);
           continue;
         }
-        std::fill(grads[p].values.begin(), grads[p].values.end(), 0.0f);
+        std::fill(grads[p].f32(), grads[p].f32() + grads[p].count(), 0.0f);
         for (int64_t d = 0; d < replicas; ++d)
-          for (size_t i = 0; i < grads[p].values.size(); ++i)
-            grads[p].values[i] += outs[d][owner[p]].grads[p].values[i];
+          for (int64_t i = 0; i < grads[p].count(); ++i)
+            grads[p].f32()[i] += outs[d][owner[p]].grads[p].f32()[i];
       }
     }
     if (replicas > 1)
       for (Buffer &g : grads)
-        for (float &v : g.values)
-          v /= static_cast<float>(replicas);
+        for (int64_t i = 0; i < g.count(); ++i)
+          g.f32()[i] /= static_cast<float>(replicas);
     double ms = std::chrono::duration<double, std::milli>(
                     std::chrono::steady_clock::now() - start)
                     .count();
@@ -930,7 +1063,7 @@ int runTraining(const Options &opt, const json &manifest) {
       std::vector<float> refLosses(losses.size());
       std::vector<std::vector<float>> refGrads(grads.size());
       for (size_t p = 0; p < grads.size(); ++p)
-        refGrads[p].assign(grads[p].values.size(), 0.0f);
+        refGrads[p].assign(grads[p].count(), 0.0f);
       for (int64_t d = 0; d < replicas; ++d) {
         std::vector<std::vector<Buffer>> refArgs = {args[d]};
         std::vector<std::vector<StepOutputs>> refOut(
@@ -939,27 +1072,28 @@ int runTraining(const Options &opt, const json &manifest) {
             runStep(reference, refArgs, refOut, opt.timeout, {});
         if (!refErr.empty())
           die("the single-rank reference failed: " + refErr);
-        std::copy(refOut[0][0].losses.values.begin(),
-                  refOut[0][0].losses.values.end(),
+        std::copy(refOut[0][0].losses.f32(), refOut[0][0].losses.f32() + m,
                   refLosses.begin() + d * m);
         for (size_t p = 0; p < grads.size(); ++p) {
           if (replicas == 1) {
-            refGrads[p] = refOut[0][0].grads[p].values;
+            refGrads[p].assign(refOut[0][0].grads[p].f32(),
+                               refOut[0][0].grads[p].f32() +
+                                   refGrads[p].size());
             continue;
           }
           for (size_t i = 0; i < refGrads[p].size(); ++i)
-            refGrads[p][i] += refOut[0][0].grads[p].values[i];
+            refGrads[p][i] += refOut[0][0].grads[p].f32()[i];
         }
       }
       if (replicas > 1)
         for (std::vector<float> &g : refGrads)
           for (float &v : g)
             v /= static_cast<float>(replicas);
-      double lossErr = relativeError(losses, refLosses);
+      double lossErr = relativeError(losses.data(), refLosses);
       double gradErr = 0;
       std::string worst = "-";
       for (size_t p = 0; p < grads.size(); ++p) {
-        double e = relativeError(grads[p].values, refGrads[p]);
+        double e = relativeError(grads[p].f32(), refGrads[p]);
         if (e >= gradErr) {
           gradErr = e;
           worst = paramNames[p];
@@ -989,7 +1123,7 @@ int runTraining(const Options &opt, const json &manifest) {
       st::TensorFile file;
       for (size_t p = 0; p < grads.size(); ++p)
         file.tensors[paramNames[p]] =
-            st::Tensor::f32(grads[p].shape, grads[p].values.data());
+            toTensor(grads[p]);
       if (std::string e = st::writeSafeTensors(opt.dumpGrads, file); !e.empty())
         die(e);
       std::printf("gradients written to %s\n", opt.dumpGrads.c_str());
@@ -1000,8 +1134,8 @@ int runTraining(const Options &opt, const json &manifest) {
       size_t p = 0;
       for (Buffer &b : replicaArgs)
         if (b.role == "param") {
-          for (size_t i = 0; i < b.values.size(); ++i)
-            b.values[i] -= static_cast<float>(opt.lr) * grads[p].values[i];
+          for (int64_t i = 0; i < b.count(); ++i)
+            b.f32()[i] -= static_cast<float>(opt.lr) * grads[p].f32()[i];
           ++p;
         }
     }
@@ -1028,7 +1162,7 @@ int runTraining(const Options &opt, const json &manifest) {
     st::TensorFile file;
     for (Buffer &b : args[0])
       if (b.role == "param")
-        file.tensors[b.name] = st::Tensor::f32(b.shape, b.values.data());
+        file.tensors[b.name] = toTensor(b);
     file.metadata["step"] = std::to_string(firstStep + opt.steps);
     file.metadata["optimizer"] = "sgd";
     if (std::string e = st::writeSafeTensors(opt.save, file); !e.empty())
