@@ -38,3 +38,16 @@ if os.path.exists("/usr/local/cuda/bin/ptxas") and os.path.exists(
     os.path.join(config.dualpipe_lib_dir, "libdualpipe_runtime_cuda.so")
 ):
     config.available_features.add("cuda-toolkit")
+
+# Tests that run dualpipe-run under mpirun say `REQUIRES: mpi`: mpirun is on
+# the PATH and the runtime was built with the mpi backend (dualpipe-run
+# refuses --backend=mpi with "was not built" otherwise).
+import shutil
+import subprocess
+
+_run = os.path.join(config.dualpipe_tools_dir, "dualpipe-run")
+if shutil.which("mpirun") and os.path.exists(_run):
+    _probe = subprocess.run([_run, os.devnull, "--backend=mpi"],
+                            capture_output=True, text=True)
+    if "was not built" not in _probe.stderr:
+        config.available_features.add("mpi")

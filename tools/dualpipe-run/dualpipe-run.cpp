@@ -42,6 +42,7 @@ struct Options {
   double timeout = 60.0;
   int64_t steps = 1;
   double lr = 0.01;
+  bool lrGiven = false; ///< --lr was given (it overrides a compiled lr).
   int64_t dp = 1;
   bool check = false;
   std::string dumpGrads, save, resume;
@@ -86,7 +87,11 @@ void usage() {
          "  --timeout=SECONDS      fail a receive that waits longer "
          "(default 60)\n"
          "  --steps=K              training steps to run (default 1)\n"
-         "  --lr=X                 SGD learning rate (default 0.01)\n"
+         "  --lr=X                 learning rate: of the runner's SGD "
+         "(default 0.01), or\n"
+         "                         overriding the compiled optimizer's "
+         "(dualpipe-compile\n"
+         "                         --optimizer=...; default its lr)\n"
          "  --check                also run the step on one rank without a "
          "pipeline and\n"
          "                         compare losses and gradients (relative "
@@ -157,6 +162,7 @@ Options parseArgs(int argc, char **argv) {
       if (!*v || *end || !(o.lr >= 0))
         die("--lr needs a non-negative number, got '" + std::string(v) + "'",
             2);
+      o.lrGiven = true;
     } else if (const char *v = value("--microbatch")) {
       char *end = nullptr;
       o.microbatch = std::strtoll(v, &end, 10);
@@ -752,6 +758,138 @@ std::string runOwnRank(PackedFn program, dualpipe_world *pipe, int32_t rank,
   return "";
 }
 
+/// The optimizer step compiled into step.so (the manifest's "optimizer",
+/// dualpipe-compile --optimizer=...): called once per step on the combined
+/// gradients instead of the runner's SGD. Its arguments, in call order, are
+/// memref descriptors of the parameters (updated in place), the gradients,
+/// its state tensors (zero-initialised, updated in place, checkpointed under
+/// their names) and the scalars [lr, t] (t = the 1-based step number).
+struct CompiledOptimizer {
+  std::string kind, entryPoint;
+  PackedFn fn = nullptr;
+  double lr = 0;
+  enum Slot { Param, Grad, State, Scalars };
+  /// Each argument: what it is and its index (parameter, gradient or state).
+  std::vector<std::pair<Slot, size_t>> order;
+  std::vector<Buffer> state;
+  Buffer scalars;
+
+  explicit operator bool() const { return fn != nullptr; }
+
+  /// One step on `params` (in model order) with `grads`, at step `t`.
+  void apply(const std::vector<Buffer *> &params, std::vector<Buffer> &grads,
+             int64_t t) {
+    scalars.f32()[0] = static_cast<float>(lr);
+    scalars.f32()[1] = static_cast<float>(t);
+    std::vector<void *> packed;
+    for (auto [slot, i] : order)
+      packed.push_back(slot == Param   ? params[i]->describe()
+                       : slot == Grad  ? grads[i].describe()
+                       : slot == State ? state[i].describe()
+                                       : scalars.describe());
+    fn(packed.data());
+  }
+};
+
+/// Reads the manifest's "optimizer" and finds its entry point in `lib`.
+CompiledOptimizer loadOptimizer(const json &spec, void *lib,
+                                const std::string &libPath,
+                                const std::vector<std::string> &paramNames,
+                                const std::vector<Buffer> &grads,
+                                const Options &opt) {
+  const std::string where = "the manifest's \"optimizer\"";
+  CompiledOptimizer o;
+  if (!spec.is_object() || !spec.contains("kind") ||
+      !spec["kind"].is_string() || !spec.contains("entry_point") ||
+      !spec["entry_point"].is_string() || !spec.contains("arguments") ||
+      !spec["arguments"].is_array())
+    die(where + " needs \"kind\", \"entry_point\" and \"arguments\"");
+  o.kind = spec["kind"].get<std::string>();
+  o.entryPoint = spec["entry_point"].get<std::string>();
+  o.fn = lookup(lib, o.entryPoint, libPath);
+  const json hyper = spec.value("hyperparameters", json::object());
+  if (opt.lrGiven)
+    o.lr = opt.lr;
+  else if (hyper.is_object() && hyper.contains("lr") &&
+           hyper["lr"].is_number())
+    o.lr = hyper["lr"].get<double>();
+  else
+    die(where + " has no hyperparameters.lr; pass --lr");
+
+  auto indexOf = [&](const std::string &name) -> size_t {
+    for (size_t p = 0; p < paramNames.size(); ++p)
+      if (paramNames[p] == name)
+        return p;
+    die(where + " names '" + name + "', which is not a parameter of the step");
+  };
+  std::vector<int> seenParam(paramNames.size()), seenGrad(paramNames.size());
+  int scalars = 0;
+  for (const json &a : spec["arguments"]) {
+    if (!a.is_object() || !a.contains("shape"))
+      die(where + ": every argument needs a role, a name and a shape");
+    std::string role = a.value("role", ""), name = a.value("name", "");
+    std::string dtype = a.value("dtype", "?");
+    std::vector<int64_t> shape;
+    for (const json &d : a["shape"])
+      shape.push_back(d.get<int64_t>());
+    if (dtype != "f32")
+      die(where + ": argument '" + name + "' (" + role + ") is " + dtype +
+          "; this runner handles f32 optimizer arguments");
+    auto sameShape = [&](size_t p) {
+      if (shape != grads[p].shape)
+        die(where + ": the " + role + " '" + name + "' has shape " +
+            shapeString(shape) + ", but the step's parameter is " +
+            shapeString(grads[p].shape));
+    };
+    if (role == "param" || role == "grad") {
+      size_t p = indexOf(name);
+      sameShape(p);
+      ++(role == "param" ? seenParam : seenGrad)[p];
+      o.order.push_back({role == "param" ? CompiledOptimizer::Param
+                                         : CompiledOptimizer::Grad,
+                         p});
+    } else if (role == "state") {
+      for (const std::string &n : paramNames)
+        if (n == name)
+          die(where + ": the state tensor '" + name +
+              "' has a parameter's name (checkpoints hold both)");
+      for (const Buffer &b : o.state)
+        if (b.name == name)
+          die(where + " lists the state tensor '" + name + "' twice");
+      Buffer b;
+      b.name = name;
+      b.role = "state";
+      b.shape = shape;
+      b.allocate(); // zero-initialised
+      o.order.push_back({CompiledOptimizer::State, o.state.size()});
+      o.state.push_back(std::move(b));
+    } else if (role == "scalars") {
+      if (shape != std::vector<int64_t>{2})
+        die(where + ": the scalars argument must have shape [2] ([lr, t]), "
+            "got " + shapeString(shape));
+      o.scalars.name = name;
+      o.scalars.role = "scalars";
+      o.scalars.shape = shape;
+      o.scalars.allocate();
+      o.order.push_back({CompiledOptimizer::Scalars, 0});
+      ++scalars;
+    } else {
+      die(where + ": argument '" + name + "' has role '" + role +
+          "'; expected param, grad, state or scalars");
+    }
+  }
+  for (size_t p = 0; p < paramNames.size(); ++p)
+    if (seenParam[p] != 1 || seenGrad[p] != 1)
+      die(where + " must take the parameter '" + paramNames[p] +
+          "' and its gradient once each (it takes them " +
+          std::to_string(seenParam[p]) + " and " +
+          std::to_string(seenGrad[p]) + " times)");
+  if (scalars != 1)
+    die(where + " must take one scalars argument ([lr, t]), it takes " +
+        std::to_string(scalars));
+  return o;
+}
+
 /// DUALPIPE_FAULT=RANK:STEP[:hang] (a test hook): at the start of that step
 /// that rank kills itself with SIGKILL, or with ":hang" stops answering
 /// (sleeps until killed), so the others must time out.
@@ -919,6 +1057,41 @@ int runTraining(const Options &opt, const json &manifest) {
       firstStep = std::strtoll(it->second.c_str(), nullptr, 10);
   }
 
+  // The compiled optimizer, if the step has one; else the runner's SGD.
+  CompiledOptimizer optimizer;
+  if (manifest.contains("optimizer"))
+    optimizer = loadOptimizer(manifest["optimizer"], lib, libPath, paramNames,
+                              shape.grads, opt);
+  const std::string optimizerKind = optimizer ? optimizer.kind : "sgd";
+  if (!opt.resume.empty()) {
+    auto it = params.metadata.find("optimizer");
+    std::string written = it == params.metadata.end() ? "" : it->second;
+    if (written != optimizerKind && (optimizer || !written.empty()))
+      die(opt.resume + " was written with optimizer '" +
+          (written.empty() ? "none" : written) + "', but this step " +
+          (optimizer ? "has the compiled optimizer '" + optimizer.kind + "'"
+                     : std::string("has no compiled optimizer (the runner's "
+                                   "sgd)")) +
+          "; resume with the step it was trained with");
+    for (Buffer &b : optimizer.state) {
+      auto t = params.tensors.find(b.name);
+      if (t == params.tensors.end())
+        die(opt.resume + " has no optimizer state tensor '" + b.name +
+            "' (the " + optimizer.kind + " optimizer's, shape " +
+            shapeString(b.shape) + ")");
+      if (t->second.dtype != "F32" || t->second.shape != b.shape)
+        die(opt.resume + ": the optimizer state tensor '" + b.name + "' is " +
+            t->second.dtype + " " + shapeString(t->second.shape) +
+            ", but the step's is F32 " + shapeString(b.shape));
+      std::memcpy(b.data(), t->second.bytes.data(), b.bytes());
+    }
+  }
+  // Where each parameter is among the arguments (model order).
+  std::vector<size_t> paramSlots;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].role == "param")
+      paramSlots.push_back(i);
+
   // Which rank's gradient to take for each parameter (the first owner; for
   // DualPipe both copies hold the summed gradient after the all-reduce).
   std::vector<int32_t> owner;
@@ -936,7 +1109,12 @@ int runTraining(const Options &opt, const json &manifest) {
     if (replicas > 1)
       std::cout << ", " << replicas << " data-parallel replicas ("
                 << ranks * replicas << " ranks in all)";
-    std::cout << "\n" << std::flush;
+    std::cout << "\n";
+    if (optimizer)
+      std::cout << "optimizer: " << optimizer.kind << " (compiled, "
+                << optimizer.entryPoint << "), lr " << optimizer.lr << ", "
+                << optimizer.state.size() << " state tensors\n";
+    std::cout << std::flush;
   }
 
   std::vector<std::vector<StepOutputs>> outs(
@@ -1128,15 +1306,24 @@ int runTraining(const Options &opt, const json &manifest) {
         die(e);
       std::printf("gradients written to %s\n", opt.dumpGrads.c_str());
     }
-    // SGD, applied by the runner until the compiled optimizer step lands;
-    // every replica (and every process) applies the same update.
-    for (std::vector<Buffer> &replicaArgs : args) {
-      size_t p = 0;
-      for (Buffer &b : replicaArgs)
-        if (b.role == "param") {
+    // The update: every replica (and every process) applies the same one.
+    if (optimizer) {
+      // The compiled optimizer on replica 0's parameters, copied to the
+      // others.
+      std::vector<Buffer *> own;
+      for (size_t i : paramSlots)
+        own.push_back(&args[0][i]);
+      optimizer.apply(own, grads, step + 1);
+      for (int64_t d = 1; d < replicas; ++d)
+        for (size_t i : paramSlots)
+          args[d][i].copyFrom(args[0][i]);
+    } else {
+      // The runner's SGD.
+      for (std::vector<Buffer> &replicaArgs : args)
+        for (size_t p = 0; p < paramSlots.size(); ++p) {
+          Buffer &b = replicaArgs[paramSlots[p]];
           for (int64_t i = 0; i < b.count(); ++i)
             b.f32()[i] -= static_cast<float>(opt.lr) * grads[p].f32()[i];
-          ++p;
         }
     }
   }
@@ -1163,8 +1350,10 @@ int runTraining(const Options &opt, const json &manifest) {
     for (Buffer &b : args[0])
       if (b.role == "param")
         file.tensors[b.name] = toTensor(b);
+    for (const Buffer &b : optimizer.state)
+      file.tensors[b.name] = toTensor(b);
     file.metadata["step"] = std::to_string(firstStep + opt.steps);
-    file.metadata["optimizer"] = "sgd";
+    file.metadata["optimizer"] = optimizerKind;
     if (std::string e = st::writeSafeTensors(opt.save, file); !e.empty())
       die(e);
     std::printf("checkpoint written to %s (step %lld)\n", opt.save.c_str(),
