@@ -46,6 +46,7 @@ struct Options {
   int64_t dp = 1;
   bool check = false;
   std::string dumpGrads, save, resume;
+  int64_t saveEvery = 0; ///< Also write --save every K steps (0: only at the end).
 };
 
 /// Set once this process is one of an MPI job: an error on one process must
@@ -99,6 +100,11 @@ void usage() {
          "  --dump-grads=FILE      write the last step's gradients "
          "(.safetensors)\n"
          "  --save=FILE            write a checkpoint after the last step\n"
+         "  --save-every=K         also write it every K steps (step "
+         "numbers that are\n"
+         "                         multiples of K; atomically: a reader sees "
+         "the old or the\n"
+         "                         new checkpoint)\n"
          "  --resume=FILE          continue from a checkpoint\n"
          "  --trace=FILE.json      write the ranks' timeline (Chrome trace, "
          "Perfetto)\n"
@@ -143,6 +149,13 @@ Options parseArgs(int argc, char **argv) {
       o.dumpGrads = v;
     } else if (const char *v = value("--save")) {
       o.save = v;
+    } else if (const char *v = value("--save-every")) {
+      char *end = nullptr;
+      o.saveEvery = std::strtoll(v, &end, 10);
+      if (!*v || *end || o.saveEvery < 1)
+        die("--save-every needs a positive integer, got '" + std::string(v) +
+                "'",
+            2);
     } else if (const char *v = value("--resume")) {
       o.resume = v;
     } else if (const char *v = value("--steps")) {
@@ -187,6 +200,8 @@ Options parseArgs(int argc, char **argv) {
   }
   if (o.outDir.empty())
     die("no OUTDIR: give the folder dualpipe-compile wrote", 2);
+  if (o.saveEvery > 0 && o.save.empty())
+    die("--save-every needs --save=FILE (the checkpoint it rewrites)", 2);
   if (o.backend == "mpi" && !dualpipe_rt_has_backend("mpi"))
     die("backend 'mpi' was not built: CMake did not find MPI when the runtime "
         "was built (install libopenmpi-dev and reconfigure); use "
@@ -1126,6 +1141,26 @@ int runTraining(const Options &opt, const json &manifest) {
   std::vector<int32_t> everyone(ranks * replicas);
   for (size_t r = 0; r < everyone.size(); ++r)
     everyone[r] = static_cast<int32_t>(r);
+  // A checkpoint after `done` steps: the parameters, the optimizer's state,
+  // the step counter (for --resume) and the optimizer's kind.
+  auto saveCheckpoint = [&](int64_t done) {
+    if (!leader)
+      return;
+    st::TensorFile file;
+    for (Buffer &b : args[0])
+      if (b.role == "param")
+        file.tensors[b.name] = toTensor(b);
+    for (const Buffer &b : optimizer.state)
+      file.tensors[b.name] = toTensor(b);
+    file.metadata["step"] = std::to_string(done);
+    file.metadata["optimizer"] = optimizerKind;
+    if (std::string e = st::writeSafeTensors(opt.save, file); !e.empty())
+      die(e);
+    std::printf("checkpoint written to %s (step %lld)\n", opt.save.c_str(),
+                (long long)done);
+    std::fflush(stdout);
+  };
+
   int status = 0;
   for (int64_t step = firstStep; step < firstStep + opt.steps; ++step) {
     bool last = step + 1 == firstStep + opt.steps;
@@ -1326,6 +1361,8 @@ int runTraining(const Options &opt, const json &manifest) {
             b.f32()[i] -= static_cast<float>(opt.lr) * grads[p].f32()[i];
         }
     }
+    if (opt.saveEvery > 0 && (step + 1) % opt.saveEvery == 0 && !last)
+      saveCheckpoint(step + 1);
   }
   if (!opt.trace.empty()) {
     if (mpi) {
@@ -1345,20 +1382,8 @@ int runTraining(const Options &opt, const json &manifest) {
                         .c_str());
     }
   }
-  if (!opt.save.empty() && leader) {
-    st::TensorFile file;
-    for (Buffer &b : args[0])
-      if (b.role == "param")
-        file.tensors[b.name] = toTensor(b);
-    for (const Buffer &b : optimizer.state)
-      file.tensors[b.name] = toTensor(b);
-    file.metadata["step"] = std::to_string(firstStep + opt.steps);
-    file.metadata["optimizer"] = optimizerKind;
-    if (std::string e = st::writeSafeTensors(opt.save, file); !e.empty())
-      die(e);
-    std::printf("checkpoint written to %s (step %lld)\n", opt.save.c_str(),
-                (long long)(firstStep + opt.steps));
-  }
+  if (!opt.save.empty())
+    saveCheckpoint(firstStep + opt.steps);
   std::fflush(stdout);
   if (mpi) {
     dualpipe_world_destroy(pipe);
