@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <chrono>
@@ -45,6 +46,7 @@ struct Options {
   bool lrGiven = false; ///< --lr was given (it overrides a compiled lr).
   int64_t dp = 1;
   bool check = false;
+  bool progress = true; ///< The live progress line (on a terminal only).
   std::string dumpGrads, save, resume;
   int64_t saveEvery = 0; ///< Also write --save every K steps (0: only at the end).
 };
@@ -53,7 +55,34 @@ struct Options {
 /// then end them all (MPI_Abort), or the others would wait for it.
 bool mpiJob = false;
 
+/// Whether the live progress line is on the terminal now (stdout is a tty).
+bool progressShown = false;
+
+/// Erases the progress line, so that the next output starts a clean line.
+void clearProgress() {
+  if (!progressShown)
+    return;
+  std::fputs("\r\033[K", stdout);
+  std::fflush(stdout);
+  progressShown = false;
+}
+
+/// "1h02m", "3m07s", "12.5s".
+std::string formatDuration(double seconds) {
+  char text[32];
+  if (seconds >= 3600)
+    std::snprintf(text, sizeof text, "%dh%02dm", int(seconds / 3600),
+                  int(seconds / 60) % 60);
+  else if (seconds >= 60)
+    std::snprintf(text, sizeof text, "%dm%02ds", int(seconds / 60),
+                  int(seconds) % 60);
+  else
+    std::snprintf(text, sizeof text, "%.1fs", seconds);
+  return text;
+}
+
 [[noreturn]] void die(const std::string &message, int code = 1) {
+  clearProgress();
   std::cerr << "dualpipe-run: error: " << message << "\n";
   if (mpiJob)
     dualpipe_mpi_abort(code);
@@ -106,6 +135,13 @@ void usage() {
          "the old or the\n"
          "                         new checkpoint)\n"
          "  --resume=FILE          continue from a checkpoint\n"
+         "  --no-progress          no live progress line (step k/K, loss, "
+         "mean step time,\n"
+         "                         ETA), which is drawn only when stdout is a "
+         "terminal (and\n"
+         "                         not under mpirun); the 'step <k> loss <x> "
+         "time <t> ms'\n"
+         "                         lines are printed either way\n"
          "  --trace=FILE.json      write the ranks' timeline (Chrome trace, "
          "Perfetto)\n"
          "  --dump-outputs=FILE    write the pipeline's outputs (.safetensors)\n"
@@ -143,6 +179,8 @@ Options parseArgs(int argc, char **argv) {
         die("--seed needs a non-negative integer, got '" + std::string(v) +
                 "'",
             2);
+    } else if (a == "--no-progress") {
+      o.progress = false;
     } else if (a == "--check") {
       o.check = true;
     } else if (const char *v = value("--dump-grads")) {
@@ -1146,6 +1184,7 @@ int runTraining(const Options &opt, const json &manifest) {
   auto saveCheckpoint = [&](int64_t done) {
     if (!leader)
       return;
+    clearProgress();
     st::TensorFile file;
     for (Buffer &b : args[0])
       if (b.role == "param")
@@ -1161,6 +1200,14 @@ int runTraining(const Options &opt, const json &manifest) {
     std::fflush(stdout);
   };
 
+  // On a terminal, a live line under the step lines: step k/K, loss, mean
+  // wall time per step (everything: the step, combining, the update, any
+  // check or checkpoint) and the time left. Not under mpirun: it gives every
+  // process a pseudo-terminal whatever its own output is (a pipe, a file),
+  // and forwards the redraws into it.
+  const bool showProgress =
+      leader && !mpi && opt.progress && isatty(STDOUT_FILENO);
+  const auto runStart = std::chrono::steady_clock::now();
   int status = 0;
   for (int64_t step = firstStep; step < firstStep + opt.steps; ++step) {
     bool last = step + 1 == firstStep + opt.steps;
@@ -1265,6 +1312,7 @@ int runTraining(const Options &opt, const json &manifest) {
       mean += l;
     mean /= losses.size();
     if (leader) {
+      clearProgress();
       std::printf("step %lld loss %.6f time %.3f ms\n", (long long)step, mean,
                   ms);
       std::fflush(stdout);
@@ -1363,7 +1411,20 @@ int runTraining(const Options &opt, const json &manifest) {
     }
     if (opt.saveEvery > 0 && (step + 1) % opt.saveEvery == 0 && !last)
       saveCheckpoint(step + 1);
+    if (showProgress) {
+      int64_t done = step + 1 - firstStep;
+      double elapsed = std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - runStart)
+                           .count();
+      double perStep = elapsed / done;
+      std::printf("[step %lld/%lld] loss %.6f | %.1f ms/step | ETA %s",
+                  (long long)done, (long long)opt.steps, mean, perStep * 1e3,
+                  formatDuration(perStep * (opt.steps - done)).c_str());
+      std::fflush(stdout);
+      progressShown = true;
+    }
   }
+  clearProgress();
   if (!opt.trace.empty()) {
     if (mpi) {
       std::string path = withSuffix(opt.trace, ".rank" + std::to_string(globalRank));
