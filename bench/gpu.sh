@@ -5,10 +5,14 @@
 # minutes on one H200.
 #
 #   bench/gpu.sh            (from the repository root or anywhere)
+#   bench/gpu.sh --dry-run  everything short of running on the GPU: checks the
+#                           toolkit, builds, generates the GPT, counts its
+#                           FLOPs and compiles both steps for --target=cuda,
+#                           then prints the runs it would make (no GPU needed)
 #
-# Exit status: 0 measured; 2 not runnable here (no GPU, no CUDA toolkit, no
-# CUDA target in the compiler, or a runner that cannot run a cuda step) -
-# said plainly, nothing is pretended; 1 a step failed.
+# Exit status: 0 measured (or dry run done); 2 not runnable here (no GPU, no
+# CUDA toolkit, no CUDA target in the compiler, or a runner that cannot run
+# a cuda step) - said plainly, nothing is pretended; 1 a step failed.
 #
 # Environment: DUALPIPE_CUDA_ROOT (default /usr/local/cuda), GPU_BUILD
 # (default build-gpu), GPU_LAYERS/GPU_HIDDEN/GPU_HEADS/GPU_SEQ/GPU_VOCAB/
@@ -23,15 +27,27 @@ L="${GPU_LAYERS:-8}" H="${GPU_HIDDEN:-1024}" NH="${GPU_HEADS:-16}"
 S="${GPU_SEQ:-1024}" V="${GPU_VOCAB:-32000}" BATCH="${GPU_BATCH:-4}"
 N="${GPU_RANKS:-4}" M="${GPU_MICROBATCHES:-16}" STEPS="${GPU_STEPS:-10}"
 WORK="${GPU_WORK:-/tmp/dualpipe-gpu-bench}"
+DRY=0
+for arg in "$@"; do
+  case $arg in
+    --dry-run) DRY=1 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "bench/gpu.sh: unknown argument '$arg' (try --dry-run)" >&2; exit 2 ;;
+  esac
+done
 START=$SECONDS
 
 unavailable() { echo "bench/gpu.sh: NOT RUN: $*" >&2; exit 2; }
 left() { echo $((300 - (SECONDS - START))); }
 
-# 1. A GPU and a CUDA toolkit.
-command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU ||
-  unavailable "no NVIDIA GPU visible (nvidia-smi lists none)"
-nvidia-smi -L
+# 1. A GPU (not for a dry run) and a CUDA toolkit.
+if [ "$DRY" = 1 ]; then
+  echo "bench/gpu.sh: dry run: builds and compiles, runs nothing on a GPU"
+else
+  command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU ||
+    unavailable "no NVIDIA GPU visible (nvidia-smi lists none; bench/gpu.sh --dry-run builds and compiles without one)"
+  nvidia-smi -L
+fi
 [ -f "$CUDA_ROOT/include/cuda_runtime.h" ] ||
   unavailable "no CUDA toolkit at $CUDA_ROOT (set DUALPIPE_CUDA_ROOT)"
 
@@ -42,7 +58,8 @@ config=$(cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 echo "$config" | grep "dualpipe:" || true
 echo "$config" | grep -q "dualpipe: CUDA ON" ||
   unavailable "CMake did not find CUDA under $CUDA_ROOT"
-timeout "$(left)" ninja -C "$BUILD" dualpipe-gen dualpipe-compile dualpipe-run dualpipe-opt bench-cost-ratio
+timeout "$(left)" ninja -C "$BUILD" dualpipe-gen dualpipe-compile dualpipe-run \
+  dualpipe-opt bench-cost-ratio dualpipe_runtime_cuda
 BIN="$BUILD/bin"
 mkdir -p "$WORK"
 
@@ -73,12 +90,22 @@ timeout "$(left)" "$BIN/dualpipe-compile" "$WORK/gpt.mlir" --target=cuda \
 timeout "$(left)" "$BIN/dualpipe-compile" "$WORK/gpt.mlir" --target=cuda \
   --schedule=gpipe --ranks=1 --microbatches="$M" -o "$WORK/one"
 
+if [ "$DRY" = 1 ]; then
+  ls -l "$WORK/dualpipe/step.so" "$WORK/one/step.so"
+  grep -q '"target": "cuda"' "$WORK/dualpipe/manifest.json" ||
+    { echo "bench/gpu.sh: $WORK/dualpipe is not a cuda step" >&2; exit 1; }
+  echo "would run: $BIN/dualpipe-run $WORK/dualpipe --backend=local --device=0 --steps=$STEPS --check --trace=$WORK/dualpipe-trace.json"
+  echo "would run: $BIN/dualpipe-run $WORK/one --backend=local --device=0 --steps=$STEPS --check --trace=$WORK/one-trace.json"
+  echo "bench/gpu.sh: dry run done in $((SECONDS - START)) s (nothing ran on a GPU)"
+  exit 0
+fi
+
 # 6. Run (ranks as threads sharing the GPU) and read the traces.
 median() { grep -o 'time [0-9.]* ms' | awk 'NR>1{print $2}' | sort -n |
            awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 for run in dualpipe one; do
-  out=$(timeout "$(left)" "$BIN/dualpipe-run" "$WORK/$run" --steps="$STEPS" \
-        --check --trace="$WORK/$run-trace.json")
+  out=$(timeout "$(left)" "$BIN/dualpipe-run" "$WORK/$run" --backend=local \
+        --device=0 --steps="$STEPS" --check --trace="$WORK/$run-trace.json")
   echo "$out" | grep -E '^(step|check)'
   ms=$(echo "$out" | median)
   echo "== $run: median step $ms ms"
