@@ -61,6 +61,11 @@ struct TrainOptions : public PassPipelineOptions<TrainOptions> {
 };
 } // namespace
 
+  Option<std::string> optimizer{
+      *this, "optimizer",
+      llvm::cl::desc("Compile the optimizer step: sgd, momentum or adamw "
+                     "(default hyperparameters; none when empty)"),
+      llvm::cl::init("")};
 std::string dualpipe::placementForSchedule(StringRef schedule) {
   if (schedule == "dualpipe")
     return "dualpipe";
@@ -93,7 +98,11 @@ void dualpipe::registerDualPipePipelines() {
                     "},dualpipe-schedule{schedule=" + o.schedule +
                     " microbatches=" + m +
                     "},dualpipe-insert-comm,dualpipe-verify,"
-                    "dualpipe-plan-memory,dualpipe-lower-schedule,"
+                    "dualpipe-plan-memory,dualpipe-lower-schedule," +
+                    (o.optimizer.empty()
+                         ? std::string()
+                         : "dualpipe-build-optimizer{kind=" + o.optimizer +
+                               "},") +
                     "dualpipe-protect-arguments,convert-elementwise-to-linalg,"
                     "one-shot-bufferize{bufferize-function-boundaries "
                     "function-boundary-type-conversion=identity-layout-map},"

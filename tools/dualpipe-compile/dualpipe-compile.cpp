@@ -41,6 +41,11 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
 
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+
 using namespace mlir;
 namespace cl = llvm::cl;
 
@@ -90,6 +95,32 @@ static cl::opt<std::string>
 static cl::opt<std::string>
     cpuOpt("cpu", cl::desc("Target CPU for the object code (default: host)"),
            cl::init(""), cl::cat(category));
+static cl::opt<unsigned>
+    optLevelOpt("opt-level",
+                cl::desc("LLVM optimization level of the object code, 0-3 "
+                         "(default 3; 1 compiles several times faster)"),
+                cl::init(3), cl::cat(category));
+/// --stop-after=PASS. LLVM's code generator already registers a string
+/// option of that name (llc's); dualpipe-compile takes it over (with
+/// --emit=mlir no code is generated, so LLVM never reads it).
+static cl::opt<std::string> *stopAfterOption() {
+  auto &options = cl::getRegisteredOptions();
+  auto it = options.find("stop-after");
+  return it == options.end()
+             ? nullptr
+             : static_cast<cl::opt<std::string> *>(it->second);
+}
+static std::string stopAfter() {
+  cl::opt<std::string> *o = stopAfterOption();
+  return o ? o->getValue() : std::string();
+}
+static cl::opt<std::string> optimizerOpt(
+    "optimizer",
+    cl::desc("Compile the optimizer step into step.so: sgd, momentum or "
+             "adamw, with options after a colon, e.g. "
+             "adamw:lr=1e-3,beta1=0.9,beta2=0.999,eps=1e-8,weight-decay=0.01 "
+             "(default: none, dualpipe-run applies plain SGD)"),
+    cl::init(""), cl::cat(category));
 
 namespace {
 
@@ -211,15 +242,94 @@ LogicalResult runPipeline(ModuleOp module, const std::string &pipeline) {
   if (failed(applyPassManagerCLOptions(pm)) ||
       failed(parsePassPipeline(pipeline, pm, llvm::errs())))
     return failure();
-  applyDefaultTimingPassManagerCLOptions(pm); // --mlir-timing per pass
+  instrument(pm);
   return pm.run(module);
 }
+/// --optimizer=KIND[:key=value,...] as the options of
+/// --dualpipe-build-optimizer, with the hyperparameters for the manifest.
+struct OptimizerSpec {
+  std::string kind;
+  std::map<std::string, double> hyper;
+  std::string passOptions() const {
+    std::string s = "kind=" + kind;
+    for (const auto &[k, v] : hyper)
+      s += " " + k + "=" + llvm::formatv("{0:e16}", v).str();
+    return s;
+  }
+};
+
+std::optional<OptimizerSpec> parseOptimizer(StringRef text) {
+  OptimizerSpec spec;
+  auto [kind, rest] = text.split(':');
+  spec.kind = kind.trim().str();
+  std::vector<std::string> keys;
+  if (spec.kind == "sgd") {
+    spec.hyper = {{"lr", 0.01}, {"weight-decay", 0.0}};
+  } else if (spec.kind == "momentum") {
+    spec.hyper = {{"lr", 0.01}, {"momentum", 0.9}, {"weight-decay", 0.0}};
+  } else if (spec.kind == "adamw") {
+    spec.hyper = {{"lr", 1e-3},  {"beta1", 0.9},        {"beta2", 0.999},
+                  {"eps", 1e-8}, {"weight-decay", 0.01}};
+  } else {
+    fail("--optimizer=" + text + ": unknown optimizer '" + spec.kind +
+         "'; use sgd, momentum or adamw, e.g. --optimizer=adamw:lr=1e-3");
+    return std::nullopt;
+  }
+  SmallVector<StringRef> items;
+  rest.split(items, ',', -1, /*KeepEmpty=*/false);
+  for (StringRef item : items) {
+    auto [key, value] = item.split('=');
+    std::string k = key.trim().str();
+    std::replace(k.begin(), k.end(), '_', '-');
+    double v;
+    if (!spec.hyper.count(k)) {
+      std::string known;
+      for (const auto &[name, _] : spec.hyper)
+        known += (known.empty() ? "" : ", ") + name;
+      fail("--optimizer=" + text + ": '" + key.trim() + "' is not an option of " +
+           spec.kind + " (its options: " + known + ")");
+      return std::nullopt;
+    }
+    if (value.trim().getAsDouble(v) || !std::isfinite(v) || v < 0) {
+      fail("--optimizer=" + text + ": " + k + "=" + value +
+           " is not a non-negative number");
+      return std::nullopt;
+    }
+    spec.hyper[k] = v;
+  }
+  return spec;
+}
+
+/// --stop-after=PASS: prints the module the first time that pass has run
+/// and ends the compile.
+struct StopAfter : public PassInstrumentation {
+  std::string stopAfterValue = stopAfter();
+  void runAfterPass(Pass *pass, Operation *op) override {
+    if (pass->getArgument() != stopAfterValue)
+      return;
+    Operation *top = op;
+    while (Operation *parent = top->getParentOp())
+      top = parent;
+    top->print(llvm::outs());
+    llvm::outs().flush();
+    std::exit(0);
+  }
+};
+
+/// Per-pass timing and --stop-after on a pass manager of the chain.
+void instrument(PassManager &pm) {
+  applyDefaultTimingPassManagerCLOptions(pm); // --mlir-timing per pass
+  if (!stopAfter().empty())
+    pm.addInstrumentation(std::make_unique<StopAfter>());
+}
+
 
 /// Everything but the entry points becomes private, so that two step
 /// modules (the pipeline and the reference) link into one library.
 void privatizeInternals(ModuleOp module) {
   module.walk([](func::FuncOp fn) {
-    if (!fn.isExternal() && !fn->hasAttr(dualpipe::kRankAttr))
+    if (!fn.isExternal() && !fn->hasAttr(dualpipe::kRankAttr) &&
+        !fn->hasAttr("dualpipe.optimizer"))
       fn.setPrivate();
   });
 }
@@ -229,7 +339,8 @@ void privatizeInternals(ModuleOp module) {
 LogicalResult buildTrainingStep(ModuleOp module, StringRef schedule,
                                 int64_t ranks, int64_t stages,
                                 int64_t microbatches, StringRef prefix,
-                                StringRef memoryReport) {
+                                StringRef memoryReport,
+                                const OptimizerSpec *optimizer = nullptr) {
   std::string placement = dualpipe::placementForSchedule(schedule);
   std::string p =
       (Twine("dualpipe-partition{stages=") + Twine(stages) + " ranks=" +
@@ -240,7 +351,10 @@ LogicalResult buildTrainingStep(ModuleOp module, StringRef schedule,
        " microbatches=" + Twine(microbatches) +
        "},dualpipe-insert-comm,dualpipe-verify,dualpipe-plan-memory" +
        (memoryReport.empty() ? "" : "{report=" + memoryReport + "}") +
-       ",dualpipe-lower-schedule{prefix=" + prefix + "}")
+       ",dualpipe-lower-schedule{prefix=" + prefix + "}" +
+       (optimizer ? ",dualpipe-build-optimizer{" + optimizer->passOptions() +
+                        " entry=" + prefix + "0}"
+                  : ""))
           .str();
   return runPipeline(module, p);
 }
@@ -271,7 +385,7 @@ LogicalResult lowerStepToLLVM(ModuleOp module) {
           pm, llvm::errs())))
     return failure();
   appendTargetLowering(pm);
-  applyDefaultTimingPassManagerCLOptions(pm); // --mlir-timing per pass
+  instrument(pm);
   if (failed(pm.run(module)))
     return failure();
   // Only the packed entry points are exported; everything else (stage code,
@@ -366,13 +480,54 @@ LogicalResult emitObject(llvm::Module &llvmModule, StringRef path) {
     return fail("no LLVM target for " + tripleName + ": " + error), failure();
   std::string cpu =
       cpuOpt.empty() ? llvm::sys::getHostCPUName().str() : cpuOpt.getValue();
+/// The manifest's "optimizer": the compiled optimizer's entry point, its
+/// hyperparameters and its arguments in call order.
+llvm::json::Object optimizerManifest(ModuleOp module,
+                                     const OptimizerSpec &spec) {
+  auto fn = module.lookupSymbol<func::FuncOp>("dualpipe_optimizer");
+  llvm::json::Array args;
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+    llvm::json::Object arg = tensorJson(fn.getArgument(i).getType());
+    if (auto n = fn.getArgAttrOfType<StringAttr>(i, dualpipe::kParamAttr)) {
+      arg["role"] = "param";
+      arg["name"] = n.getValue();
+    } else if (auto n =
+                   fn.getArgAttrOfType<StringAttr>(i, "dualpipe.grad_of")) {
+      arg["role"] = "grad";
+      arg["name"] = n.getValue();
+    } else if (auto n = fn.getArgAttrOfType<StringAttr>(i, "dualpipe.state")) {
+      arg["role"] = "state";
+      arg["name"] = n.getValue();
+      arg["param"] = n.getValue().rsplit('.').first;
+    } else {
+      arg["role"] = "scalars";
+      arg["name"] = "step";
+    }
+    args.push_back(std::move(arg));
+  }
+  llvm::json::Object hyper;
+  for (const auto &[k, v] : spec.hyper) {
+    std::string key = k;
+    std::replace(key.begin(), key.end(), '-', '_');
+    hyper[key] = v;
+  }
+  return llvm::json::Object{{"kind", spec.kind},
+                            {"entry_point", "dualpipe_optimizer_packed"},
+                            {"hyperparameters", std::move(hyper)},
+                            {"arguments", std::move(args)}};
+}
+
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
       triple, cpu, "", llvm::TargetOptions(), llvm::Reloc::PIC_,
-      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+      std::nullopt,
+      optLevelOpt == 0   ? llvm::CodeGenOptLevel::None
+      : optLevelOpt == 1 ? llvm::CodeGenOptLevel::Less
+      : optLevelOpt == 2 ? llvm::CodeGenOptLevel::Default
+                         : llvm::CodeGenOptLevel::Aggressive));
   llvmModule.setDataLayout(tm->createDataLayout());
   llvmModule.setTargetTriple(triple);
 
-  auto optimize = makeOptimizingTransformer(3, 0, tm.get());
+  auto optimize = makeOptimizingTransformer(optLevelOpt, 0, tm.get());
   if (llvm::Error err = optimize(&llvmModule)) {
     llvm::errs() << "dualpipe-compile: error: LLVM optimization failed: "
                  << llvm::toString(std::move(err)) << "\n";
@@ -455,6 +610,14 @@ int main(int argc, char **argv) {
 #else
   if (targetOpt == "cuda")
     return fail("target 'cuda' needs a build with the CUDA toolkit and NCCL "
+  if (cl::opt<std::string> *o = stopAfterOption()) {
+    o->setDescription("With --emit=mlir: print the pipeline module's IR "
+                      "right after the first run of this pass (its "
+                      "command-line name, e.g. dualpipe-insert-comm or "
+                      "convert-scf-to-cf) and stop");
+    o->setHiddenFlag(cl::NotHidden);
+    o->addCategory(category);
+  }
                 "(this one was configured without them)");
   if (targetOpt != "cpu")
 #endif
@@ -474,6 +637,21 @@ int main(int argc, char **argv) {
       return fail("cannot create " + outDir + ": " + ec.message());
 
   DialectRegistry registry;
+  if (optLevelOpt > 3)
+    return fail("--opt-level=" + std::to_string(optLevelOpt) +
+                " is not one of 0, 1, 2, 3");
+  if (!stopAfter().empty() && emitOpt != "mlir")
+    return fail("--stop-after=" + stopAfter() +
+                " prints IR: use it with --emit=mlir");
+  std::optional<OptimizerSpec> optimizer;
+  if (!optimizerOpt.empty()) {
+    if (scheduleOpt == "forward")
+      return fail("--optimizer needs a training step: pass --schedule=S "
+                  "--ranks=N --microbatches=M");
+    optimizer = parseOptimizer(optimizerOpt);
+    if (!optimizer)
+      return 1;
+  }
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registerAllToLLVMIRTranslations(registry);
@@ -491,6 +669,8 @@ int main(int argc, char **argv) {
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
+  if (!stopAfter().empty())
+    context.disableMultithreading(); // print a module no thread is changing
     return 1;
 
   std::vector<OwningOpRef<ModuleOp>> steps;
@@ -514,6 +694,7 @@ int main(int argc, char **argv) {
     PassManager lower(&context);
     if (failed(applyPassManagerCLOptions(lower)))
       return 1;
+    instrument(partition);
     if (failed(parsePassPipeline(
             "one-shot-bufferize{bufferize-function-boundaries "
             "function-boundary-type-conversion=identity-layout-map}",
@@ -534,6 +715,7 @@ int main(int argc, char **argv) {
                           : (placement == "linear" || placement == "dualpipe"
                                  ? numRanks
                                  : 2 * numRanks);
+    instrument(lower);
     // The single-device reference: the same model, uncut, on one rank.
     OwningOpRef<ModuleOp> reference = module->clone();
     reference->walk([](dualpipe::StageBoundaryOp marker) {
@@ -544,7 +726,8 @@ int main(int argc, char **argv) {
     llvm::sys::path::append(memoryReport, "memory.json");
     if (failed(buildTrainingStep(*module, scheduleOpt, numRanks, numStages,
                                  microbatchesOpt, "dualpipe_rank",
-                                 outDir.empty() ? "" : memoryReport.str())))
+                                 outDir.empty() ? "" : memoryReport.str(),
+                                 optimizer ? &*optimizer : nullptr)))
       return 1;
     manifest = trainingManifest(*module, numRanks, numStages, microbatchesOpt,
                                 scheduleOpt, placement);
@@ -558,6 +741,8 @@ int main(int argc, char **argv) {
   }
 
   if (emitOpt == "mlir") {
+    if (optimizer)
+      manifest["optimizer"] = optimizerManifest(*module, *optimizer);
     for (auto &step : steps)
       step->print(llvm::outs());
     return 0;
@@ -567,6 +752,12 @@ int main(int argc, char **argv) {
   std::vector<std::unique_ptr<llvm::Module>> llvmModules;
   for (auto &step : steps) {
     llvmModules.push_back(
+  if (!stopAfter().empty())
+    return fail("--stop-after=" + stopAfter() +
+                ": no pass of that name ran in this compile; see "
+                "--mlir-timing for the passes of the chain (their "
+                "command-line names, e.g. dualpipe-autodiff, "
+                "convert-linalg-to-loops)");
         translateModuleToLLVMIR(*step, llvmContext, "dualpipe_step"));
     if (!llvmModules.back())
       return fail("translation to LLVM IR failed");

@@ -128,6 +128,62 @@ def DualPipeCudaManagedMemory
     `memref.alloc` becomes `gpu.alloc host_shared` (CUDA managed memory, so
     kernels and the remaining host operations can both touch it) and
     `memref.dealloc` becomes `gpu.dealloc` on a fresh stream followed by a
+def DualPipeBuildOptimizer
+    : Pass<"dualpipe-build-optimizer", "::mlir::ModuleOp"> {
+  let summary = "Compile the optimizer step (SGD, SGD with momentum, AdamW) into the module";
+  let description = [{
+    After `--dualpipe-lower-schedule`, adds `@<name>`: one function that
+    applies the optimizer to every parameter of the model, in place, once the
+    step's gradients are synchronized. Its arguments are memrefs, in this
+    order: the parameters (in the order of the rank entry point
+    `@<entry>`, `dualpipe.param` names), their gradients (`dualpipe.grad_of`),
+    the optimizer state (`dualpipe.state` names: `<param>.momentum_buffer`
+    for `momentum`, `<param>.exp_avg` and `<param>.exp_avg_sq` for `adamw`,
+    none for `sgd`; zero-initialized by the caller) and `memref<2xf32>`
+    scalars `[lr, t]` (`t` is the 1-based step number, used by AdamW's bias
+    correction). The update is PyTorch's (`torch.optim.SGD` with
+    `momentum`, dampening 0, no Nesterov; `torch.optim.AdamW`), element by
+    element in one `linalg.generic` per parameter:
+
+    - sgd: `p -= lr * (g + wd * p)`
+    - momentum: `b = momentum * b + (g + wd * p); p -= lr * b`
+    - adamw: `p *= 1 - lr * wd; m = beta1 * m + (1 - beta1) * g;`
+      `v = beta2 * v + (1 - beta2) * g * g;`
+      `p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)`
+
+    Only f32 parameters are supported; anything else is an error naming the
+    parameter. The function has `llvm.emit_c_interface`, so the lowering
+    gives it a packed entry point `<name>_packed`.
+  }];
+  let options = [
+    Option<"kind", "kind", "std::string", /*default=*/"\"sgd\"",
+           "Optimizer: sgd, momentum or adamw">,
+    Option<"lr", "lr", "double", /*default=*/"0.01",
+           "Default learning rate (the caller passes the one it uses)">,
+    Option<"momentum", "momentum", "double", /*default=*/"0.9",
+           "Momentum factor (momentum)">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9",
+           "First-moment decay (adamw)">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.999",
+           "Second-moment decay (adamw)">,
+    Option<"eps", "eps", "double", /*default=*/"1e-8",
+           "Denominator term (adamw)">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.0",
+           "Weight decay (decoupled for adamw, L2 for sgd and momentum)">,
+    Option<"entry", "entry", "std::string", /*default=*/"\"dualpipe_rank0\"",
+           "The rank entry point whose dualpipe.param arguments are the "
+           "parameters">,
+    Option<"name", "name", "std::string",
+           /*default=*/"\"dualpipe_optimizer\"",
+           "Name of the optimizer function">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
     synchronous `gpu.wait`.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
