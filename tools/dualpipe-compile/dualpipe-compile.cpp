@@ -152,6 +152,14 @@ llvm::json::Object tensorJson(Type type) {
                             {"dtype", dtypeOf(shaped.getElementType())}};
 }
 
+/// An integer argument's dualpipe.int_range = array<i64: LO, HI> (the range
+/// its values lie in, [LO, HI)) as the manifest's "int_range": [LO, HI];
+/// dualpipe-run draws synthetic values from it.
+void addIntRange(llvm::json::Object &arg, func::FuncOp fn, unsigned i) {
+  if (auto r = fn.getArgAttrOfType<DenseI64ArrayAttr>(i, "dualpipe.int_range"))
+    arg["int_range"] = llvm::json::Array(r.asArrayRef());
+}
+
 /// The packed entry point of each rank, rank 0 first.
 llvm::json::Array rankEntryPoints(int64_t ranks) {
   llvm::json::Array entries;
@@ -207,6 +215,7 @@ llvm::json::Object buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
     for (int64_t r : owners[i])
       ownedBy.push_back(r);
     arg["ranks"] = std::move(ownedBy);
+    addIntRange(arg, model, i);
     args.push_back(std::move(arg));
   }
   llvm::json::Array outputs;
@@ -426,6 +435,7 @@ llvm::json::Object trainingManifest(ModuleOp module, int64_t ranks,
       arg["role"] = "losses";
       arg["name"] = "losses";
     }
+    addIntRange(arg, entry, i);
     args.push_back(std::move(arg));
   }
   // Which ranks compute each parameter's gradient.

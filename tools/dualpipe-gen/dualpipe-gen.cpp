@@ -51,6 +51,8 @@ gpt options:
   head; output logits [batch x seq x vocab].
   loss: cross-entropy of the logits against the integer labels "targets"
   [batch x seq] (i64 class indices), averaged over tokens.
+  "tokens" and "targets" carry dualpipe.int_range = array<i64: 0, vocab>:
+  dualpipe-run draws synthetic ids from that range when --data is not given.
 
 common:
   --boundary-every=K  put a dualpipe.stage_boundary after every K layers
@@ -210,7 +212,14 @@ const char *kConstants =
 
 struct Arg {
   std::string name, type, attr, key;
+  std::string extra = {}; ///< More attributes, e.g. "dualpipe.int_range = ...".
 };
+
+/// The range of an integer argument's values, [0, n): dualpipe-run draws
+/// synthetic token ids and class indices from it.
+std::string intRange(int64_t n) {
+  return "dualpipe.int_range = array<i64: 0, " + std::to_string(n) + ">";
+}
 
 std::string signature(const std::string &fn, const std::vector<Arg> &args) {
   std::string s = "  func.func @" + fn + "(";
@@ -219,7 +228,9 @@ std::string signature(const std::string &fn, const std::vector<Arg> &args) {
          args[i].type +
          (args[i].attr.empty()
               ? ""
-              : " {" + args[i].attr + " = \"" + args[i].key + "\"}");
+              : " {" + args[i].attr + " = \"" + args[i].key + "\"" +
+                    (args[i].extra.empty() ? "" : ", " + args[i].extra) +
+                    "}");
   return s + ")";
 }
 
@@ -514,7 +525,7 @@ std::string gpt(Options &o) {
   Emitter &e = g.e;
 
   g.args.push_back({"%tokens", shape({B, S}, "i64"), "dualpipe.input",
-                    "tokens"});
+                    "tokens", intRange(V)});
   std::string wte = g.param("wte.weight", {V, H});
   std::string wpe = g.param("wpe.weight", {S, H});
   // x[b, s, h] = wte[tokens[b, s], h] + wpe[s, h]  (a gather)
@@ -588,7 +599,8 @@ std::string gpt(Options &o) {
   std::string lt = shape({B, S, V}), rt = shape({B, S}),
               tt = shape({B, S}, "i64");
   s << "  func.func @loss(%logits: " << lt << ", %targets: " << tt
-    << " {dualpipe.label = \"targets\"}) -> tensor<f32> attributes "
+    << " {dualpipe.label = \"targets\", " << intRange(V)
+    << "}) -> tensor<f32> attributes "
        "{dualpipe.loss} {\n"
        "    %zero = arith.constant 0.0 : f32\n"
        "    %ninf = arith.constant 0xFF800000 : f32\n"
