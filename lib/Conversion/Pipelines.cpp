@@ -19,6 +19,9 @@ void dualpipe::buildCpuLoweringPipeline(OpPassManager &pm) {
   // Math: LLVM intrinsics first (rsqrt becomes 1/sqrt; libm has no rsqrtf),
   // libm calls for what LLVM has no intrinsic for (erf).
   pm.addPass(createDualPipeLowerCommToRuntime());
+  // f32/f64 matmuls become BLAS calls in the runtime before the remaining
+  // linalg ops become loops.
+  pm.addPass(createDualPipeLowerGemmToRuntime());
   appendTextual(pm, "convert-bufferization-to-memref,"
                     "func.func(convert-linalg-to-loops),lower-affine,"
                     "convert-scf-to-cf,expand-strided-metadata,"

@@ -20,6 +20,43 @@ def DualPipeLowerCommToRuntime
                            "::mlir::LLVM::LLVMDialect"];
 }
 
+def DualPipeLowerGemmToRuntime
+    : Pass<"dualpipe-lower-gemm-to-runtime", "::mlir::ModuleOp"> {
+  let summary = "Lower f32/f64 matmuls on memrefs to the runtime's BLAS GEMM";
+  let description = [{
+    On bufferized IR, replaces every `linalg.matmul` and
+    `linalg.batch_matmul` whose three operands are memrefs (any layout,
+    default memory space) of one element type, f32 or f64, and whose
+    indexing maps are the default ones or have A and/or B transposed, with
+    a call to the runtime (runtime/src/Gemm.cpp):
+
+      `dualpipe_rt_matmul_<f32|f64>(A, B, C, transpose_a, transpose_b)`
+
+    computing C += op(A) * op(B) as linalg does. The operands are passed as
+    unranked memrefs (`memref.cast`) and the callee is declared with
+    `llvm.emit_c_interface`, so the runtime receives pointers to
+    {rank, descriptor} and reads sizes, strides and offset itself (the C
+    symbol is `_mlir_ciface_dualpipe_rt_matmul_<f32|f64>`). With
+    `fold-transposes`, an A or B that is a temporary filled only by a
+    `linalg.transpose` of X (last two dimensions swapped) right before the
+    matmul, and read by nothing else, becomes X with the transpose flag
+    flipped; the transpose and the temporary are erased. Calls inside a
+    region other than a function body are put in a `memref.alloca_scope`
+    (each cast takes a stack slot). Integer or mixed-type matmuls, tensors,
+    other maps (broadcasts) and other memory spaces are left alone, for
+    `convert-linalg-to-loops`. A symbol of the callee's name that is not
+    the expected declaration is an error.
+  }];
+  let options = [
+    Option<"foldTransposes", "fold-transposes", "bool", /*default=*/"true",
+           "Fold a linalg.transpose feeding only the matmul into its flag">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::LLVM::LLVMDialect"];
+}
+
 def DualPipeEmitPackedEntryPoints
     : Pass<"dualpipe-emit-packed-entry-points", "::mlir::ModuleOp"> {
   let summary = "Give every C-interface entry point a one-pointer wrapper";

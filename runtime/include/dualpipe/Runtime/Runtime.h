@@ -98,6 +98,50 @@ DUALPIPE_RT_EXPORT int32_t dualpipe_rt_size(void);
  * succeeds (void calls leave it alone). Valid until the thread's next call. */
 DUALPIPE_RT_EXPORT const char *dualpipe_rt_last_error(void);
 
+/*--- GEMM (called by generated CPU code) -------------------------------------*/
+
+/* An MLIR unranked memref as the C interface passes it (a function declared
+ * with `llvm.emit_c_interface` receives a pointer to this): the rank and a
+ * pointer to the ranked descriptor
+ *   { T *allocated; T *aligned; int64_t offset;
+ *     int64_t sizes[rank]; int64_t strides[rank]; }
+ * (strides and offset in elements). */
+typedef struct dualpipe_unranked_memref {
+  int64_t rank;
+  void *descriptor;
+} dualpipe_unranked_memref;
+
+/* C += op(A) * op(B), as linalg.matmul (rank 2: A MxK, B KxN, C MxN) and
+ * linalg.batch_matmul (rank 3, a leading batch dimension on all three)
+ * define it: the old C is accumulated into (beta = 1). op(X) is X, or its
+ * transpose (last two dimensions) when transpose_x is non-zero; then A is
+ * stored KxM, B NxK. Any strides and offsets: views BLAS cannot read in
+ * place are copied. The names carry MLIR's `_mlir_ciface_` prefix because
+ * the compiler declares them `dualpipe_rt_matmul_f32/f64` with
+ * `llvm.emit_c_interface`. Returns 0, or non-zero when the shapes do not
+ * agree; then the calling rank fails its world (dualpipe_rt_fail). A success
+ * leaves dualpipe_rt_last_error alone. BLAS runs one thread per call unless
+ * OPENBLAS_NUM_THREADS (or GOTO_NUM_THREADS, OMP_NUM_THREADS) is set. See
+ * docs/runtime.md. */
+DUALPIPE_RT_EXPORT int32_t _mlir_ciface_dualpipe_rt_matmul_f32(
+    const dualpipe_unranked_memref *a, const dualpipe_unranked_memref *b,
+    const dualpipe_unranked_memref *c, int32_t transpose_a,
+    int32_t transpose_b);
+DUALPIPE_RT_EXPORT int32_t _mlir_ciface_dualpipe_rt_matmul_f64(
+    const dualpipe_unranked_memref *a, const dualpipe_unranked_memref *b,
+    const dualpipe_unranked_memref *c, int32_t transpose_a,
+    int32_t transpose_b);
+
+/* "cblas" when the GEMM calls above use CBLAS, "loops" when they run the
+ * portable loop (built without BLAS, DUALPIPE_GEMM=loops in the
+ * environment, or turned off below). */
+DUALPIPE_RT_EXPORT const char *dualpipe_rt_gemm_library(void);
+
+/* Turns the BLAS path on (non-zero) or off (0) for the whole process, e.g.
+ * to compare against the loop. Returns whether BLAS is now used (always 0
+ * in a build without BLAS). Not meant to be called while GEMMs run. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_gemm_use_blas(int32_t enable);
+
 /*--- Host side (the runner) --------------------------------------------------*/
 
 typedef struct dualpipe_world dualpipe_world;

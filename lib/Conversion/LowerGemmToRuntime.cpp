@@ -1,0 +1,305 @@
+//===- LowerGemmToRuntime.cpp - matmuls to runtime GEMM calls (cpu) -------===//
+//
+// On bufferized IR, linalg.matmul and linalg.batch_matmul on f32 or f64
+// memrefs become calls to the runtime's dualpipe_rt_matmul_f32/f64 (CBLAS
+// behind it; runtime/src/Gemm.cpp), which take the operands as unranked
+// memrefs through the C interface plus two transpose flags. Transposed
+// indexing maps, and a 2-D (or batch) linalg.transpose into a temporary that
+// only feeds the matmul, become those flags. Everything else is left for
+// convert-linalg-to-loops.
+//
+//===----------------------------------------------------------------------===//
+#include "dualpipe/Conversion/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/SmallPtrSet.h"
+
+namespace dualpipe {
+#define GEN_PASS_DEF_DUALPIPELOWERGEMMTORUNTIME
+#include "dualpipe/Conversion/Passes.h.inc"
+
+using namespace mlir;
+
+namespace {
+
+/// A matmul in the runtime's terms: C += op(A) * op(B).
+struct Gemm {
+  Value a, b, c;
+  bool transposeA = false, transposeB = false;
+};
+
+/// The dimension positions of `map`'s results, or nothing if one is not a
+/// plain dimension.
+std::optional<SmallVector<unsigned>> dimsOf(AffineMap map) {
+  SmallVector<unsigned> dims;
+  for (AffineExpr e : map.getResults()) {
+    auto d = dyn_cast<AffineDimExpr>(e);
+    if (!d)
+      return std::nullopt;
+    dims.push_back(d.getPosition());
+  }
+  return dims;
+}
+
+/// Matches `op` (matmul or batch_matmul on memrefs with one element type,
+/// f32 or f64, default memory space) with plain or transposed maps.
+std::optional<Gemm> matchGemm(linalg::LinalgOp op) {
+  bool batched = isa<linalg::BatchMatmulOp>(op.getOperation());
+  if (!batched && !isa<linalg::MatmulOp>(op.getOperation()))
+    return std::nullopt;
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1)
+    return std::nullopt;
+  Gemm g{op.getDpsInputs()[0], op.getDpsInputs()[1], op.getDpsInits()[0]};
+  Type element;
+  for (Value v : {g.a, g.b, g.c}) {
+    auto type = dyn_cast<MemRefType>(v.getType());
+    if (!type || type.getMemorySpace() ||
+        type.getRank() != (batched ? 3 : 2))
+      return std::nullopt;
+    if (element && type.getElementType() != element)
+      return std::nullopt;
+    element = type.getElementType();
+  }
+  if (!element.isF32() && !element.isF64())
+    return std::nullopt;
+  // Loop dimensions: [batch,] m, n, k.
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  unsigned o = batched ? 1 : 0;
+  unsigned m = o, n = o + 1, k = o + 2;
+  auto is = [&](AffineMap map, std::initializer_list<unsigned> want) {
+    auto dims = dimsOf(map);
+    if (!dims || map.getNumDims() != k + 1)
+      return false;
+    SmallVector<unsigned> expect;
+    if (batched)
+      expect.push_back(0);
+    expect.append(want.begin(), want.end());
+    return *dims == expect;
+  };
+  if (maps.size() != 3 || !is(maps[2], {m, n}))
+    return std::nullopt;
+  if (is(maps[0], {m, k}))
+    g.transposeA = false;
+  else if (is(maps[0], {k, m}))
+    g.transposeA = true;
+  else
+    return std::nullopt;
+  if (is(maps[1], {k, n}))
+    g.transposeB = false;
+  else if (is(maps[1], {n, k}))
+    g.transposeB = true;
+  else
+    return std::nullopt;
+  return g;
+}
+
+/// True if no op strictly between `from` and `to` (same block) may write
+/// memory other than buffers allocated between them, so a value read at
+/// `from` is still there at `to`.
+bool nothingWrittenBetween(Operation *from, Operation *to) {
+  llvm::SmallPtrSet<Value, 8> fresh;
+  for (Operation *op = from->getNextNode(); op && op != to;
+       op = op->getNextNode()) {
+    if (isa<memref::AllocOp, memref::AllocaOp>(op)) {
+      fresh.insert(op->getResult(0));
+      continue;
+    }
+    if (isMemoryEffectFree(op))
+      continue;
+    auto iface = dyn_cast<MemoryEffectOpInterface>(op);
+    if (!iface)
+      return false;
+    SmallVector<MemoryEffects::EffectInstance> effects;
+    iface.getEffects(effects);
+    for (auto &e : effects) {
+      if (isa<MemoryEffects::Read>(e.getEffect()))
+        continue;
+      // A write, free or allocation: only of a fresh buffer.
+      Value v = e.getValue();
+      if (!v || !fresh.contains(v))
+        return false;
+    }
+  }
+  return true;
+}
+
+/// The buffer `v` is a view of (through subviews, casts, reshapes).
+Value rootOf(Value v) {
+  while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
+    v = view.getViewSource();
+  return v;
+}
+
+/// True if `x` and `y` are provably different buffers: distinct allocations,
+/// or an allocation and an argument of the function that makes it.
+bool distinctBuffers(Value x, Value y) {
+  Value rx = rootOf(x), ry = rootOf(y);
+  if (rx == ry)
+    return false;
+  auto allocated = [](Value v) {
+    return isa_and_present<memref::AllocOp, memref::AllocaOp>(
+        v.getDefiningOp());
+  };
+  auto functionArgument = [](Value v) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    return arg && isa<FunctionOpInterface>(arg.getOwner()->getParentOp()) &&
+           arg.getOwner()->isEntryBlock();
+  };
+  return (allocated(rx) && (allocated(ry) || functionArgument(ry))) ||
+         (allocated(ry) && functionArgument(rx));
+}
+
+/// If `operand` of `gemm` is a temporary that only receives a transpose of
+/// some X (last two dimensions swapped) right before the matmul, returns
+/// that transpose: the matmul can read X with the opposite flag.
+linalg::TransposeOp foldableTranspose(Value operand, Operation *gemm,
+                                      bool batched) {
+  auto alloc = operand.getDefiningOp<memref::AllocOp>();
+  if (!alloc || alloc->getBlock() != gemm->getBlock())
+    return nullptr;
+  linalg::TransposeOp transpose;
+  for (OpOperand &use : operand.getUses()) {
+    Operation *user = use.getOwner();
+    if (user == gemm || isa<memref::DeallocOp>(user))
+      continue;
+    auto t = dyn_cast<linalg::TransposeOp>(user);
+    if (!t || transpose || t.getInit() != operand)
+      return nullptr;
+    transpose = t;
+  }
+  if (!transpose || transpose->getBlock() != gemm->getBlock() ||
+      !transpose->isBeforeInBlock(gemm) ||
+      !isa<MemRefType>(transpose.getInput().getType()))
+    return nullptr;
+  ArrayRef<int64_t> perm = transpose.getPermutation();
+  if (batched ? perm != ArrayRef<int64_t>{0, 2, 1}
+              : perm != ArrayRef<int64_t>{1, 0})
+    return nullptr;
+  // The gemm reads the operand only once (not as both A and B).
+  unsigned gemmUses = 0;
+  for (OpOperand &use : operand.getUses())
+    gemmUses += use.getOwner() == gemm;
+  if (gemmUses != 1 || !nothingWrittenBetween(transpose, gemm))
+    return nullptr;
+  // The matmul must not write the transpose's source (it would read it
+  // while writing it, where the temporary kept the old values).
+  Value output = cast<linalg::LinalgOp>(gemm).getDpsInits()[0];
+  if (!distinctBuffers(transpose.getInput(), output))
+    return nullptr;
+  return transpose;
+}
+
+/// `name(memref<*xT>, memref<*xT>, memref<*xT>, i32, i32) -> i32` with the
+/// C interface, declared once; fails (with a diagnostic) if the name is
+/// taken by something else.
+FailureOr<func::FuncOp> declareGemm(ModuleOp module, Type element,
+                                    Location loc) {
+  MLIRContext *ctx = module.getContext();
+  std::string name = element.isF64() ? "dualpipe_rt_matmul_f64"
+                                     : "dualpipe_rt_matmul_f32";
+  Type u = UnrankedMemRefType::get(element, /*memorySpace=*/nullptr);
+  Type i32 = IntegerType::get(ctx, 32);
+  auto type = FunctionType::get(ctx, {u, u, u, i32, i32}, {i32});
+  if (Operation *existing = module.lookupSymbol(name)) {
+    auto fn = dyn_cast<func::FuncOp>(existing);
+    if (fn && fn.getFunctionType() == type && fn.isExternal() &&
+        fn->hasAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName()))
+      return fn;
+    return existing->emitError()
+           << "'" << name << "' is the runtime's GEMM entry point; expected "
+           << "an external func.func of type " << type
+           << " with llvm.emit_c_interface";
+  }
+  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+  auto fn = func::FuncOp::create(b, loc, name, type);
+  fn.setPrivate();
+  fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), b.getUnitAttr());
+  return fn;
+}
+
+struct LowerGemmToRuntimePass
+    : impl::DualPipeLowerGemmToRuntimeBase<LowerGemmToRuntimePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<std::pair<linalg::LinalgOp, Gemm>> gemms;
+    module.walk([&](linalg::LinalgOp op) {
+      if (auto g = matchGemm(op))
+        gemms.push_back({op, *g});
+    });
+    for (auto &[op, g] : gemms)
+      if (failed(lower(module, op, g)))
+        return signalPassFailure();
+  }
+
+  LogicalResult lower(ModuleOp module, linalg::LinalgOp op, Gemm g) {
+    Operation *gemm = op.getOperation();
+    bool batched = isa<linalg::BatchMatmulOp>(gemm);
+    Type element = cast<MemRefType>(g.c.getType()).getElementType();
+    FailureOr<func::FuncOp> callee = declareGemm(module, element, op.getLoc());
+    if (failed(callee))
+      return failure();
+
+    // A transpose into a temporary that only the matmul reads: read its
+    // source instead, with the flag flipped; the temporary goes away.
+    SmallVector<Value> temporaries;
+    if (foldTransposes) {
+      for (auto [value, flag] :
+           {std::pair<Value *, bool *>{&g.a, &g.transposeA},
+            std::pair<Value *, bool *>{&g.b, &g.transposeB}}) {
+        if (g.a == g.b)
+          break;
+        linalg::TransposeOp t = foldableTranspose(*value, gemm, batched);
+        if (!t)
+          continue;
+        temporaries.push_back(*value);
+        *value = t.getInput();
+        *flag = !*flag;
+        t->erase();
+      }
+    }
+
+    OpBuilder b(gemm);
+    Location loc = gemm->getLoc();
+    // Each memref.cast to an unranked memref becomes a stack slot for its
+    // descriptor; inside a loop, scope them so the stack does not grow.
+    if (!isa<FunctionOpInterface>(gemm->getParentOp())) {
+      auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
+      Block *body = b.createBlock(&scope.getBodyRegion());
+      b.setInsertionPointToStart(body);
+      memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
+      b.setInsertionPointToStart(body);
+    }
+    Type unranked = UnrankedMemRefType::get(element, nullptr);
+    auto cast = [&](Value v) {
+      return memref::CastOp::create(b, loc, unranked, v).getResult();
+    };
+    Value ua = cast(g.a), ub = cast(g.b), uc = cast(g.c);
+    Value ta = arith::ConstantIntOp::create(b, loc, g.transposeA, 32);
+    Value tb = g.transposeB == g.transposeA
+                   ? ta
+                   : arith::ConstantIntOp::create(b, loc, g.transposeB, 32);
+    // The status is reported by the runtime itself (a failed GEMM fails the
+    // rank's world), as for sends and receives.
+    func::CallOp::create(b, loc, *callee, ValueRange{ua, ub, uc, ta, tb});
+    gemm->erase();
+
+    for (Value t : temporaries) {
+      if (!llvm::all_of(t.getUsers(),
+                        [](Operation *u) { return isa<memref::DeallocOp>(u); }))
+        continue;
+      for (Operation *u : llvm::make_early_inc_range(t.getUsers()))
+        u->erase();
+      t.getDefiningOp()->erase();
+    }
+    return success();
+  }
+};
+
+} // namespace
+} // namespace dualpipe
