@@ -16,6 +16,8 @@ static void appendTextual(OpPassManager &pm, llvm::StringRef text) {
 }
 
 void dualpipe::buildCpuLoweringPipeline(OpPassManager &pm) {
+  // Loops to blocks with dualpipe-scf-to-cf: upstream's convert-scf-to-cf
+  // is quadratic in the loop nests of a function (see ScfToCf.cpp).
   // Math: LLVM intrinsics first (rsqrt becomes 1/sqrt; libm has no rsqrtf),
   // libm calls for what LLVM has no intrinsic for (erf).
   pm.addPass(createDualPipeLowerCommToRuntime());
@@ -24,7 +26,7 @@ void dualpipe::buildCpuLoweringPipeline(OpPassManager &pm) {
   pm.addPass(createDualPipeLowerGemmToRuntime());
   appendTextual(pm, "convert-bufferization-to-memref,"
                     "func.func(convert-linalg-to-loops),lower-affine,"
-                    "convert-scf-to-cf,expand-strided-metadata,"
+                    "func.func(dualpipe-scf-to-cf),expand-strided-metadata,"
                     "convert-math-to-llvm,convert-math-to-libm,"
                     "finalize-memref-to-llvm,convert-arith-to-llvm,"
                     "convert-index-to-llvm,convert-func-to-llvm,"
@@ -61,14 +63,14 @@ struct TrainOptions : public PassPipelineOptions<TrainOptions> {
                            llvm::cl::desc("Built-in loss (default: the "
                                           "module's dualpipe.loss)"),
                            llvm::cl::init("")};
-};
-} // namespace
-
   Option<std::string> optimizer{
       *this, "optimizer",
       llvm::cl::desc("Compile the optimizer step: sgd, momentum or adamw "
                      "(default hyperparameters; none when empty)"),
       llvm::cl::init("")};
+};
+} // namespace
+
 std::string dualpipe::placementForSchedule(StringRef schedule) {
   if (schedule == "dualpipe")
     return "dualpipe";

@@ -42,6 +42,7 @@
 #include "llvm/TargetParser/Host.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -122,7 +123,44 @@ static cl::opt<std::string> optimizerOpt(
              "(default: none, dualpipe-run applies plain SGD)"),
     cl::init(""), cl::cat(category));
 
+static cl::opt<bool> timePhasesOpt(
+    "time-phases",
+    cl::desc("Print the wall time of each phase (tensor-level passes, "
+             "lowering to the LLVM dialect, LLVM IR translation, LLVM "
+             "optimization, code generation, link) on stderr"),
+    cl::init(false), cl::cat(category));
+
 namespace {
+
+/// Wall time per phase, for --time-phases.
+struct PhaseTimes {
+  std::vector<std::pair<std::string, double>> phases;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  /// Adds the time since the last mark to `name`.
+  void mark(const std::string &name) {
+    auto now = std::chrono::steady_clock::now();
+    double s = std::chrono::duration<double>(now - start).count();
+    start = now;
+    for (auto &[n, t] : phases)
+      if (n == name) {
+        t += s;
+        return;
+      }
+    phases.push_back({name, s});
+  }
+  void print() const {
+    if (!timePhasesOpt)
+      return;
+    double total = 0;
+    for (const auto &[n, t] : phases)
+      total += t;
+    llvm::errs() << "dualpipe-compile: phase times (wall s):";
+    for (const auto &[n, t] : phases)
+      llvm::errs() << llvm::formatv(" {0} {1:f2};", n, t);
+    llvm::errs() << llvm::formatv(" total {0:f2}\n", total);
+  }
+};
+PhaseTimes phaseTimes;
 
 int fail(const llvm::Twine &message) {
   llvm::errs() << "dualpipe-compile: error: " << message << "\n";
@@ -245,15 +283,6 @@ llvm::json::Object buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
 }
 
 
-/// Runs a textual pass pipeline on `module`.
-LogicalResult runPipeline(ModuleOp module, const std::string &pipeline) {
-  PassManager pm(module.getContext());
-  if (failed(applyPassManagerCLOptions(pm)) ||
-      failed(parsePassPipeline(pipeline, pm, llvm::errs())))
-    return failure();
-  instrument(pm);
-  return pm.run(module);
-}
 /// --optimizer=KIND[:key=value,...] as the options of
 /// --dualpipe-build-optimizer, with the hyperparameters for the manifest.
 struct OptimizerSpec {
@@ -332,6 +361,15 @@ void instrument(PassManager &pm) {
     pm.addInstrumentation(std::make_unique<StopAfter>());
 }
 
+/// Runs a textual pass pipeline on `module`.
+LogicalResult runPipeline(ModuleOp module, const std::string &pipeline) {
+  PassManager pm(module.getContext());
+  if (failed(applyPassManagerCLOptions(pm)) ||
+      failed(parsePassPipeline(pipeline, pm, llvm::errs())))
+    return failure();
+  instrument(pm);
+  return pm.run(module);
+}
 
 /// Everything but the entry points becomes private, so that two step
 /// modules (the pipeline and the reference) link into one library.
@@ -480,16 +518,6 @@ llvm::json::Object trainingManifest(ModuleOp module, int64_t ranks,
   };
 }
 
-/// Compiles `llvmModule` for the host into an object file at `path`.
-LogicalResult emitObject(llvm::Module &llvmModule, StringRef path) {
-  std::string tripleName = llvm::sys::getDefaultTargetTriple();
-  llvm::Triple triple(tripleName);
-  std::string error;
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
-  if (!target)
-    return fail("no LLVM target for " + tripleName + ": " + error), failure();
-  std::string cpu =
-      cpuOpt.empty() ? llvm::sys::getHostCPUName().str() : cpuOpt.getValue();
 /// The manifest's "optimizer": the compiled optimizer's entry point, its
 /// hyperparameters and its arguments in call order.
 llvm::json::Object optimizerManifest(ModuleOp module,
@@ -527,6 +555,16 @@ llvm::json::Object optimizerManifest(ModuleOp module,
                             {"arguments", std::move(args)}};
 }
 
+/// Compiles `llvmModule` for the host into an object file at `path`.
+LogicalResult emitObject(llvm::Module &llvmModule, StringRef path) {
+  std::string tripleName = llvm::sys::getDefaultTargetTriple();
+  llvm::Triple triple(tripleName);
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return fail("no LLVM target for " + tripleName + ": " + error), failure();
+  std::string cpu =
+      cpuOpt.empty() ? llvm::sys::getHostCPUName().str() : cpuOpt.getValue();
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
       triple, cpu, "", llvm::TargetOptions(), llvm::Reloc::PIC_,
       std::nullopt,
@@ -538,6 +576,7 @@ llvm::json::Object optimizerManifest(ModuleOp module,
   llvmModule.setTargetTriple(triple);
 
   auto optimize = makeOptimizingTransformer(optLevelOpt, 0, tm.get());
+  phaseTimes.mark("other");
   if (llvm::Error err = optimize(&llvmModule)) {
     llvm::errs() << "dualpipe-compile: error: LLVM optimization failed: "
                  << llvm::toString(std::move(err)) << "\n";
@@ -552,7 +591,9 @@ llvm::json::Object optimizerManifest(ModuleOp module,
   if (tm->addPassesToEmitFile(codegen, out.os(), nullptr,
                               llvm::CodeGenFileType::ObjectFile))
     return fail("the target cannot emit object files"), failure();
+  phaseTimes.mark("llvm-optimize");
   codegen.run(llvmModule);
+  phaseTimes.mark("codegen");
   out.keep();
   return success();
 }
@@ -610,6 +651,14 @@ int main(int argc, char **argv) {
 #ifdef DUALPIPE_HAVE_AUTODIFF
   dualpipe::registerDualPipeAutodiffPasses();
 #endif
+  if (cl::opt<std::string> *o = stopAfterOption()) {
+    o->setDescription("With --emit=mlir: print the pipeline module's IR "
+                      "right after the first run of this pass (its "
+                      "command-line name, e.g. dualpipe-insert-comm or "
+                      "convert-scf-to-cf) and stop");
+    o->setHiddenFlag(cl::NotHidden);
+    o->addCategory(category);
+  }
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -620,14 +669,6 @@ int main(int argc, char **argv) {
 #else
   if (targetOpt == "cuda")
     return fail("target 'cuda' needs a build with the CUDA toolkit and NCCL "
-  if (cl::opt<std::string> *o = stopAfterOption()) {
-    o->setDescription("With --emit=mlir: print the pipeline module's IR "
-                      "right after the first run of this pass (its "
-                      "command-line name, e.g. dualpipe-insert-comm or "
-                      "convert-scf-to-cf) and stop");
-    o->setHiddenFlag(cl::NotHidden);
-    o->addCategory(category);
-  }
                 "(this one was configured without them)");
   if (targetOpt != "cpu")
 #endif
@@ -637,16 +678,6 @@ int main(int argc, char **argv) {
     return fail("--emit=" + emitOpt + " is not one of lib, mlir, llvm");
   if (emitOpt == "lib" && outDir.empty())
     return fail("no output folder: pass -o OUTDIR");
-  bool training = scheduleOpt != "forward";
-  if (training && ranksOpt < 1)
-    return fail("--ranks=N is required with --schedule=" + scheduleOpt);
-  if (training && microbatchesOpt < 1)
-    return fail("--microbatches=M is required with --schedule=" + scheduleOpt);
-  if (!outDir.empty())
-    if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
-      return fail("cannot create " + outDir + ": " + ec.message());
-
-  DialectRegistry registry;
   if (optLevelOpt > 3)
     return fail("--opt-level=" + std::to_string(optLevelOpt) +
                 " is not one of 0, 1, 2, 3");
@@ -662,6 +693,16 @@ int main(int argc, char **argv) {
     if (!optimizer)
       return 1;
   }
+  bool training = scheduleOpt != "forward";
+  if (training && ranksOpt < 1)
+    return fail("--ranks=N is required with --schedule=" + scheduleOpt);
+  if (training && microbatchesOpt < 1)
+    return fail("--microbatches=M is required with --schedule=" + scheduleOpt);
+  if (!outDir.empty())
+    if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
+      return fail("cannot create " + outDir + ": " + ec.message());
+
+  DialectRegistry registry;
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registerAllToLLVMIRTranslations(registry);
@@ -669,6 +710,8 @@ int main(int argc, char **argv) {
   dualpipe::registerConvertDualPipeToLLVMInterface(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
+  if (!stopAfter().empty())
+    context.disableMultithreading(); // print a module no thread is changing
 
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
@@ -679,8 +722,6 @@ int main(int argc, char **argv) {
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
-  if (!stopAfter().empty())
-    context.disableMultithreading(); // print a module no thread is changing
     return 1;
 
   std::vector<OwningOpRef<ModuleOp>> steps;
@@ -694,6 +735,7 @@ int main(int argc, char **argv) {
     dualpipe::DualPipePartitionOptions partitionOptions;
     partitionOptions.ranks = ranksOpt;
     partition.addPass(dualpipe::createDualPipePartition(partitionOptions));
+    instrument(partition);
     if (failed(partition.run(*module)))
       return 1;
     dualpipe::PipelineOp pipe = dualpipe::lookupPipeline(*module);
@@ -704,7 +746,6 @@ int main(int argc, char **argv) {
     PassManager lower(&context);
     if (failed(applyPassManagerCLOptions(lower)))
       return 1;
-    instrument(partition);
     if (failed(parsePassPipeline(
             "one-shot-bufferize{bufferize-function-boundaries "
             "function-boundary-type-conversion=identity-layout-map}",
@@ -715,6 +756,7 @@ int main(int argc, char **argv) {
                                  lower, llvm::errs())))
       return 1;
     appendTargetLowering(lower);
+    instrument(lower);
     if (failed(lower.run(*module)))
       return 1;
     steps.push_back(std::move(module));
@@ -725,7 +767,6 @@ int main(int argc, char **argv) {
                           : (placement == "linear" || placement == "dualpipe"
                                  ? numRanks
                                  : 2 * numRanks);
-    instrument(lower);
     // The single-device reference: the same model, uncut, on one rank.
     OwningOpRef<ModuleOp> reference = module->clone();
     reference->walk([](dualpipe::StageBoundaryOp marker) {
@@ -734,6 +775,7 @@ int main(int argc, char **argv) {
     });
     SmallString<256> memoryReport(outDir);
     llvm::sys::path::append(memoryReport, "memory.json");
+    phaseTimes.mark("parse");
     if (failed(buildTrainingStep(*module, scheduleOpt, numRanks, numStages,
                                  microbatchesOpt, "dualpipe_rank",
                                  outDir.empty() ? "" : memoryReport.str(),
@@ -741,20 +783,29 @@ int main(int argc, char **argv) {
       return 1;
     manifest = trainingManifest(*module, numRanks, numStages, microbatchesOpt,
                                 scheduleOpt, placement);
+    if (optimizer)
+      manifest["optimizer"] = optimizerManifest(*module, *optimizer);
     if (failed(buildTrainingStep(*reference, "gpipe", 1, 1, microbatchesOpt,
                                  "dualpipe_reference_rank", "")))
       return 1;
+    phaseTimes.mark("tensor-level");
     if (failed(lowerStepToLLVM(*module)) || failed(lowerStepToLLVM(*reference)))
       return 1;
+    phaseTimes.mark("lower-to-llvm-dialect");
     steps.push_back(std::move(module));
     steps.push_back(std::move(reference));
   }
 
+  if (!stopAfter().empty())
+    return fail("--stop-after=" + stopAfter() +
+                ": no pass of that name ran in this compile; see "
+                "--mlir-timing for the passes of the chain (their "
+                "command-line names, e.g. dualpipe-autodiff, "
+                "convert-linalg-to-loops)");
   if (emitOpt == "mlir") {
-    if (optimizer)
-      manifest["optimizer"] = optimizerManifest(*module, *optimizer);
     for (auto &step : steps)
       step->print(llvm::outs());
+    phaseTimes.print();
     return 0;
   }
 
@@ -762,20 +813,17 @@ int main(int argc, char **argv) {
   std::vector<std::unique_ptr<llvm::Module>> llvmModules;
   for (auto &step : steps) {
     llvmModules.push_back(
-  if (!stopAfter().empty())
-    return fail("--stop-after=" + stopAfter() +
-                ": no pass of that name ran in this compile; see "
-                "--mlir-timing for the passes of the chain (their "
-                "command-line names, e.g. dualpipe-autodiff, "
-                "convert-linalg-to-loops)");
         translateModuleToLLVMIR(*step, llvmContext, "dualpipe_step"));
     if (!llvmModules.back())
       return fail("translation to LLVM IR failed");
     if (emitOpt == "llvm")
       llvmModules.back()->print(llvm::outs(), nullptr);
   }
-  if (emitOpt == "llvm")
+  phaseTimes.mark("llvm-translate");
+  if (emitOpt == "llvm") {
+    phaseTimes.print();
     return 0;
+  }
 
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
@@ -790,8 +838,10 @@ int main(int argc, char **argv) {
       return 1;
     objects.push_back(object.str().str());
   }
+  phaseTimes.mark("other");
   if (failed(linkLibrary(objects, library)))
     return 1;
+  phaseTimes.mark("link");
   for (const std::string &o : objects)
     llvm::sys::fs::remove(o);
 
@@ -803,6 +853,8 @@ int main(int argc, char **argv) {
                             llvm::json::Value(std::move(manifest)))
            << "\n";
   out.keep();
+  phaseTimes.mark("other");
+  phaseTimes.print();
   llvm::outs() << "dualpipe-compile: wrote " << library << " and "
                << manifestPath << " (" << numStages << " stages on " << numRanks
                << " ranks, target " << targetOpt

@@ -128,6 +128,20 @@ def DualPipeLowerSchedule
                            "::mlir::bufferization::BufferizationDialect"];
 }
 
+def DualPipeScfToCf : Pass<"dualpipe-scf-to-cf"> {
+  let summary = "convert-scf-to-cf in time linear in the function's size";
+  let description = [{
+    The same conversion as upstream `convert-scf-to-cf` (its patterns), run
+    one outermost SCF op at a time from the last to the first. Upstream
+    converts in program order, and each lowered loop moves every op after
+    it into a new block, which makes it quadratic in the number of loop nests
+    of a function; stage functions of deep models have thousands. Converting
+    the last nest first moves only the ops between neighbouring nests.
+  }];
+  let dependentDialects = ["::mlir::cf::ControlFlowDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def DualPipeProtectArguments
     : Pass<"dualpipe-protect-arguments", "::mlir::ModuleOp"> {
   let summary = "Mark every function's tensor arguments read-only for bufferization";
