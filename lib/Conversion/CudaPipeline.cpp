@@ -21,6 +21,13 @@ void dualpipe::buildCudaLoweringPipeline(OpPassManager &pm,
                                          const CudaLoweringOptions &options) {
   // Copies become linalg.copy, all-reduces host calls.
   pm.addPass(createDualPipeCudaPrepare());
+  // f32/f64 matmuls with a unit stride become cuBLAS calls (given the
+  // kernels' stream after gpu-async-region below); the rest are kernels.
+  {
+    DualPipeLowerGemmToRuntimeOptions gemm;
+    gemm.target = "cuda";
+    pm.addPass(createDualPipeLowerGemmToRuntime(gemm));
+  }
   // linalg on memrefs -> scf.parallel -> tiles of 16x16 threads -> gpu.launch
   // -> outlined kernels; then tokens: every kernel launch and every
   // send/recv becomes async on the function's stream, with a host wait
@@ -35,6 +42,7 @@ void dualpipe::buildCudaLoweringPipeline(OpPassManager &pm,
   // One gpu.module (one ptxas run, one cubin) for all kernels.
   pm.addPass(createDualPipeCudaMergeKernelModules());
   appendCudaText(pm, "func.func(gpu-async-region)");
+  pm.addPass(createDualPipeCudaGemmOnStream());
   // Host allocations become managed memory.
   pm.addPass(createDualPipeCudaManagedMemory());
   // Kernels to NVVM, host to LLVM (gpu-to-llvm lowers the tokens, the

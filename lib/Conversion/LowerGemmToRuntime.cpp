@@ -19,6 +19,7 @@
 
 namespace dualpipe {
 #define GEN_PASS_DEF_DUALPIPELOWERGEMMTORUNTIME
+#define GEN_PASS_DEF_DUALPIPECUDAGEMMONSTREAM
 #include "dualpipe/Conversion/Passes.h.inc"
 
 using namespace mlir;
@@ -197,10 +198,11 @@ linalg::TransposeOp foldableTranspose(Value operand, Operation *gemm,
 /// C interface, declared once; fails (with a diagnostic) if the name is
 /// taken by something else.
 FailureOr<func::FuncOp> declareGemm(ModuleOp module, Type element,
-                                    Location loc) {
+                                    Location loc, bool cuda) {
   MLIRContext *ctx = module.getContext();
-  std::string name = element.isF64() ? "dualpipe_rt_matmul_f64"
-                                     : "dualpipe_rt_matmul_f32";
+  std::string name = std::string(cuda ? "dualpipe_rt_cuda_matmul_"
+                                      : "dualpipe_rt_matmul_") +
+                     (element.isF64() ? "f64" : "f32");
   Type u = UnrankedMemRefType::get(element, /*memorySpace=*/nullptr);
   Type i32 = IntegerType::get(ctx, 32);
   auto type = FunctionType::get(ctx, {u, u, u, i32, i32}, {i32});
@@ -221,15 +223,36 @@ FailureOr<func::FuncOp> declareGemm(ModuleOp module, Type element,
   return fn;
 }
 
+bool cublasCompatible(Value v) {
+  auto type = cast<MemRefType>(v.getType());
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return false;
+  size_t r = strides.size();
+  return strides[r - 1] == 1 || strides[r - 2] == 1;
+}
+
 struct LowerGemmToRuntimePass
     : impl::DualPipeLowerGemmToRuntimeBase<LowerGemmToRuntimePass> {
   using Base::Base;
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (target != "cpu" && target != "cuda") {
+      module.emitError() << "--dualpipe-lower-gemm-to-runtime: unknown target '"
+                         << target << "' (cpu or cuda)";
+      return signalPassFailure();
+    }
     SmallVector<std::pair<linalg::LinalgOp, Gemm>> gemms;
     module.walk([&](linalg::LinalgOp op) {
-      if (auto g = matchGemm(op))
+      auto g = matchGemm(op);
+      // cuBLAS copies nothing: every operand needs a unit stride in one of
+      // its last two dimensions, known at compile time.
+      if (g && target == "cuda" &&
+          !llvm::all_of(op->getOperands(), cublasCompatible))
+        return;
+      if (g)
         gemms.push_back({op, *g});
     });
     for (auto &[op, g] : gemms)
@@ -241,7 +264,8 @@ struct LowerGemmToRuntimePass
     Operation *gemm = op.getOperation();
     bool batched = isa<linalg::BatchMatmulOp>(gemm);
     Type element = cast<MemRefType>(g.c.getType()).getElementType();
-    FailureOr<func::FuncOp> callee = declareGemm(module, element, op.getLoc());
+    FailureOr<func::FuncOp> callee =
+        declareGemm(module, element, op.getLoc(), target == "cuda");
     if (failed(callee))
       return failure();
 
@@ -298,6 +322,61 @@ struct LowerGemmToRuntimePass
       t.getDefiningOp()->erase();
     }
     return success();
+  }
+};
+
+/// After gpu-async-region: each call to dualpipe_rt_cuda_matmul_* gets the
+/// stream of the kernels before it as a trailing !gpu.async.token operand.
+/// gpu-async-region left a host wait `gpu.wait [%t]` right before the call
+/// (it is a host op with side effects); the call now takes %t and the wait
+/// moves after it, so the GEMM is queued behind the kernels that produced
+/// its operands and the host waits once, for both. Without such a wait
+/// (no kernel before it) the call gets a fresh stream, waited for after.
+struct CudaGemmOnStreamPass
+    : impl::DualPipeCudaGemmOnStreamBase<CudaGemmOnStreamPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = module.getContext();
+    Type token = gpu::AsyncTokenType::get(ctx);
+    for (StringRef name :
+         {"dualpipe_rt_cuda_matmul_f32", "dualpipe_rt_cuda_matmul_f64"}) {
+      auto callee = module.lookupSymbol<func::FuncOp>(name);
+      if (!callee)
+        continue;
+      FunctionType type = callee.getFunctionType();
+      if (type.getNumInputs() == 6)
+        continue; // already has its stream
+      SmallVector<Type> inputs(type.getInputs());
+      inputs.push_back(token);
+      callee.setFunctionType(FunctionType::get(ctx, inputs, type.getResults()));
+      SmallVector<func::CallOp> calls;
+      module.walk([&](func::CallOp call) {
+        if (call.getCallee() == name)
+          calls.push_back(call);
+      });
+      for (func::CallOp call : calls) {
+        OpBuilder b(call);
+        Location loc = call.getLoc();
+        Value stream;
+        auto wait = dyn_cast_or_null<gpu::WaitOp>(call->getPrevNode());
+        if (wait && !wait.getAsyncToken() &&
+            wait.getAsyncDependencies().size() == 1) {
+          stream = wait.getAsyncDependencies()[0];
+          wait->moveAfter(call);
+        } else {
+          stream = gpu::WaitOp::create(b, loc, token, ValueRange{})
+                       .getAsyncToken();
+          OpBuilder after(call->getContext());
+          after.setInsertionPointAfter(call);
+          gpu::WaitOp::create(after, loc, Type(), ValueRange{stream});
+        }
+        SmallVector<Value> operands(call.getOperands());
+        operands.push_back(stream);
+        auto replacement = func::CallOp::create(b, loc, callee, operands);
+        call->replaceAllUsesWith(replacement);
+        call->erase();
+      }
+    }
   }
 };
 

@@ -17,6 +17,7 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -455,6 +456,173 @@ int32_t dualpipe_cuda_device_count(void) {
   if (cudaGetDeviceCount(&count) != cudaSuccess)
     return 0;
   return count;
+}
+
+} // extern "C"
+
+//--- GEMM on the kernels' stream (cuBLAS) ----------------------------------//
+//
+// The cuda target's --dualpipe-lower-gemm-to-runtime{target=cuda} and
+// --dualpipe-cuda-gemm-on-stream call this for f32/f64 matmul and
+// batch_matmul: C += op(A) op(B) (beta = 1, linalg's semantics), queued on
+// `stream` after the kernels that produced A and B. Operands are unranked
+// memrefs through the C interface (see Runtime.h, dualpipe_unranked_memref)
+// in managed memory. cuBLAS is column-major: a row-major M x N matrix with
+// leading dimension ld is its N x M transpose, so C = op(A) op(B) is
+// computed as Cᵀ = op(B)ᵀ op(A)ᵀ, B first. Unlike the CPU entry point this
+// one copies nothing: an operand without a unit stride in one of its last
+// two dimensions is an error (the compiler only emits calls for layouts
+// that have one). UNRUN: no GPU was available when this was written.
+
+namespace {
+
+/// One strided matrix of a (batch of) matrices: element (i, j) of batch b
+/// is data[b * bs + i * rs + j * cs].
+struct GemmView {
+  char *data;
+  int64_t batch, rows, cols, bs, rs, cs;
+  GemmView t() const { return {data, batch, cols, rows, bs, cs, rs}; }
+};
+
+bool readGemmView(const dualpipe_unranked_memref *m, size_t elementSize,
+                  bool transpose, GemmView &v) {
+  if (!m || !m->descriptor || (m->rank != 2 && m->rank != 3))
+    return false;
+  struct Head {
+    void *allocated, *aligned;
+    int64_t offset;
+  };
+  const auto *head = static_cast<const Head *>(m->descriptor);
+  const auto *sizes = reinterpret_cast<const int64_t *>(head + 1);
+  const int64_t *strides = sizes + m->rank;
+  int64_t r = m->rank - 2;
+  v = {static_cast<char *>(head->aligned) + head->offset * elementSize,
+       r ? sizes[0] : 1, sizes[r], sizes[r + 1], r ? strides[0] : 0,
+       strides[r], strides[r + 1]};
+  if (transpose)
+    v = v.t();
+  return true;
+}
+
+/// How cuBLAS reads row-major view `v`: as stored (N for the swapped
+/// call) with leading dimension `ld`, or transposed.
+bool cublasLayout(const GemmView &v, bool &transposed, int64_t &ld) {
+  if ((v.cs == 1 || v.cols <= 1) && (v.rows <= 1 || v.rs >= std::max<int64_t>(v.cols, 1))) {
+    transposed = false;
+    ld = v.rows <= 1 ? std::max<int64_t>(v.cols, 1) : v.rs;
+    return ld <= INT32_MAX;
+  }
+  if ((v.rs == 1 || v.rows <= 1) && (v.cols <= 1 || v.cs >= std::max<int64_t>(v.rows, 1))) {
+    transposed = true;
+    ld = v.cols <= 1 ? std::max<int64_t>(v.rows, 1) : v.cs;
+    return ld <= INT32_MAX;
+  }
+  return false;
+}
+
+/// The calling thread's cuBLAS handle for the current device.
+cublasHandle_t cublasForThisThread() {
+  thread_local std::vector<cublasHandle_t> handles;
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  if (size_t(device) >= handles.size())
+    handles.resize(size_t(device) + 1, nullptr);
+  if (!handles[size_t(device)]) {
+    cublasStatus_t s = cublasCreate_v2(&handles[size_t(device)]);
+    if (s != CUBLAS_STATUS_SUCCESS)
+      fatal("cublasCreate failed with status " + std::to_string(int(s)));
+  }
+  return handles[size_t(device)];
+}
+
+template <typename T>
+int32_t cudaMatmul(const char *name, const dualpipe_unranked_memref *am,
+                   const dualpipe_unranked_memref *bm,
+                   const dualpipe_unranked_memref *cm, int32_t ta, int32_t tb,
+                   void *stream) {
+  GemmView a, b, c;
+  if (!readGemmView(am, sizeof(T), ta != 0, a) ||
+      !readGemmView(bm, sizeof(T), tb != 0, b) ||
+      !readGemmView(cm, sizeof(T), false, c) || am->rank != cm->rank ||
+      bm->rank != cm->rank || a.batch != c.batch || b.batch != c.batch ||
+      a.rows != c.rows || b.cols != c.cols || a.cols != b.rows)
+    fatal(std::string(name) + ": operands of matmul/batch_matmul whose "
+                              "ranks or shapes do not agree");
+  if (c.rows == 0 || c.cols == 0 || a.cols == 0 || c.batch == 0)
+    return 0;
+  useDevice();
+  bool tc, tA, tB;
+  int64_t ldc, lda, ldb;
+  if (!cublasLayout(c, tc, ldc))
+    fatal(std::string(name) + ": C has no unit stride; not supported on cuda");
+  if (tc) { // column-major C: Cᵀ += op(B)ᵀ op(A)ᵀ
+    std::swap(a, b);
+    a = a.t();
+    b = b.t();
+    c = c.t();
+  }
+  if (!cublasLayout(a, tA, lda) || !cublasLayout(b, tB, ldb))
+    fatal(std::string(name) + ": A or B has no unit stride in its last two "
+                              "dimensions; not supported on cuda");
+  if (c.rows > INT32_MAX || c.cols > INT32_MAX || a.cols > INT32_MAX ||
+      c.batch > INT32_MAX)
+    fatal(std::string(name) + ": dimensions beyond cuBLAS's int range");
+  cublasHandle_t h = cublasForThisThread();
+  cublasSetStream_v2(h, static_cast<cudaStream_t>(stream));
+  const T one = 1;
+  // Column-major view of the row-major problem: (N x M) = (N x K)(K x M).
+  cublasOperation_t opB = tB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opA = tA ? CUBLAS_OP_T : CUBLAS_OP_N;
+  int n = int(c.cols), m = int(c.rows), k = int(a.cols);
+  cublasStatus_t s;
+  if constexpr (sizeof(T) == 4)
+    s = c.batch == 1
+            ? cublasSgemm_v2(h, opB, opA, n, m, k, &one,
+                             reinterpret_cast<const float *>(b.data), int(ldb),
+                             reinterpret_cast<const float *>(a.data), int(lda),
+                             &one, reinterpret_cast<float *>(c.data), int(ldc))
+            : cublasSgemmStridedBatched(
+                  h, opB, opA, n, m, k, &one,
+                  reinterpret_cast<const float *>(b.data), int(ldb), b.bs,
+                  reinterpret_cast<const float *>(a.data), int(lda), a.bs, &one,
+                  reinterpret_cast<float *>(c.data), int(ldc), c.bs,
+                  int(c.batch));
+  else
+    s = c.batch == 1
+            ? cublasDgemm_v2(h, opB, opA, n, m, k, &one,
+                             reinterpret_cast<const double *>(b.data), int(ldb),
+                             reinterpret_cast<const double *>(a.data), int(lda),
+                             &one, reinterpret_cast<double *>(c.data), int(ldc))
+            : cublasDgemmStridedBatched(
+                  h, opB, opA, n, m, k, &one,
+                  reinterpret_cast<const double *>(b.data), int(ldb), b.bs,
+                  reinterpret_cast<const double *>(a.data), int(lda), a.bs,
+                  &one, reinterpret_cast<double *>(c.data), int(ldc), c.bs,
+                  int(c.batch));
+  if (s != CUBLAS_STATUS_SUCCESS)
+    fatal(std::string(name) + ": cuBLAS failed with status " +
+          std::to_string(int(s)));
+  return 0;
+}
+
+} // namespace
+
+extern "C" {
+
+int32_t _mlir_ciface_dualpipe_rt_cuda_matmul_f32(
+    const dualpipe_unranked_memref *a, const dualpipe_unranked_memref *b,
+    const dualpipe_unranked_memref *c, int32_t transpose_a,
+    int32_t transpose_b, void *stream) {
+  return cudaMatmul<float>("dualpipe_rt_cuda_matmul_f32", a, b, c, transpose_a,
+                           transpose_b, stream);
+}
+
+int32_t _mlir_ciface_dualpipe_rt_cuda_matmul_f64(
+    const dualpipe_unranked_memref *a, const dualpipe_unranked_memref *b,
+    const dualpipe_unranked_memref *c, int32_t transpose_a,
+    int32_t transpose_b, void *stream) {
+  return cudaMatmul<double>("dualpipe_rt_cuda_matmul_f64", a, b, c,
+                            transpose_a, transpose_b, stream);
 }
 
 } // extern "C"

@@ -36,9 +36,12 @@ func.func @dualpipe_rank0(%x: memref<4x8xf32>, %w: memref<8x8xf32>, %g: memref<8
 // CHECK-LABEL: llvm.func @stage(
 // CHECK: %[[KS:.*]] = llvm.call @mgpuStreamCreate()
 // CHECK: gpu.launch_func <%[[KS]] : !llvm.ptr> @dualpipe_kernels::@stage_kernel
-// CHECK: gpu.launch_func <%[[KS]] : !llvm.ptr> @dualpipe_kernels::@stage_kernel_0
-// CHECK: gpu.launch_func <%[[KS]] : !llvm.ptr> @dualpipe_kernels::@stage_kernel_1
+// The matmul is cuBLAS on the fill's stream; the host waits after it.
+// CHECK: llvm.call @dualpipe_rt_cuda_matmul_f32({{.*}}, %[[KS]])
 // CHECK: llvm.call @mgpuStreamSynchronize(%[[KS]])
+// CHECK: %[[KS2:.*]] = llvm.call @mgpuStreamCreate()
+// CHECK: gpu.launch_func <%[[KS2]] : !llvm.ptr> @dualpipe_kernels::@stage_kernel_0
+// CHECK: llvm.call @mgpuStreamSynchronize(%[[KS2]])
 
 // CHECK-LABEL: llvm.func @dualpipe_rank0(
 // CHECK: %[[TRUE:.*]] = llvm.mlir.constant(1 : i8) : i8

@@ -50,11 +50,32 @@ def DualPipeLowerGemmToRuntime
   let options = [
     Option<"foldTransposes", "fold-transposes", "bool", /*default=*/"true",
            "Fold a linalg.transpose feeding only the matmul into its flag">,
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "cpu: dualpipe_rt_matmul_* (BLAS); cuda: "
+           "dualpipe_rt_cuda_matmul_* (cuBLAS, given its stream later by "
+           "--dualpipe-cuda-gemm-on-stream), only for operands with a "
+           "static unit stride in one of their last two dimensions">,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::LLVM::LLVMDialect"];
+}
+
+def DualPipeCudaGemmOnStream
+    : Pass<"dualpipe-cuda-gemm-on-stream", "::mlir::ModuleOp"> {
+  let summary = "Give the cuda target's GEMM calls the kernels' stream";
+  let description = [{
+    After `gpu-async-region`, on the calls made by
+    `--dualpipe-lower-gemm-to-runtime{target=cuda}`: appends a
+    `!gpu.async.token` parameter to `dualpipe_rt_cuda_matmul_f32/f64` and
+    passes each call the token of the kernels before it (the operand of the
+    host `gpu.wait` that gpu-async-region put right before the call, which
+    moves after the call), or a fresh `gpu.wait async` token (waited for
+    after the call) when there is none. `gpu-to-llvm` turns the token into
+    the stream pointer, so cuBLAS runs on the same stream as the kernels.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
 def DualPipeEmitPackedEntryPoints

@@ -116,6 +116,22 @@ DUALPIPE_RT_EXPORT void mgpuLaunchKernel(void *function, intptr_t gridX,
                                          void **extra, size_t paramsCount);
 DUALPIPE_RT_EXPORT void mgpuSetDefaultDevice(int32_t device);
 
+/* GEMM on a stream (cuBLAS), the cuda target's form of
+ * _mlir_ciface_dualpipe_rt_matmul_f32/f64 (Runtime.h: same operands and
+ * semantics, C += op(A) op(B)), queued on `stream` (the kernels' stream, as
+ * gpu-to-llvm passes a !gpu.async.token) without waiting for it. Operands
+ * must have a unit stride in one of their last two dimensions (nothing is
+ * copied); anything else, or a cuBLAS error, ends the process with a
+ * message, as the other cuda entry points do. Not yet run on a GPU. */
+DUALPIPE_RT_EXPORT int32_t _mlir_ciface_dualpipe_rt_cuda_matmul_f32(
+    const dualpipe_unranked_memref *a, const dualpipe_unranked_memref *b,
+    const dualpipe_unranked_memref *c, int32_t transpose_a,
+    int32_t transpose_b, void *stream);
+DUALPIPE_RT_EXPORT int32_t _mlir_ciface_dualpipe_rt_cuda_matmul_f64(
+    const dualpipe_unranked_memref *a, const dualpipe_unranked_memref *b,
+    const dualpipe_unranked_memref *c, int32_t transpose_a,
+    int32_t transpose_b, void *stream);
+
 #ifdef __cplusplus
 }
 #endif
