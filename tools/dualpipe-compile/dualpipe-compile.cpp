@@ -33,6 +33,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
@@ -343,15 +344,18 @@ std::optional<OptimizerSpec> parseOptimizer(StringRef text) {
 struct StopAfter : public PassInstrumentation {
   std::string stopAfterValue = stopAfter();
   void runAfterPass(Pass *pass, Operation *op) override {
-    if (pass->getArgument() != stopAfterValue)
+    // A pass nested under func.func runs once per function: print once the
+    // enclosing pipeline has run it on every function (the adaptor that
+    // runs the nested pipeline finishes on the top-level module next).
+    if (pass->getArgument() == stopAfterValue)
+      pending = true;
+    if (!pending || op->getParentOp())
       return;
-    Operation *top = op;
-    while (Operation *parent = top->getParentOp())
-      top = parent;
-    top->print(llvm::outs());
+    op->print(llvm::outs());
     llvm::outs().flush();
     std::exit(0);
   }
+  bool pending = false;
 };
 
 /// Per-pass timing and --stop-after on a pass manager of the chain.
@@ -387,7 +391,8 @@ LogicalResult buildTrainingStep(ModuleOp module, StringRef schedule,
                                 int64_t ranks, int64_t stages,
                                 int64_t microbatches, StringRef prefix,
                                 StringRef memoryReport,
-                                const OptimizerSpec *optimizer = nullptr) {
+                                const OptimizerSpec *optimizer = nullptr,
+                                StringRef scheduleCsv = "") {
   std::string placement = dualpipe::placementForSchedule(schedule);
   std::string p =
       (Twine("dualpipe-partition{stages=") + Twine(stages) + " ranks=" +
@@ -396,6 +401,7 @@ LogicalResult buildTrainingStep(ModuleOp module, StringRef schedule,
        (lossOpt.empty() ? "" : " loss=" + lossOpt) +
        "},dualpipe-schedule{schedule=" + schedule +
        " microbatches=" + Twine(microbatches) +
+       (scheduleCsv.empty() ? "" : " emit=" + scheduleCsv) +
        "},dualpipe-insert-comm,dualpipe-verify,dualpipe-plan-memory" +
        (memoryReport.empty() ? "" : "{report=" + memoryReport + "}") +
        ",dualpipe-lower-schedule{prefix=" + prefix + "}" +
@@ -655,7 +661,8 @@ int main(int argc, char **argv) {
     o->setDescription("With --emit=mlir: print the pipeline module's IR "
                       "right after the first run of this pass (its "
                       "command-line name, e.g. dualpipe-insert-comm or "
-                      "convert-scf-to-cf) and stop");
+                      "dualpipe-scf-to-cf; a pass nested under func.func "
+                      "once it has run on every function) and stop");
     o->setHiddenFlag(cl::NotHidden);
     o->addCategory(category);
   }
@@ -773,18 +780,40 @@ int main(int argc, char **argv) {
       marker.replaceAllUsesWith(marker.getInputs());
       marker.erase();
     });
-    SmallString<256> memoryReport(outDir);
+    SmallString<256> memoryReport(outDir), scheduleCsv(outDir);
     llvm::sys::path::append(memoryReport, "memory.json");
+    llvm::sys::path::append(scheduleCsv, "schedule.csv");
     phaseTimes.mark("parse");
     if (failed(buildTrainingStep(*module, scheduleOpt, numRanks, numStages,
                                  microbatchesOpt, "dualpipe_rank",
                                  outDir.empty() ? "" : memoryReport.str(),
-                                 optimizer ? &*optimizer : nullptr)))
+                                 optimizer ? &*optimizer : nullptr,
+                                 outDir.empty() ? "" : scheduleCsv.str())))
       return 1;
     manifest = trainingManifest(*module, numRanks, numStages, microbatchesOpt,
                                 scheduleOpt, placement);
     if (optimizer)
       manifest["optimizer"] = optimizerManifest(*module, *optimizer);
+    if (!outDir.empty()) {
+      // The schedule (actions per rank, SCHEDULES.md's CSV) and the memory
+      // plan's predicted peak per rank.
+      manifest["schedule_file"] = "schedule.csv";
+      manifest["memory_file"] = "memory.json";
+      auto report = llvm::MemoryBuffer::getFile(memoryReport);
+      llvm::Expected<llvm::json::Value> memory =
+          report ? llvm::json::parse((*report)->getBuffer())
+                 : llvm::Expected<llvm::json::Value>(
+                       llvm::createStringError("no memory report"));
+      if (!memory)
+        return fail("cannot read the memory plan " + memoryReport + ": " +
+                    llvm::toString(memory.takeError()));
+      llvm::json::Array peaks;
+      if (const llvm::json::Array *ranks =
+              memory->getAsObject()->getArray("ranks"))
+        for (const llvm::json::Value &r : *ranks)
+          peaks.push_back(r.getAsObject()->getInteger("peak_bytes").value_or(0));
+      manifest["peak_memory_bytes"] = std::move(peaks);
+    }
     if (failed(buildTrainingStep(*reference, "gpipe", 1, 1, microbatchesOpt,
                                  "dualpipe_reference_rank", "")))
       return 1;
