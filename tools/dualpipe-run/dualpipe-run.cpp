@@ -1213,10 +1213,16 @@ int runTraining(const Options &opt, const json &manifest) {
     bool last = step + 1 == firstStep + opt.steps;
     if (step == fault.step &&
         (mpi ? fault.rank == globalRank : fault.rank < ranks * replicas)) {
-      std::cerr << "dualpipe-run: DUALPIPE_FAULT: rank " << fault.rank
-                << (fault.hang ? " stops answering" : " kills itself (SIGKILL)")
-                << " at the start of step " << step << "\n"
-                << std::flush;
+      // One write: std::cerr writes each << at once, and mpirun interleaves
+      // the pieces with the other processes' lines.
+      std::string line = "dualpipe-run: DUALPIPE_FAULT: rank " +
+                         std::to_string(fault.rank) +
+                         (fault.hang ? " stops answering"
+                                     : " kills itself (SIGKILL)") +
+                         " at the start of step " + std::to_string(step) +
+                         "\n";
+      std::fputs(line.c_str(), stderr);
+      std::fflush(stderr);
       // Give mpirun's output forwarding a moment to take the line before the
       // process vanishes: a SIGKILL right after the write sometimes lost it.
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
