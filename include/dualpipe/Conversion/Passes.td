@@ -149,57 +149,6 @@ def DualPipeLowerSchedule
                            "::mlir::bufferization::BufferizationDialect"];
 }
 
-def DualPipeScfToCf : Pass<"dualpipe-scf-to-cf"> {
-  let summary = "convert-scf-to-cf in time linear in the function's size";
-  let description = [{
-    The same conversion as upstream `convert-scf-to-cf` (its patterns), run
-    one outermost SCF op at a time from the last to the first. Upstream
-    converts in program order, and each lowered loop moves every op after
-    it into a new block, which makes it quadratic in the number of loop nests
-    of a function; stage functions of deep models have thousands. Converting
-    the last nest first moves only the ops between neighbouring nests.
-  }];
-  let dependentDialects = ["::mlir::cf::ControlFlowDialect",
-                           "::mlir::arith::ArithDialect"];
-}
-
-def DualPipeProtectArguments
-    : Pass<"dualpipe-protect-arguments", "::mlir::ModuleOp"> {
-  let summary = "Mark every function's tensor arguments read-only for bufferization";
-  let description = [{
-    Sets `bufferization.writable = false` on the tensor arguments of every
-    function, so one-shot bufferization never writes into a caller's buffer:
-    the parameters and inputs the runtime passes are shared by all ranks.
-  }];
-}
-
-
-def DualPipeCudaPrepare : Pass<"dualpipe-cuda-prepare", "::mlir::ModuleOp"> {
-  let summary = "Prepare bufferized step code for the cuda target";
-  let description = [{
-    The first step of the cuda lowering, on bufferized per-rank programs:
-    every `memref.copy` becomes a `linalg.copy` (so that copies become
-    kernels like the rest of the linalg code), and every
-    `dualpipe.all_reduce` becomes a host call to the runtime's
-    `dualpipe_rt_allreduce_sum_f32/f64` (the buffers are managed memory;
-    `gpu-async-region` synchronises the stream before the call). Sends and
-    receives are left for `gpu-async-region` and `gpu-to-llvm`.
-  }];
-  let dependentDialects = ["::mlir::func::FuncDialect",
-                           "::mlir::arith::ArithDialect",
-                           "::mlir::linalg::LinalgDialect",
-                           "::mlir::memref::MemRefDialect",
-                           "::mlir::LLVM::LLVMDialect"];
-}
-
-def DualPipeCudaManagedMemory
-    : Pass<"dualpipe-cuda-managed-memory", "::mlir::ModuleOp"> {
-  let summary = "Host allocations of the cuda target become managed memory";
-  let description = [{
-    In host functions (not in `gpu.module`s), after `gpu-async-region`:
-    `memref.alloc` becomes `gpu.alloc host_shared` (CUDA managed memory, so
-    kernels and the remaining host operations can both touch it) and
-    `memref.dealloc` becomes `gpu.dealloc` on a fresh stream followed by a
 def DualPipeBuildOptimizer
     : Pass<"dualpipe-build-optimizer", "::mlir::ModuleOp"> {
   let summary = "Compile the optimizer step (SGD, SGD with momentum, AdamW) into the module";
@@ -256,6 +205,57 @@ def DualPipeBuildOptimizer
                            "::mlir::memref::MemRefDialect"];
 }
 
+def DualPipeScfToCf : Pass<"dualpipe-scf-to-cf"> {
+  let summary = "convert-scf-to-cf in time linear in the function's size";
+  let description = [{
+    The same conversion as upstream `convert-scf-to-cf` (its patterns), run
+    one outermost SCF op at a time from the last to the first. Upstream
+    converts in program order, and each lowered loop moves every op after
+    it into a new block, which makes it quadratic in the number of loop nests
+    of a function; stage functions of deep models have thousands. Converting
+    the last nest first moves only the ops between neighbouring nests.
+  }];
+  let dependentDialects = ["::mlir::cf::ControlFlowDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def DualPipeProtectArguments
+    : Pass<"dualpipe-protect-arguments", "::mlir::ModuleOp"> {
+  let summary = "Mark every function's tensor arguments read-only for bufferization";
+  let description = [{
+    Sets `bufferization.writable = false` on the tensor arguments of every
+    function, so one-shot bufferization never writes into a caller's buffer:
+    the parameters and inputs the runtime passes are shared by all ranks.
+  }];
+}
+
+
+def DualPipeCudaPrepare : Pass<"dualpipe-cuda-prepare", "::mlir::ModuleOp"> {
+  let summary = "Prepare bufferized step code for the cuda target";
+  let description = [{
+    The first step of the cuda lowering, on bufferized per-rank programs:
+    every `memref.copy` becomes a `linalg.copy` (so that copies become
+    kernels like the rest of the linalg code), and every
+    `dualpipe.all_reduce` becomes a host call to the runtime's
+    `dualpipe_rt_allreduce_sum_f32/f64` (the buffers are managed memory;
+    `gpu-async-region` synchronises the stream before the call). Sends and
+    receives are left for `gpu-async-region` and `gpu-to-llvm`.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::LLVM::LLVMDialect"];
+}
+
+def DualPipeCudaManagedMemory
+    : Pass<"dualpipe-cuda-managed-memory", "::mlir::ModuleOp"> {
+  let summary = "Host allocations of the cuda target become managed memory";
+  let description = [{
+    In host functions (not in `gpu.module`s), after `gpu-async-region`:
+    `memref.alloc` becomes `gpu.alloc host_shared` (CUDA managed memory, so
+    kernels and the remaining host operations can both touch it) and
+    `memref.dealloc` becomes `gpu.dealloc` on a fresh stream followed by a
     synchronous `gpu.wait`.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
