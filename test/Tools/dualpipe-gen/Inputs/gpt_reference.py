@@ -39,7 +39,7 @@ def dense(flat, shape, fmt):
 
 def parse_args(text):
     sig = text[text.index("func.func @gpt("):text.index("attributes {dualpipe.model}")]
-    args = re.findall(r"(%\w+): tensor<([0-9x]+)x(f32|i64)> \{dualpipe\.(input|param) = \"([^\"]+)\"\}", sig)
+    args = re.findall(r"(%\w+): tensor<([0-9x]+)x(f32|i64)> \{dualpipe\.(input|param) = \"([^\"]+)\"[^}]*\}", sig)
     return [(n, [int(d) for d in dims.split("x")], t, role, key)
             for n, dims, t, role, key in args]
 
@@ -130,7 +130,7 @@ def driver(model_path, out_path, expected_path):
             loss += m + math.log(sum(math.exp(v - m) for v in row)) - row[targets[b][s]]
     loss /= B * S
 
-    body = re.sub(r" \{dualpipe\.\w+ = \"[^\"]*\"\}", "", text)
+    body = re.sub(r" \{dualpipe\.\w+ = \"[^\"]*\"[^}]*\}", "", text)
     body = body.replace(" attributes {dualpipe.model}", "").replace(" attributes {dualpipe.loss}", "")
     body = body[:body.rstrip().rindex("}")]  # reopen the module
     lt = "tensor<%dx%dx%dxf32>" % (B, S, V)
