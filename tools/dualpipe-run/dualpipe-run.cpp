@@ -512,10 +512,12 @@ json readManifest(const std::string &dir) {
   if (m.is_discarded() || !m.is_object() ||
       m.value("format", "") != "dualpipe-step")
     die(path + " is not a dualpipe-step manifest");
-  for (const char *key : {"ranks", "entry_points", "reference_entry_point",
-                          "arguments", "library"})
+  for (const char *key : {"ranks", "entry_points", "arguments", "library"})
     if (!m.contains(key))
       die(path + " has no '" + key + "' field");
+  // A training step compiled with --reference=false has no reference.
+  if (m.value("mode", "") != "train" && !m.contains("reference_entry_point"))
+    die(path + " has no 'reference_entry_point' field");
   return m;
 }
 
@@ -1034,8 +1036,14 @@ int runTraining(const Options &opt, const json &manifest) {
   std::vector<PackedFn> programs;
   for (const json &name : manifest["entry_points"])
     programs.push_back(lookup(lib, name.get<std::string>(), libPath));
-  std::vector<PackedFn> reference = {lookup(
-      lib, manifest["reference_entry_point"].get<std::string>(), libPath)};
+  std::vector<PackedFn> reference;
+  if (manifest.contains("reference_entry_point"))
+    reference.push_back(lookup(
+        lib, manifest["reference_entry_point"].get<std::string>(), libPath));
+  else if (opt.check)
+    die(opt.outDir + " was compiled with --reference=false: it has no "
+        "single-device reference for --check; recompile without "
+        "--reference=false, or run without --check");
 
   // Inputs (shared read-only by all ranks of a replica) and each rank's
   // outputs.
