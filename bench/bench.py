@@ -2,24 +2,31 @@
 """Runs dualpipe's benchmarks and writes their results as JSON.
 
     python3 bench/bench.py [--only=compile,schedule,runtime,torch] [--quick]
+    python3 bench/bench.py --only=compile --layers=12 --opt-level=3
+    python3 bench/bench.py --only=runtime --compile-only
 
 Sections (each writes bench/results/<section>.json):
-  compile   per-pass compile time of dualpipe-compile for gpt models of
-            growing depth (--mlir-timing), and the tensor-level passes alone
-            (dualpipe-opt) up to 96 layers
+  compile   per-phase (--time-phases) and per-pass (--mlir-timing) compile
+            time, CPU time and peak RSS of dualpipe-compile for gpt models of
+            12, 24, 48 and 96 layers, DualPipe on 8 ranks, 16 micro-batches,
+            at --opt-level=0 (--opt-level=K and --layers=L,.. for others,
+            merged into the saved results), and the tensor-level passes alone
+            (dualpipe-opt)
   schedule  simulated bubble ratio and peak activations of every schedule,
             N in {4, 8, 16}, M in {2N, 4N, 8N}, at the cost model's F:B:W of
             a GPT layer
-  runtime   compiled MLP training steps run by dualpipe-run on CPU (ranks as
-            threads): step time, per-rank busy time from the trace, runtime
-            cost per send/receive, and the simulator's prediction
-  torch     the same MLP training step in PyTorch eager (one thread) against
-            the compiled 1-rank step; skipped when PyTorch is absent
+  runtime   compiled MLP and GPT training steps run by dualpipe-run on CPU
+            (ranks as threads): step time, per-rank busy time from the
+            trace's compute actions, runtime cost per send/receive, and the
+            simulator's makespan with the measured action costs
+  torch     the same MLP and GPT training steps in PyTorch eager (one thread,
+            bench/torch_models.py) against the compiled 1-rank steps;
+            skipped when PyTorch is absent
 
 bench/report.py turns the JSON into bench/REPORT.md and bench/plots/*.svg.
 Environment: DUALPIPE_BIN (default build-bench/bin), BENCH_WORK (scratch
 folder, default /tmp/dualpipe-bench), BENCH_COMPILE_CAP (seconds per
-compile, default 900).
+compile, default 2400), BENCH_MEMORY_CAP_GB (address space, default 14).
 """
 import argparse
 import json
@@ -37,7 +44,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("DUALPIPE_BIN", os.path.join(ROOT, "build-bench", "bin"))
 WORK = os.environ.get("BENCH_WORK", "/tmp/dualpipe-bench")
 RESULTS = os.path.join(ROOT, "bench", "results")
-CAP = float(os.environ.get("BENCH_COMPILE_CAP", "900"))
+CAP = float(os.environ.get("BENCH_COMPILE_CAP", "2400"))
 
 
 def tool(name):
@@ -69,7 +76,7 @@ def run(cmd, timeout=None, check=True):
     return rc, out, err, wall, cpu
 
 
-MEM_CAP = int(float(os.environ.get("BENCH_MEMORY_CAP_GB", "10")) * (1 << 30))
+MEM_CAP = int(float(os.environ.get("BENCH_MEMORY_CAP_GB", "14")) * (1 << 30))
 
 
 def run_capped(cmd):
@@ -151,103 +158,105 @@ def timing_reports(stderr):
 # --------------------------------------------------------------------------
 
 GPT_SMALL = ["--hidden=32", "--heads=2", "--seq=8", "--vocab=64", "--batch=1"]
-COMPILE_FLAGS = ["--schedule=dualpipe", "--ranks=4", "--microbatches=8"]
-TENSOR_PIPELINE = ("builtin.module(dualpipe-partition{stages=4 ranks=4 "
+COMPILE_FLAGS = ["--schedule=dualpipe", "--ranks=8", "--microbatches=16"]
+TENSOR_PIPELINE = ("builtin.module(dualpipe-partition{stages=8 ranks=8 "
                    "placement=dualpipe device=cpu},dualpipe-autodiff{"
-                   "microbatches=8},dualpipe-schedule{schedule=dualpipe "
-                   "microbatches=8},dualpipe-insert-comm,dualpipe-verify,"
+                   "microbatches=16},dualpipe-schedule{schedule=dualpipe "
+                   "microbatches=16},dualpipe-insert-comm,dualpipe-verify,"
                    "dualpipe-plan-memory,dualpipe-lower-schedule{"
                    "prefix=dualpipe_rank})")
-REPORT_NAMES = ["pipeline, tensor level", "reference, tensor level",
-                "pipeline, lowering to LLVM dialect",
-                "reference, lowering to LLVM dialect"]
+COMPILE_LAYERS = [12, 24, 48, 96]
+
+
+def phase_times(stderr):
+    """dualpipe-compile --time-phases: {phase: wall s} (with 'total')."""
+    m = re.search(r"phase times \(wall s\):(.*)$", stderr, re.M)
+    if not m:
+        return {}
+    return {k: float(v) for k, v in re.findall(r"([A-Za-z][\w-]*) ([0-9.]+)", m.group(1))}
+
+
+def compile_key(e):
+    return (e["layers"], e.get("opt_level", 0))
 
 
 def bench_compile(args):
-    layers_list = [3, 6, 12, 24, 48, 96] if not args.quick else [3, 6]
-    previous = None
-    if args.layers:
-        # Measure only these depths and merge them into the saved results.
-        layers_list = [int(x) for x in args.layers.split(",")]
-        path = os.path.join(RESULTS, "compile.json")
-        previous = json.load(open(path)) if os.path.exists(path) else None
+    """dualpipe-compile of gpt models of growing depth, DualPipe on 8 ranks,
+    16 micro-batches, at --opt-level=args.opt_level (default 0): phase
+    times (--time-phases), per-pass MLIR times (--mlir-timing), CPU time and
+    peak RSS. --layers=L1,L2 measures only those depths and merges them into
+    bench/results/compile.json (entries keyed by depth and opt level)."""
+    opt = args.opt_level
+    layers_list = [int(x) for x in args.layers.split(",")] if args.layers else \
+        ([12, 24] if args.quick else COMPILE_LAYERS)
     os.makedirs(WORK, exist_ok=True)
     out = {"config": "dualpipe-gen gpt --layers=L " + " ".join(GPT_SMALL),
-           "compile_flags": " ".join(COMPILE_FLAGS), "cap_s": CAP,
+           "compile_flags": " ".join(COMPILE_FLAGS),
            "full": [], "tensor_level": []}
     gave_up = None
     for L in layers_list:
         model = os.path.join(WORK, "gpt%d.mlir" % L)
         run([tool("dualpipe-gen"), "gpt", "--layers=%d" % L] + GPT_SMALL + ["-o", model])
         ops = sum(1 for line in open(model) if " = " in line)
-        # Tensor-level passes alone (dualpipe-opt): always cheap enough.
-        cmd = [tool("dualpipe-opt"), model, "--pass-pipeline=" + TENSOR_PIPELINE,
-               "--mlir-timing", "--mlir-timing-display=list",
-               "--mlir-output-format=json", "-o", "/dev/null"]
-        status, err, wall, cpu, rss = run_capped(cmd)
-        rep = timing_reports(err)
-        out["tensor_level"].append({
-            "layers": L, "ops": ops, "finished": status == "ok", "status": status,
-            "wall_s": wall, "cpu_s": cpu, "peak_rss_mib": rss,
-            "passes": rep[0] if rep else [],
-            "command": cmdline(cmd)})
-        log("tensor-level %d layers: %.1f s wall" % (L, wall))
+        if not args.skip_tensor_level:
+            # Tensor-level passes alone (dualpipe-opt): always cheap enough.
+            cmd = [tool("dualpipe-opt"), model, "--pass-pipeline=" + TENSOR_PIPELINE,
+                   "--mlir-timing", "--mlir-timing-display=list",
+                   "--mlir-output-format=json", "-o", "/dev/null"]
+            status, err, wall, cpu, rss = run_capped(cmd)
+            rep = timing_reports(err)
+            out["tensor_level"].append({
+                "layers": L, "ops": ops, "finished": status == "ok", "status": status,
+                "wall_s": wall, "cpu_s": cpu, "peak_rss_mib": rss,
+                "passes": rep[0] if rep else [],
+                "command": cmdline(cmd)})
+            log("tensor-level %d layers: %.1f s wall" % (L, wall))
         # The whole compile.
-        entry = {"layers": L, "ops": ops}
+        entry = {"layers": L, "ops": ops, "opt_level": opt, "cap_s": CAP,
+                 "load_before": os.getloadavg()[0]}
         if gave_up is not None:
             entry.update(finished=False, attempted=False,
                          why="not attempted: the %d-layer compile did not "
                              "finish within the caps" % gave_up)
             out["full"].append(entry)
             continue
-        done = [e for e in out["full"] if e.get("finished")]
-        if len(done) >= 2 and not args.layers:
-            a, b = done[-2], done[-1]
-            k = math.log(b["wall_s"] / a["wall_s"]) / math.log(b["layers"] / a["layers"])
-            predicted = b["wall_s"] * (L / b["layers"]) ** k
-            if predicted > CAP:
-                entry.update(finished=False, attempted=False, predicted_s=predicted,
-                             why="not attempted: the %d- and %d-layer compiles grow as "
-                                 "layers^%.2f, which predicts about %.0f s here, above the "
-                                 "%d s cap" % (a["layers"], b["layers"], k, predicted, CAP))
-                out["full"].append(entry)
-                log("compile %d layers: skipped, predicted %.0f s" % (L, predicted))
-                continue
-        outdir = os.path.join(WORK, "gpt%d" % L)
+        outdir = os.path.join(WORK, "gpt%d-O%d" % (L, opt))
         cmd = [tool("dualpipe-compile"), model] + COMPILE_FLAGS + [
-            "-o", outdir, "--mlir-timing", "--mlir-timing-display=list",
+            "-o", outdir, "--opt-level=%d" % opt, "--time-phases",
+            "--mlir-timing", "--mlir-timing-display=list",
             "--mlir-output-format=json"]
+        log("compile %d layers -O%d (cap %d s) ..." % (L, opt, CAP))
         status, err, wall, cpu, rss = run_capped(cmd)
-        rc = 0 if status == "ok" else 1
+        ok = status == "ok"
         reps = timing_reports(err)
-        entry.update(finished=rc == 0, attempted=True, wall_s=wall, cpu_s=cpu,
-                     peak_rss_mib=rss, status=status,
+        entry.update(finished=ok, attempted=True, wall_s=wall, cpu_s=cpu,
+                     peak_rss_mib=rss, status=status, phases=phase_times(err),
+                     load_after=os.getloadavg()[0],
                      command=cmdline(cmd), reports=[])
         for i, r in enumerate(reps):
-            entry["reports"].append({"name": REPORT_NAMES[i] if i < 4 else str(i),
-                                     "passes": r})
-        mlir_wall = sum(p["wall"] for r in reps for p in r if p["name"] == "root")
-        entry["mlir_wall_s"] = mlir_wall
-        if rc == 0:
-            entry["llvm_and_rest_wall_s"] = wall - mlir_wall
-        else:
-            entry["why"] = ("killed at the %d s cap after %d of 4 pass-manager "
+            entry["reports"].append({"index": i, "passes": r})
+        if not ok:
+            entry["why"] = ("killed at the %d s cap after %d MLIR pass-manager "
                             "runs had finished" % (CAP, len(reps))
                             if status == "timeout" else
-                            "%s (address-space cap %d GiB; %d of 4 pass-manager "
+                            "%s (address-space cap %d GiB; %d MLIR pass-manager "
                             "runs had finished)" % (status, MEM_CAP >> 30, len(reps)))
             gave_up = L
         out["full"].append(entry)
-        log("compile %d layers: %s, %.1f s wall, %.1f s cpu" %
-            (L, "ok" if rc == 0 else "NOT FINISHED", wall, cpu or 0))
+        log("compile %d layers -O%d: %s, %.1f s wall, %.1f s cpu, %s MiB" %
+            (L, opt, "ok" if ok else "NOT FINISHED", wall, cpu or 0, rss))
+    # Merge with what is on disk now (another depth may have been measured
+    # meanwhile by another bench.py), keyed by depth and opt level.
+    path = os.path.join(RESULTS, "compile.json")
+    previous = json.load(open(path)) if os.path.exists(path) else None
+    if previous and "full" in previous and previous["full"] and \
+            "opt_level" not in previous["full"][0]:
+        previous = None  # the old 4-rank, -O3 layout: not comparable
     if previous:
-        for key in ("full", "tensor_level"):
-            mine = {e["layers"]: e for e in out[key]}
-            merged = [mine.pop(e["layers"], e) for e in previous[key]]
-            out[key] = sorted(merged + list(mine.values()), key=lambda e: e["layers"])
-        out["cap_s"] = max(previous.get("cap_s", CAP), CAP)
-        out["caps_note"] = "depths %s measured separately with a %d s cap" % (
-            args.layers, CAP)
+        for key, kf in (("full", compile_key), ("tensor_level", lambda e: e["layers"])):
+            mine = {kf(e): e for e in out[key]}
+            merged = [mine.pop(kf(e), e) for e in previous.get(key, [])]
+            out[key] = sorted(merged + list(mine.values()), key=kf)
     save("compile", out)
 
 
@@ -329,18 +338,44 @@ def bench_schedule(args):
 # --------------------------------------------------------------------------
 
 MLP = ["--layers=8", "--width=256", "--batch=32"]
-RUNS = [("gpipe", 1, 8), ("1f1b", 2, 8), ("zb1p", 2, 8), ("dualpipe", 2, 8),
-        ("1f1b", 4, 16), ("dualpipe", 4, 16), ("gpipe", 1, 16)]
+GPT = ["--layers=4", "--hidden=64", "--heads=4", "--seq=32", "--vocab=256", "--batch=4"]
+# (model, schedule, ranks N, micro-batches M); the N=1 rows are the reference
+# steps (every --check compares against the 1-rank step anyway).
+RUNS = [("mlp", "gpipe", 1, 8), ("mlp", "1f1b", 2, 8), ("mlp", "dualpipe", 2, 8),
+        ("mlp", "dualpipe", 4, 16),
+        ("gpt", "gpipe", 1, 8), ("gpt", "dualpipe", 2, 8), ("gpt", "dualpipe", 4, 8)]
+MODEL_FLAGS = {"mlp": MLP, "gpt": GPT}
 
 
-def compile_mlp(model, schedule, N, M):
-    outdir = os.path.join(WORK, "mlp-%s-n%d-m%d" % (schedule, N, M))
+def model_file(kind):
+    os.makedirs(WORK, exist_ok=True)
+    model = os.path.join(WORK, "%s-runtime.mlir" % kind)
+    gen = [tool("dualpipe-gen"), kind] + MODEL_FLAGS[kind] + ["-o", model]
+    tmp = model + ".new"
+    run(gen[:-1] + [tmp])
+    # Replace the model only when it changed, so that its compiled steps
+    # (checked against its modification time) are reused.
+    if os.path.exists(model) and open(model).read() == open(tmp).read():
+        os.remove(tmp)
+    else:
+        os.replace(tmp, model)
+    return model, gen
+
+
+def compile_step(kind, model, schedule, N, M):
+    """Compiles (at the default --opt-level=3) unless step.so is newer than
+    both the model and dualpipe-compile. Returns (outdir, command, wall s,
+    cpu s or None when reused)."""
+    outdir = os.path.join(WORK, "%s-%s-n%d-m%d" % (kind, schedule, N, M))
     cmd = [tool("dualpipe-compile"), model, "--schedule=" + schedule,
            "--ranks=%d" % N, "--microbatches=%d" % M, "-o", outdir]
-    if not os.path.exists(os.path.join(outdir, "step.so")) or \
-            os.path.getmtime(os.path.join(outdir, "step.so")) < os.path.getmtime(model):
-        run(cmd, timeout=CAP)
-    return outdir, cmd
+    so = os.path.join(outdir, "step.so")
+    newest = max(os.path.getmtime(model), os.path.getmtime(tool("dualpipe-compile")))
+    if os.path.exists(so) and os.path.getmtime(so) > newest:
+        return outdir, cmd, None, None
+    log("compiling %s" % cmdline(cmd))
+    _, _, _, wall, cpu = run(cmd, timeout=3600)
+    return outdir, cmd, wall, cpu
 
 
 def parse_steps(text):
@@ -349,172 +384,211 @@ def parse_steps(text):
 
 
 def analyse_trace(path, ranks):
+    """Per rank, from the last step's trace: compute actions (cat compute,
+    with their kind), sends, receives, all-reduces."""
     d = json.load(open(path))
     ev = [e for e in d["traceEvents"] if e.get("ph") == "X"]
     per = {}
+    t0 = min((e["ts"] for e in ev), default=0.0)
     for r in range(ranks):
         mine = [e for e in ev if e["pid"] == r]
         recv = [e["dur"] for e in mine if e["name"].startswith("recv")]
         send = [e["dur"] for e in mine if e["name"].startswith("send")]
         ar = [e["dur"] for e in mine if e.get("cat") == "collective"]
-        comp = [e["dur"] for e in mine if e.get("cat") not in ("p2p", "collective")]
-        last = max((e["ts"] + e["dur"] for e in mine), default=0.0)
-        wait = sum(recv) + sum(ar) + sum(send)
+        comp = [e for e in mine if e.get("cat") == "compute"]
+        kinds, stages = {}, {}
+        for e in comp:
+            kinds.setdefault(e.get("args", {}).get("kind", "?"), []).append(e["dur"])
+            if e.get("args", {}).get("kind") in ("F", "B", "I", "W"):
+                stages[e["args"].get("stage", -1)] = stages.get(e["args"].get("stage", -1), 0.0) + e["dur"]
+        first = min((e["ts"] for e in mine), default=t0)
+        last = max((e["ts"] + e["dur"] for e in mine), default=t0)
+        # Busy = the union of the compute intervals: an overlapped F&B pair
+        # is one action whose F and B parts are also on the timeline, nested
+        # inside it.
+        busy, end = 0.0, None
+        for a, b in sorted((e["ts"], e["ts"] + e["dur"]) for e in comp):
+            if end is None or a >= end:
+                busy += b - a
+                end = b
+            elif b > end:
+                busy += b - end
+                end = b
+        top = [e for e in comp if e.get("args", {}).get("kind") == "F&B" or not any(
+            o is not e and o.get("args", {}).get("kind") == "F&B" and o["ts"] <= e["ts"]
+            and e["ts"] + e["dur"] <= o["ts"] + o["dur"] for o in comp)]
+        # time on the rank that is neither compute nor inside the runtime's
+        # send/recv/all-reduce: the rank program's own glue between actions
         per[r] = {"events": len(mine), "recv": len(recv), "send": len(send),
                   "allreduce": len(ar), "compute_events": len(comp),
-                  "last_event_end_us": last, "comm_us": wait,
-                  "busy_us": last - wait,
+                  "actions": len(top),
+                  "first_event_us": first - t0, "last_event_end_us": last - t0,
+                  "comm_us": sum(recv) + sum(ar) + sum(send),
+                  "busy_us": busy,
+                  "glue_us": (last - first) - busy - (sum(recv) + sum(ar) + sum(send)),
+                  "kind_us": {k: statistics.mean(v) for k, v in kinds.items()},
+                  "stage_us": stages,
+                  "kind_n": {k: len(v) for k, v in kinds.items()},
                   "send_us": send, "recv_us": recv, "allreduce_us": ar}
     return per
 
 
-def mlp_costs():
-    """The cost model's F : B : W of one MLP layer (cpu profile): the middle
-    stage of a 3-layer MLP cut after every layer, so that its backward has
-    both an input and a weight part."""
-    model = os.path.join(WORK, "mlp-layer.mlir")
-    ad = os.path.join(WORK, "mlp-layer-ad.mlir")
-    run([tool("dualpipe-gen"), "mlp", "--layers=3", "--width=256", "--batch=32",
-         "--boundary-every=1", "-o", model])
-    run([tool("dualpipe-opt"), model, "--dualpipe-partition=stages=3",
-         "--dualpipe-autodiff=microbatches=1", "-o", ad])
-    _, text, _, _, _ = run([tool("bench-cost-ratio"), ad, "device=cpu"])
-    fns = {f["name"]: f for f in json.loads(text)["functions"]}
-    return {k: fns["mlp_stage1" + suf]["seconds"] for k, suf in
-            (("F", "_fwd"), ("B", "_bwd"), ("W", "_bwd_w"))}
+def measured_costs(per):
+    """Mean F, B (full backward), W and F&B durations (ms) over the ranks'
+    compute actions; B = I + W where the schedule splits the backward."""
+    acc = {}
+    for p in per.values():
+        for k, v in p["kind_us"].items():
+            acc.setdefault(k, []).extend([v] * p["kind_n"][k])
+    mean = {k: statistics.mean(v) / 1e3 for k, v in acc.items()}
+    F = mean.get("F")
+    W = mean.get("W")
+    if "B" in mean:
+        B = mean["B"]
+    elif "I" in mean and W is not None:
+        B = mean["I"] + W
+    else:
+        B = None
+    st = {}
+    for p in per.values():
+        for k, v in p.get("stage_us", {}).items():
+            st[int(k)] = st.get(int(k), 0.0) + v / 1e3
+    return {"F": F, "B": B, "W": W, "I": mean.get("I"), "FB": mean.get("F&B"),
+            "stage_ms": {str(k): st[k] for k in sorted(st)},
+            "n": {k: len(v) for k, v in acc.items()}}
+
+
+def reanalyse(entry, per):
+    """Fills a runtime entry's trace figures from analyse_trace's result."""
+    entry["trace"] = {r: {k: v for k, v in p_.items()
+                          if not (k.endswith("_us") and isinstance(v, list))}
+                      for r, p_ in per.items()}
+    entry["measured_costs"] = measured_costs(per)
+    sends = [x for q in per.values() for x in q["send_us"]]
+    recvs = [x for q in per.values() for x in q["recv_us"]]
+    entry["send_us_median"] = statistics.median(sends) if sends else None
+    entry["recv_us_p10"] = (sorted(recvs)[len(recvs) // 10] if recvs else None)
+    entry["recv_us_min"] = min(recvs) if recvs else None
+    entry["trace_span_ms"] = max(q["last_event_end_us"] for q in per.values()) / 1e3
+    nact = sum(q["actions"] for q in per.values())
+    entry["glue_us_per_action"] = (sum(q["glue_us"] for q in per.values()) / nact
+                                   if nact else None)
 
 
 def predict(out):
-    """The simulator's predictions for every multi-rank run:
-    - from the 1-rank step: F+B of an N-way stage = T1 / (M N), split by
-      the cost model's F : B : W of an MLP layer, FB = F + B;
-    - calibrated: the same ratios scaled so that the simulated mean busy
-      time equals the run's measured mean busy time (tests the idle time
-      the simulator predicts, not the speed of a rank)."""
-    ratio = out["cost_model_ratio"] = mlp_costs()
-    one_rank = {e["M"]: e["median_ms"] for e in out["runs"] if e["N"] == 1}
-    fb = ratio["F"] + ratio["B"]
+    """For every multi-rank run: dualpipe-sched's makespan with the per-action
+    costs measured in that run's own trace (mean F, B = I + W, W, F&B), against
+    the measured span of the traced step. Where the schedule has no W or F&B
+    action, W is 0 and F&B is F + B."""
     for e in out["runs"]:
-        if e["N"] == 1 or e["M"] not in one_rank:
+        if e["N"] == 1:
             continue
-        u = one_rank[e["M"]] / (e["M"] * e["N"])
-        F, B, W = u * ratio["F"] / fb, u * ratio["B"] / fb, u * ratio["W"] / fb
+        c = e["measured_costs"]
+        if c["F"] is None or c["B"] is None:
+            continue
+        F, B = c["F"], c["B"]
+        W = min(c["W"] if c["W"] is not None else 0.0, B)
+        FB = c["FB"] if c["FB"] is not None else F + B
+        cost = "--cost=F=%.6g,B=%.6g,W=%.6g,FB=%.6g" % (F, B, W, FB)
         cmd = [tool("dualpipe-sched"), "--schedule=" + e["schedule"],
-               "--ranks=%d" % e["N"], "--microbatches=%d" % e["M"],
-               cost_flag(F, B, W), "--emit=summary"]
+               "--ranks=%d" % e["N"], "--microbatches=%d" % e["M"], cost,
+               "--emit=summary"]
         _, text, _, _, _ = run(cmd)
         s = json.loads(text)
         e["sim_command"] = cmdline(cmd)
         e["predicted_ms"] = s["makespan"]
         e["predicted_busy_ms"] = [r["busy"] for r in s["ranks"]]
-        e["sim_error"] = (e["median_ms"] - s["makespan"]) / s["makespan"]
-        sim_busy = statistics.mean(r["busy"] for r in s["ranks"])
-        meas_busy = statistics.mean(p["busy_us"] for p in e["trace"].values()) / 1e3
-        scale = meas_busy / sim_busy
-        e["calibrated_predicted_ms"] = s["makespan"] * scale
-        e["calibrated_sim_error"] = (e["trace_span_ms"] - e["calibrated_predicted_ms"]) / \
-            e["calibrated_predicted_ms"]
-        e["predicted_efficiency"] = sim_busy / s["makespan"]
+        e["predicted_efficiency"] = statistics.mean(r["busy"] for r in s["ranks"]) / s["makespan"]
+        e["sim_error_span"] = (e["trace_span_ms"] - s["makespan"]) / s["makespan"]
+        e["sim_error_step"] = (e["median_ms"] - s["makespan"]) / s["makespan"]
 
 
 def bench_runtime(args):
-    os.makedirs(WORK, exist_ok=True)
-    model = os.path.join(WORK, "mlp8.mlir")
-    gen = [tool("dualpipe-gen"), "mlp"] + MLP + ["-o", model]
-    run(gen)
-    steps = 4 if args.quick else 8
-    out = {"model": cmdline(gen), "steps": steps, "runs": []}
-    one_rank = {}
-    for schedule, N, M in RUNS:
-        outdir, ccmd = compile_mlp(model, schedule, N, M)
+    steps = 4 if args.quick else 10
+    out = {"steps": steps, "runs": [], "models": {}}
+    models = {}
+    for kind in ("mlp", "gpt"):
+        model, gen = model_file(kind)
+        models[kind] = model
+        out["models"][kind] = cmdline(gen)
+    compiled = []
+    for kind, schedule, N, M in RUNS:
+        compiled.append(compile_step(kind, models[kind], schedule, N, M))
+    if args.compile_only:
+        log("compiled; --compile-only: nothing run")
+        return
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    for (kind, schedule, N, M), (outdir, ccmd, cwall, ccpu) in zip(RUNS, compiled):
         trace = os.path.join(outdir, "trace.json")
+        tf = os.path.join(WORK, "run-time.txt")
         cmd = [tool("dualpipe-run"), outdir, "--steps=%d" % steps, "--check",
-               "--trace=" + trace]
-        _, text, _, _, _ = run(cmd, timeout=600)
+               "--no-progress", "--trace=" + trace]
+        load = os.getloadavg()[0]
+        p = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", tf] + cmd,
+                           capture_output=True, text=True, timeout=900, env=env)
+        if p.returncode != 0:
+            sys.stderr.write(p.stderr[-3000:])
+            raise SystemExit("bench: failed: " + cmdline(cmd))
+        text = p.stdout
+        e_, u_, s_, m_ = open(tf).read().split()[-4:]
+        # CPU time per step, robust to the machine's load: the same run with
+        # 2 steps, and the difference of the two processes' user+sys time
+        # over the difference of steps (start-up and the --check reference
+        # cancel out). Multi-rank: summed over the ranks' threads.
+        cmd2 = [tool("dualpipe-run"), outdir, "--steps=2", "--check", "--no-progress"]
+        p2 = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", tf] + cmd2,
+                            capture_output=True, text=True, timeout=900, env=env)
+        e2, u2, s2, _ = open(tf).read().split()[-4:]
+        cpu_step = ((float(u_) + float(s_)) - (float(u2) + float(s2))) / (steps - 2) * 1e3 \
+            if p2.returncode == 0 else None
         times = parse_steps(text)
         steady = times[1:] if len(times) > 1 else times
-        entry = {"schedule": schedule, "N": N, "M": M,
-                 "compile_command": cmdline(ccmd), "run_command": cmdline(cmd),
+        entry = {"model": kind, "schedule": schedule, "N": N, "M": M,
+                 "compile_command": cmdline(ccmd), "compile_wall_s": cwall,
+                 "compile_cpu_s": ccpu, "run_command": cmdline(cmd),
                  "step_ms": times, "median_ms": statistics.median(steady),
-                 "min_ms": min(steady),
-                 "check": "PASS" in text}
-        per = analyse_trace(trace, N)
-        entry["trace"] = {r: {k: v for k, v in p.items()
-                              if not k.endswith("_us") or not isinstance(v, list)}
-                          for r, p in per.items()}
-        sends = [x for p in per.values() for x in p["send_us"]]
-        recvs = [x for p in per.values() for x in p["recv_us"]]
-        entry["send_us_median"] = statistics.median(sends) if sends else None
-        entry["recv_us_p10"] = (sorted(recvs)[len(recvs) // 10] if recvs else None)
-        entry["recv_us_min"] = min(recvs) if recvs else None
-        span = max(p["last_event_end_us"] for p in per.values()) / 1e3
-        entry["trace_span_ms"] = span
-        if N == 1:
-            one_rank[M] = entry["median_ms"]
+                 "min_ms": min(steady), "process_wall_s": float(e_),
+                 "process_cpu_s": float(u_) + float(s_),
+                 "process_peak_rss_mib": float(m_) / 1024,
+                 "cpu_ms_per_step": cpu_step,
+                 "cpu_per_step_command": cmdline(cmd) + " vs " + cmdline(cmd2) +
+                 " under /usr/bin/time: (CPU difference) / %d steps" % (steps - 2),
+                 "load_before": load, "check": "PASS" in text}
+        reanalyse(entry, analyse_trace(trace, N))
         out["runs"].append(entry)
-        log("%s N=%d M=%d: median step %.1f ms" % (schedule, N, M, entry["median_ms"]))
+        log("%s %s N=%d M=%d: median step %.1f ms (load %.1f)" %
+            (kind, schedule, N, M, entry["median_ms"], load))
     predict(out)
     save("runtime", out)
-
-
-# --------------------------------------------------------------------------
-# 4. PyTorch
-# --------------------------------------------------------------------------
-
-TORCH_MLP = r'''
-import json, sys, time, statistics, math
-import torch
-layers, width, batch, M, steps = %(layers)d, %(width)d, %(batch)d, %(M)d, %(steps)d
-torch.set_num_threads(1)
-torch.manual_seed(0)
-Ws = [torch.randn(width, width) * 0.05 for _ in range(layers)]
-bs = [torch.zeros(width) for _ in range(layers)]
-for t in Ws + bs:
-    t.requires_grad_(True)
-x = torch.randn(M, batch, width)
-y = torch.randn(M, batch, width)
-def gelu(s):  # tanh approximation, as dualpipe-gen writes it
-    return 0.5 * s * (1 + torch.tanh(0.7978845608028654 * (s + 0.044715 * s * s * s)))
-def step():
-    for t in Ws + bs:
-        t.grad = None
-    for m in range(M):
-        h = x[m]
-        for l in range(layers):
-            h = h @ Ws[l] + bs[l]
-            if l != layers - 1:
-                h = gelu(h)
-        loss = ((h - y[m]) ** 2).mean() / M
-        loss.backward()
-times = []
-for k in range(steps + 1):
-    t0 = time.perf_counter(); step(); times.append((time.perf_counter() - t0) * 1e3)
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "step_ms": times, "median_ms": statistics.median(times[1:]),
-                  "min_ms": min(times[1:])}))
-'''
 
 
 def bench_predict(args):
     """Recomputes the predictions of bench/results/runtime.json."""
     path = os.path.join(RESULTS, "runtime.json")
     out = json.load(open(path))
+    for entry in out["runs"]:
+        trace = entry["run_command"].split("--trace=")[-1]
+        if os.path.exists(trace):
+            reanalyse(entry, analyse_trace(trace, entry["N"]))
     predict(out)
     save("runtime", out)
 
 
-def bench_torch(args):
+def torch_python():
     # Debian's python3-torch lives in /usr/bin/python3's dist-packages, which
     # another python3 first on PATH (pyenv, venv) does not see.
-    py, probe = None, None
     for cand in (sys.executable, "/usr/bin/python3"):
         if not os.path.exists(cand):
             continue
         probe = subprocess.run([cand, "-c", "import torch; print(torch.__version__)"],
                                capture_output=True, text=True)
         if probe.returncode == 0:
-            py = cand
-            break
+            return cand, probe.stdout.strip()
+    return None, None
+
+
+def bench_torch(args):
+    py, version = torch_python()
     if py is None:
         save("torch", {"skipped": "PyTorch is not installed (python3 -c 'import "
                        "torch' fails); apt-get install python3-torch to run "
@@ -523,37 +597,42 @@ def bench_torch(args):
         return
     rt_path = os.path.join(RESULTS, "runtime.json")
     rt = json.load(open(rt_path)) if os.path.exists(rt_path) else {"runs": []}
-    out = {"torch": probe.stdout.strip(), "python": py, "rows": [],
-           "gpt": "skipped: dualpipe-run's runner takes f32 arguments only, "
-                  "and the GPT's token and target inputs are i64, so the "
-                  "compiled GPT step cannot be run yet"}
-    layers, width, batch = 8, 256, 32
+    out = {"torch": version, "python": py, "rows": []}
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1")
     for e in rt["runs"]:
         if e["N"] != 1:
             continue
-        M = e["M"]
-        script = TORCH_MLP % dict(layers=layers, width=width, batch=batch, M=M,
-                                  steps=20)
-        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                   MKL_NUM_THREADS="1")
-        p = subprocess.run([py, "-c", script], capture_output=True, text=True,
-                           timeout=600, env=env)
+        kind, M = e.get("model", "mlp"), e["M"]
+        cmd = [py, os.path.join(ROOT, "bench", "torch_models.py"), kind] + \
+            MODEL_FLAGS[kind] + ["--M=%d" % M, "--steps=20", "--threads=1"]
+        load = os.getloadavg()[0]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
         if p.returncode != 0:
             raise SystemExit("bench: the PyTorch step failed:\n" + p.stderr[-2000:])
-        text = p.stdout
-        t = json.loads(text.strip().splitlines()[-1])
-        out["rows"].append({"model": "mlp " + " ".join(MLP), "M": M,
-                            "torch_ms": t["median_ms"], "torch_min_ms": t["min_ms"],
-                            "torch_steps": t["step_ms"],
-                            "threads": t["threads"],
+        t = json.loads(p.stdout.strip().splitlines()[-1])
+        # dualpipe's CPU time per step: the run's process CPU time over its
+        # steps (start-up, the --check reference and the checks included:
+        # an upper bound)
+        out["rows"].append({"model": kind + " " + " ".join(MODEL_FLAGS[kind]), "kind": kind,
+                            "M": M, "torch_ms": t["median_ms"], "torch_min_ms": t["min_ms"],
+                            "torch_cpu_ms": t["cpu_median_ms"],
+                            "torch_steps": t["step_ms"], "threads": t["threads"],
+                            "load_before": load,
                             "dualpipe_1rank_ms": e["median_ms"],
                             "dualpipe_1rank_min_ms": e["min_ms"],
+                            "dualpipe_cpu_ms": e.get("cpu_ms_per_step"),
+                            "ratio_cpu": (e["cpu_ms_per_step"] / t["cpu_median_ms"]
+                                          if e.get("cpu_ms_per_step") else None),
+                            "dualpipe_cpu_command": e.get("cpu_per_step_command"),
                             "ratio": e["median_ms"] / t["median_ms"],
                             "ratio_min": e["min_ms"] / t["min_ms"],
                             "dualpipe_command": e["run_command"],
-                            "torch_command": "python3 bench/bench.py --only=torch"})
-        log("torch MLP M=%d: %.1f ms vs dualpipe 1-rank %.1f ms" %
-            (M, t["median_ms"], e["median_ms"]))
+                            "dualpipe_compile_command": e["compile_command"],
+                            "torch_command": "OMP_NUM_THREADS=1 /usr/bin/python3 " +
+                                            " ".join(cmd[1:]).replace(ROOT + "/", "")})
+        log("torch %s M=%d: %.1f ms vs dualpipe 1-rank %.1f ms" %
+            (kind, M, t["median_ms"], e["median_ms"]))
     save("torch", out)
 
 
@@ -564,6 +643,12 @@ def main():
     ap.add_argument("--layers", default="",
                     help="compile: only these depths (comma-separated), merged "
                          "into the saved bench/results/compile.json")
+    ap.add_argument("--opt-level", type=int, default=0,
+                    help="compile: dualpipe-compile --opt-level (default 0)")
+    ap.add_argument("--skip-tensor-level", action="store_true",
+                    help="compile: do not rerun the dualpipe-opt tensor-level timing")
+    ap.add_argument("--compile-only", action="store_true",
+                    help="runtime: compile the steps, run nothing")
     args = ap.parse_args()
     for s in args.only.split(","):
         log("section " + s)

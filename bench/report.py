@@ -47,121 +47,178 @@ def root(passes):
     return next((p["wall"] for p in passes if p["name"] == "root"), 0.0)
 
 
+PHASES = ["parse", "tensor-level", "lower-to-llvm-dialect", "llvm-translate", "other",
+          "llvm-optimize", "codegen", "link"]
+
+
+def pass_totals(e):
+    """{pass name: wall s} summed over all of a compile's --mlir-timing reports."""
+    tot = {}
+    for r in e.get("reports", []):
+        for p in r["passes"]:
+            n = p["name"]
+            if n in ("root", "Total", "Rest") or n.startswith("Pipeline Collection") \
+                    or n.endswith("Pipeline"):
+                continue  # totals and nesting entries, not passes
+            tot[p["name"]] = tot.get(p["name"], 0.0) + p["wall"]
+    return tot
+
+
 def section_compile(md, head):
     c = load("compile")
-    if not c:
+    if not c or not c.get("full") or "opt_level" not in c["full"][0]:
         md.append("*Not run.*\n")
         return
-    md.append("Model: `%s`; compile: `dualpipe-compile MODEL %s -o OUT "
-              "--mlir-timing --mlir-timing-display=list --mlir-output-format=json` "
-              "under a %d s cap (`timeout -s KILL`) and an address-space cap. "
-              "The shapes are tiny on purpose: compile time depends on the number of "
-              "ops, not on tensor sizes.%s\n" % (c["config"], c["compile_flags"], c["cap_s"],
-                                                  " (" + c["caps_note"] + ")" if c.get("caps_note") else ""))
-    md.append("| layers | ops | status | wall s | CPU s | peak RSS MiB | tensor-level passes (pipeline + reference) s | MLIR lowering to LLVM dialect (pipeline + reference) s | LLVM IR, -O3, codegen, link, parse s |")
-    md.append("|---|---|---|---|---|---|---|---|---|")
-    fin = []
-    for e in c["full"]:
-        reps = e.get("reports", [])
-        tl = sum(root(r["passes"]) for r in reps[:2]) if reps else None
-        lo = sum(root(r["passes"]) for r in reps[2:4]) if len(reps) > 2 else None
+    md.append("Model: `%s`; compile: `dualpipe-compile MODEL %s -o OUT --opt-level=K "
+              "--time-phases --mlir-timing --mlir-timing-display=list "
+              "--mlir-output-format=json`, one compile at a time, each under a cap "
+              "(`timeout -s KILL`, given per row) and an address-space cap, CPU time "
+              "and peak RSS from `/usr/bin/time -f '%%e %%U %%S %%M'`. The shapes are tiny "
+              "on purpose: compile time depends on the number of ops, not on tensor "
+              "sizes. Phase times are dualpipe-compile's own `--time-phases` line "
+              "(wall s); *load* is the 1-minute load average before / after the "
+              "compile (2 cores).\n" % (c["config"], c["compile_flags"]))
+    full = c["full"]
+    hdr = "| layers | ops | -O | status | wall s | CPU s | peak RSS MiB | load | " + \
+        " | ".join(PHASES) + " |"
+    md.append(hdr)
+    md.append("|---" * (8 + len(PHASES)) + "|")
+    for e in sorted(full, key=lambda e: (e.get("opt_level", 0), e["layers"])):
+        ph = e.get("phases", {})
         if not e.get("attempted", True):
-            md.append("| %d | %d | %s | - | - | - | - | - | - |" % (e["layers"], e["ops"], e["why"]))
+            md.append("| %d | %d | %d | %s |" % (e["layers"], e["ops"], e["opt_level"], e["why"])
+                      + " - |" * (4 + len(PHASES)))
             continue
         status = "ok" if e["finished"] else "**not finished**: " + e.get("why", "")
-        md.append("| %d | %d | %s | %.1f | %s | %s | %s | %s | %s |" % (
-            e["layers"], e["ops"], status, e["wall_s"], fmt(e.get("cpu_s")),
-            fmt(e.get("peak_rss_mib"), "%.0f"), fmt(tl, "%.2f"), fmt(lo, "%.1f"),
-            fmt(e.get("llvm_and_rest_wall_s"))))
-        if e["finished"]:
-            fin.append(e)
+        md.append("| %d | %d | %d | %s | %.0f | %s | %s | %s / %s | %s |" % (
+            e["layers"], e["ops"], e["opt_level"], status, e["wall_s"], fmt(e.get("cpu_s"), "%.0f"),
+            fmt(e.get("peak_rss_mib"), "%.0f"), fmt(e.get("load_before")), fmt(e.get("load_after")),
+            " | ".join(fmt(ph.get(k), "%.1f") for k in PHASES)))
+    have = {(e["layers"], e.get("opt_level", 0)) for e in full}
+    missing = [(L, 0) for L in (12, 24, 48, 96)] + [(12, 1), (12, 3)]
+    missing = [k for k in missing if k not in have]
+    for L, o in missing:
+        md.append("| %d | - | %d | **no result**: %s |" % (L, o, ((load("notes") or {}).get("compile_not_run") or {}).get("%d/%d" % (L, o), "not measured in this run")) + " - |" * (4 + len(PHASES)))
     md.append("")
-    if fin:
-        big = fin[-1]
-        k = slope([(e["layers"], e["wall_s"]) for e in fin])
-        kc = slope([(e["layers"], e.get("cpu_s")) for e in fin])
-        kl = slope([(e["layers"], sum(root(r["passes"]) for r in e["reports"][2:4])) for e in c["full"] if len(e.get("reports", [])) == 4])
-        ks = slope([(e["layers"], sum(p["wall"] for r in e["reports"][2:4] for p in r["passes"] if p["name"] == "SCFToControlFlowPass")) for e in c["full"] if len(e.get("reports", [])) == 4])
-        kr = slope([(e["layers"], e.get("llvm_and_rest_wall_s")) for e in fin])
-        md.append("Growth, as the least-squares exponent k of time ~ layers^k over the finished "
-                  "compiles (%s layers): whole compile k = %s (wall), %s (CPU); MLIR lowering "
-                  "(over %s layers: every compile whose four MLIR reports finished) "
-                  "k = %s; `SCFToControlFlowPass` alone k = %s; LLVM IR, -O3, codegen and link "
-                  "k = %s. Slowest passes of the %d-layer pipeline lowering (wall s):\n" % (
-                      ", ".join(str(e["layers"]) for e in fin), fmt(k, "%.2f"), fmt(kc, "%.2f"),
-                      ", ".join(str(e["layers"]) for e in c["full"] if len(e.get("reports", [])) == 4),
-                      fmt(kl, "%.2f"), fmt(ks, "%.2f"), fmt(kr, "%.2f"), big["layers"]))
-        phases = [("tensor-level passes", sum(root(r["passes"]) for r in big["reports"][:2])),
-                  ("MLIR lowering to the LLVM dialect", sum(root(r["passes"]) for r in big["reports"][2:4])),
-                  ("LLVM IR translation, -O3, codegen and link", big.get("llvm_and_rest_wall_s") or 0)]
-        main_phase = max(phases, key=lambda p: p[1])
-        top = sorted([p for p in big["reports"][2]["passes"] if p["name"] not in ("root", "Total", "Rest")],
-                     key=lambda p: -p["wall"])[:8]
-        md.append("| pass | wall s | share |")
-        md.append("|---|---|---|")
-        r0 = root(big["reports"][2]["passes"])
-        for p in top:
-            md.append("| %s | %.2f | %.0f%% |" % (p["name"], p["wall"], 100 * p["wall"] / r0))
+    if (load("notes") or {}).get("compile"):
+        md.append(load("notes")["compile"] + "\n")
+    o0 = [e for e in full if e.get("opt_level", 0) == 0 and e.get("finished")]
+    o0.sort(key=lambda e: e["layers"])
+    if len(o0) >= 2:
+        k = slope([(e["layers"], e["wall_s"]) for e in o0])
+        kc = slope([(e["layers"], e.get("cpu_s")) for e in o0])
+        kp = {ph: slope([(e["layers"], e["phases"].get(ph)) for e in o0 if e.get("phases")])
+              for ph in PHASES}
+        kr = slope([(e["layers"], e.get("peak_rss_mib")) for e in o0])
+        md.append("Growth at -O0, least-squares exponent k of time ~ layers^k over the finished "
+                  "compiles (%s layers): whole compile k = %s (wall), %s (CPU); per phase: %s; "
+                  "peak RSS k = %s.\n" % (
+                      ", ".join(str(e["layers"]) for e in o0), fmt(k, "%.2f"), fmt(kc, "%.2f"),
+                      ", ".join("%s %s" % (ph, fmt(kp[ph], "%.2f")) for ph in PHASES
+                                if kp[ph] is not None), fmt(kr, "%.2f")))
+        big = o0[-1]
+        ph = big.get("phases", {})
+        llvm = sum(ph.get(x, 0) for x in ("llvm-translate", "llvm-optimize", "codegen", "link"))
+        head.append(("Compile time, GPT of %s layers (tiny shapes), DualPipe on 8 ranks, 16 "
+                     "micro-batches, -O0: %s s wall (%s s CPU); grows as layers^%s wall, "
+                     "layers^%s CPU; at %d layers LLVM (translation, optimization, codegen, "
+                     "link) takes %.0f%% of the wall time, MLIR lowering to the LLVM dialect "
+                     "%.0f%%; peak RSS %s MiB" % (
+                         "/".join(str(e["layers"]) for e in o0),
+                         "/".join("%.0f" % e["wall_s"] for e in o0),
+                         "/".join(fmt(e.get("cpu_s"), "%.0f") for e in o0),
+                         fmt(k, "%.2f"), fmt(kc, "%.2f"), big["layers"],
+                         100 * llvm / max(ph.get("total", big["wall_s"]), 1e-9),
+                         100 * ph.get("lower-to-llvm-dialect", 0) / max(ph.get("total", big["wall_s"]), 1e-9),
+                         fmt(big.get("peak_rss_mib"), "%.0f")),
+                     "python3 bench/bench.py --only=compile --layers=%s  (each: %s)" % (
+                         ",".join(str(e["layers"]) for e in o0), big["command"])))
+    # optimization levels
+    lv = sorted([e for e in full if e.get("finished")], key=lambda e: e["opt_level"])
+    by_layers = {}
+    for e in lv:
+        by_layers.setdefault(e["layers"], []).append(e)
+    for L, es in sorted(by_layers.items()):
+        if len(es) < 2:
+            continue
+        base = es[0]
+        md.append("What optimization costs at %d layers (same model and flags, wall s; CPU "
+                  "s in brackets): %s.\n" % (L, "; ".join(
+                      "-O%d %.0f (%s)" % (e["opt_level"], e["wall_s"], fmt(e.get("cpu_s"), "%.0f"))
+                      for e in es)))
+        head.append(("Cost of LLVM optimization, %d-layer GPT, 8-rank DualPipe: %s s wall "
+                     "(%s s CPU) at -O%s" % (
+                         L, "/".join("%.0f" % e["wall_s"] for e in es),
+                         "/".join(fmt(e.get("cpu_s"), "%.0f") for e in es),
+                         "/".join(str(e["opt_level"]) for e in es)),
+                     " ; ".join(e["command"] for e in es)))
+    unfinished = [e for e in full if e.get("attempted", True) and not e.get("finished")]
+    for e in unfinished:
+        head.append(("Compile, %d-layer GPT at -O%d: **not finished**: %s" % (
+            e["layers"], e["opt_level"], e.get("why", "")), e["command"]))
+    # top passes per depth
+    with_rep = sorted([e for e in full if e.get("reports") and e.get("opt_level", 0) == 0],
+                      key=lambda e: e["layers"])
+    if with_rep:
+        tots = {e["layers"]: pass_totals(e) for e in with_rep}
+        big = with_rep[-1]["layers"]
+        names = sorted(tots[big], key=lambda n: -tots[big][n])[:10]
+        md.append("Slowest MLIR passes (wall s, summed over the compile's pass-manager runs: "
+                  "the pipeline and the 1-rank reference, tensor level and lowering), by depth "
+                  "at -O0, ranked at %d layers; k = growth exponent over the depths:\n" % big)
+        md.append("| pass | " + " | ".join("%d layers" % e["layers"] for e in with_rep) + " | k |")
+        md.append("|---|" + "---|" * len(with_rep) + "---|")
+        for n in names:
+            md.append("| %s | %s | %s |" % (n, " | ".join(fmt(tots[e["layers"]].get(n), "%.2f") for e in with_rep),
+                                          fmt(slope([(e["layers"], tots[e["layers"]].get(n)) for e in with_rep]), "%.2f")))
         md.append("")
-        head.append(("Compile time, %d-layer GPT, DualPipe on 4 ranks, 8 micro-batches: "
-                     "%.0f s wall (%s s CPU), growing as layers^%s (CPU: layers^%s); "
-                     "%s take %.0f%% of the wall time" %
-                     (big["layers"], big["wall_s"], fmt(big.get("cpu_s"), "%.0f"), fmt(k, "%.2f"),
-                      fmt(kc, "%.2f"), main_phase[0], 100 * main_phase[1] / big["wall_s"]),
-                     "python3 bench/bench.py --only=compile  (runs " + big["command"] + ")"))
-        for e in c["full"]:
-            if e.get("attempted", True) and not e["finished"]:
-                reps = e.get("reports", [])
-                head.append(("Compile time, %d-layer GPT: not finished within the %d s cap on this "
-                             "loaded machine (%d of 4 MLIR pass-manager runs done: tensor level %.1f s, "
-                             "MLIR lowering %.0f s; killed during LLVM -O3/codegen); deeper models not "
-                             "attempted" % (e["layers"], c["cap_s"], len(reps),
-                                            sum(root(r["passes"]) for r in reps[:2]),
-                                            sum(root(r["passes"]) for r in reps[2:4])),
-                             e["command"]))
-                break
-        t96 = [e for e in c["tensor_level"] if e["finished"]]
-        if t96:
-            e = t96[-1]
-            head.append(("Tensor-level passes (partition, autodiff, schedule, comm, verify, memory plan, "
-                         "rank programs) for a %d-layer GPT (%d ops): %.1f s wall, growing as layers^%s" % (
-                             e["layers"], e["ops"], e["wall_s"],
-                             fmt(slope([(x["layers"], x["wall_s"]) for x in t96 if x["layers"] >= 12]), "%.2f")),
-                         e["command"]))
+    e96 = next((e for e in full if e["layers"] == 96 and e.get("opt_level", 0) == 0
+                and e.get("reports")), None)
+    if e96:
+        tot = pass_totals(e96)
+        allw = e96.get("phases", {}).get("total", e96["wall_s"])
+        md.append("**96-layer GPT, DualPipe on 8 ranks, 16 micro-batches, -O0: time per pass** "
+                  "(`--mlir-timing`, the 15 slowest by wall time, summed over the pass-manager "
+                  "runs; %s). Command: `%s`\n" % (
+                      "finished" if e96.get("finished") else "the compile did NOT finish: " + e96.get("why", ""),
+                      e96["command"]))
+        md.append("| pass | wall s | share of the whole compile |")
+        md.append("|---|---|---|")
+        for n in sorted(tot, key=lambda n: -tot[n])[:15]:
+            md.append("| %s | %.2f | %.1f%% |" % (n, tot[n], 100 * tot[n] / allw))
+        md.append("")
+        if e96.get("finished"):
+            ph = e96["phases"]
+            head.append(("Time per pass, 96-layer GPT, 8-rank DualPipe, -O0: %s" % "; ".join(
+                "%s %.2f s" % (n, tot[n]) for n in sorted(tot, key=lambda n: -tot[n])[:5])
+                + "; phases: " + ", ".join("%s %.0f s" % (k, ph[k]) for k in PHASES if k in ph),
+                e96["command"]))
     # tensor-level alone
-    md.append("The tensor-level passes alone (partition, autodiff, schedule, "
-              "communication, verification, memory plan, per-rank step functions), "
-              "run by `dualpipe-opt` with the same pipeline, for every depth:\n")
-    names = ["DualPipePartition", "DualPipeAutodiff", "DualPipeSchedule", "DualPipeInsertComm",
-             "DualPipeVerify", "DualPipePlanMemory", "DualPipeLowerSchedule"]
-    md.append("| layers | ops | status | total wall s | " + " | ".join(n.replace("DualPipe", "") for n in names) + " |")
-    md.append("|---|---|---|---|" + "---|" * len(names))
-    for e in c["tensor_level"]:
-        pw = {p["name"]: p["wall"] for p in e["passes"]}
-        md.append("| %d | %d | %s | %.2f | %s |" % (
-            e["layers"], e["ops"], e.get("status", "ok"), e["wall_s"],
-            " | ".join(fmt(pw.get(n), "%.2f") for n in names)))
-    md.append("")
-    kt = slope([(e["layers"], e["wall_s"]) for e in c["tensor_level"] if e["finished"] and e["layers"] >= 12])
-    md.append("From 12 to 96 layers the tensor level grows as layers^%s (below 12 layers "
-              "start-up dominates). The compile time is in the lowering: the MLIR conversion to "
-              "the LLVM dialect (where `SCFToControlFlowPass` grows superlinearly) and, larger "
-              "still, LLVM's -O3 and code generation of the resulting module, which "
-              "`--mlir-timing` does not itemise (the last column is the whole compile's wall time "
-              "minus the four MLIR reports).\n" % fmt(kt, "%.2f"))
-    low = [e for e in c["full"] if len(e.get("reports", [])) == 4]
-    killed = [e for e in c["full"] if e.get("attempted", True) and not e["finished"]]
-    series = [("whole compile", [(e["layers"], e["wall_s"]) for e in fin]),
-              ("killed at cap (lower bound)", [(e["layers"], e["wall_s"]) for e in killed]),
-              ("MLIR lowering", [(e["layers"], sum(root(r["passes"]) for r in e["reports"][2:4])) for e in low]),
-              ("SCF to CF (both)", [(e["layers"], sum(p["wall"] for r in e["reports"][2:4] for p in r["passes"] if p["name"] == "SCFToControlFlowPass")) for e in low]),
-              ("LLVM + link", [(e["layers"], e.get("llvm_and_rest_wall_s")) for e in fin]),
-              ("tensor level (opt)", [(e["layers"], e["wall_s"]) for e in c["tensor_level"] if e["finished"]])]
+    if c.get("tensor_level"):
+        md.append("The tensor-level passes alone, run by `dualpipe-opt` with the same pipeline "
+                  "(8 stages on 8 ranks, 16 micro-batches):\n")
+        names = ["DualPipePartition", "DualPipeAutodiff", "DualPipeSchedule", "DualPipeInsertComm",
+                 "DualPipeVerify", "DualPipePlanMemory", "DualPipeLowerSchedule"]
+        md.append("| layers | ops | status | total wall s | " + " | ".join(n.replace("DualPipe", "") for n in names) + " |")
+        md.append("|---|---|---|---|" + "---|" * len(names))
+        for e in c["tensor_level"]:
+            pw = {p["name"]: p["wall"] for p in e["passes"]}
+            md.append("| %d | %d | %s | %.2f | %s |" % (
+                e["layers"], e["ops"], e.get("status", "ok"), e["wall_s"],
+                " | ".join(fmt(pw.get(n), "%.2f") for n in names)))
+        md.append("\nCommand (per depth): `%s`\n" % c["tensor_level"][-1]["command"])
+    series = [("whole compile (wall)", [(e["layers"], e["wall_s"]) for e in o0]),
+              ("whole compile (CPU)", [(e["layers"], e.get("cpu_s")) for e in o0])]
+    for ph in ("lower-to-llvm-dialect", "llvm-translate", "codegen", "link", "tensor-level"):
+        series.append((ph, [(e["layers"], e.get("phases", {}).get(ph)) for e in o0]))
+    killed = [e for e in full if e.get("attempted", True) and not e.get("finished") and e.get("opt_level", 0) == 0]
+    series.append(("killed at cap (lower bound)", [(e["layers"], e["wall_s"]) for e in killed]))
     series = [(n, [(x, y) for x, y in pts if y and y > 0]) for n, pts in series]
-    series = [s for s in series if s[1]]
+    series = [s_ for s_ in series if s_[1]]
     if series:
         md.append("![compile time](%s)\n" % plot("compile-time.svg", svg.line_chart(
-            series, "dualpipe-compile wall time by GPT depth", "layers", "seconds (log)", logy=True)))
+            series, "dualpipe-compile -O0 time by GPT depth (8-rank DualPipe, M=16)",
+            "layers", "seconds (log)", logy=True)))
 
 
 def section_schedule(md, head):
@@ -239,95 +296,107 @@ def section_schedule(md, head):
 
 def section_runtime(md, head):
     rt = load("runtime")
-    if not rt:
+    if not rt or "models" not in rt:
         md.append("*Not run.*\n")
         return
-    md.append("Model: `%s` (per micro-batch), compiled per schedule with "
-              "`dualpipe-compile mlp.mlir --schedule=S --ranks=N --microbatches=M -o OUT` "
-              "and run with `dualpipe-run OUT --steps=%d --check --trace=trace.json` "
-              "(local backend: ranks are threads of one process; the compiled code is "
-              "single-threaded). Step time: median of steps 1..%d (step 0 is warm-up). "
-              "Every run's `--check` against the 1-rank reference: %s.\n" % (
-                  rt["model"], rt["steps"], rt["steps"] - 1,
-                  "PASS" if all(e["check"] for e in rt["runs"]) else "**not all PASS**"))
-    md.append("**How busy time is read.** The trace has the runtime's send, receive and "
-              "all-reduce events per rank; the generated rank programs do not yet call "
-              "`dualpipe_rt_begin_action`, so compute actions are not on the timeline. "
-              "Busy time of a rank = end of its last event minus the time inside "
-              "send/receive/all-reduce (waiting included); efficiency = mean busy / step "
-              "span (the latest event end over ranks). On this 2-core machine (shared "
-              "with other builds) 4 ranks oversubscribe the cores, so their busy time "
-              "includes time-slicing.\n")
-    md.append("| schedule | N | M | step ms (median) | span ms | busy ms per rank | efficiency (simulated) | sends, recvs, all-reduces per rank | predicted from 1-rank step ms (error) | predicted, calibrated on busy time ms (error) | check |")
-    md.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    md.append("Models (per micro-batch): MLP `%s`; GPT `%s`. Each compiled per schedule "
+              "(default `--opt-level=3`; GEMMs call OpenBLAS, one BLAS thread) with "
+              "`dualpipe-compile MODEL --schedule=S --ranks=N --microbatches=M -o OUT` and "
+              "run with `OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 dualpipe-run OUT --steps=%d "
+              "--check --no-progress --trace=trace.json` (local backend: ranks are threads of "
+              "one process). Step time: median of steps 1..%d (step 0 is warm-up). Every "
+              "run's `--check` against the 1-rank reference: %s. The trace is of the last "
+              "step.\n" % (rt["models"]["mlp"], rt["models"]["gpt"], rt["steps"], rt["steps"] - 1,
+                           "PASS" if all(e["check"] for e in rt["runs"]) else "**not all PASS**"))
+    if (load("notes") or {}).get("runtime"):
+        md.append(load("notes")["runtime"] + "\n")
+    md.append("**Pipeline efficiency.** The rank programs bracket every compute action with "
+              "`dualpipe_rt_begin_action`/`end_action`, so the trace has compute (F, B, I, W, "
+              "F&B), send, receive and all-reduce events. Busy time of a rank = the union of its "
+              "compute actions (an overlapped F&B pair contains its F and B parts); span = last event end over all ranks of the traced step; "
+              "efficiency = mean busy / span. *CPU ms per step*: user+sys of the process (all rank threads), the difference between a 10-step and a 2-step run over 8 steps; with a loaded machine it is the load-independent cost of a step, where the wall times mostly measure the wait for a core. On this 2-core machine (shared with other "
+              "engineers' builds, load in the table) 4 ranks oversubscribe the cores, so their "
+              "compute actions include time-slicing and their efficiency is a lower bound.\n")
+    md.append("| model | schedule | N | M | step ms median (min) | CPU ms per step (all ranks) | load | span ms | busy ms per rank | efficiency (simulated) | simulated ms with the measured costs (error of span / of step) | check |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for e in rt["runs"]:
         tr = e["trace"]
         busy = [tr[r]["busy_us"] / 1e3 for r in sorted(tr, key=int)]
         span = e["trace_span_ms"]
         eff = sum(busy) / len(busy) / span if span else None
         e["_eff"] = eff
-        comm = "; ".join("%d, %d, %d" % (tr[r]["send"], tr[r]["recv"], tr[r]["allreduce"]) for r in sorted(tr, key=int))
-        if e["N"] == 1:
-            md.append("| %s | 1 | %d | %.1f | - | whole step | 1 (one rank) | - | - | - | %s |" % (
-                NAMES.get(e["schedule"], e["schedule"]), e["M"], e["median_ms"],
-                "PASS" if e["check"] else "FAIL"))
-            continue
-        md.append("| %s | %d | %d | %.1f | %.1f | %s | %.2f (%.2f) | %s | %.0f (%+.0f%%) | %.0f (%+.0f%%) | %s |" % (
-            NAMES.get(e["schedule"], e["schedule"]), e["N"], e["M"], e["median_ms"], span,
-            ", ".join("%.0f" % b for b in busy), eff, e["predicted_efficiency"],
-            comm, e["predicted_ms"], 100 * e["sim_error"], e["calibrated_predicted_ms"],
-            100 * e["calibrated_sim_error"], "PASS" if e["check"] else "FAIL"))
+        sim = "-"
+        if e.get("predicted_ms"):
+            sim = "%.0f (%+.0f%% / %+.0f%%)" % (e["predicted_ms"], 100 * e["sim_error_span"],
+                                                100 * e["sim_error_step"])
+        md.append("| %s | %s | %d | %d | %.1f (%.1f) | %s | %.1f | %.1f | %s | %s | %s | %s |" % (
+            e["model"], NAMES.get(e["schedule"], e["schedule"]), e["N"], e["M"], e["median_ms"],
+            e["min_ms"], fmt(e.get("cpu_ms_per_step")), e["load_before"], span,
+            ", ".join("%.0f" % b for b in busy),
+            "%.2f (%s)" % (eff, fmt(e.get("predicted_efficiency"), "%.2f")) if e["N"] > 1 else "1 (one rank)",
+            sim, "PASS" if e["check"] else "FAIL"))
     md.append("")
-    sends = [e["send_us_median"] for e in rt["runs"] if e.get("send_us_median")]
-    recvs = [e["recv_us_min"] for e in rt["runs"] if e.get("recv_us_min")]
-    rp10 = [e["recv_us_p10"] for e in rt["runs"] if e.get("recv_us_p10")]
+    md.append("Measured mean cost per action (ms) that the simulation above uses, from each "
+              "run's own trace (B = I + W where the backward is split; F&B = the overlapped "
+              "pair):\n")
+    md.append("| model | schedule | N | M | F | B | I | W | F&B | actions |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|")
+    for e in rt["runs"]:
+        c = e["measured_costs"]
+        md.append("| %s | %s | %d | %d | %s | %s | %s | %s | %s | %s |" % (
+            e["model"], NAMES.get(e["schedule"], e["schedule"]), e["N"], e["M"],
+            fmt(c["F"], "%.2f"), fmt(c["B"], "%.2f"), fmt(c["I"], "%.2f"), fmt(c["W"], "%.2f"),
+            fmt(c["FB"], "%.2f"), ", ".join("%s %d" % kv for kv in sorted(c["n"].items()))))
+    md.append("")
+    sends = sorted(e["send_us_median"] for e in rt["runs"] if e.get("send_us_median"))
+    rp10 = sorted(e["recv_us_p10"] for e in rt["runs"] if e.get("recv_us_p10"))
+    glue = sorted(e["glue_us_per_action"] for e in rt["runs"] if e.get("glue_us_per_action") is not None and e["N"] == 1)
     if sends:
-        sends.sort(); recvs.sort(); rp10.sort()
-        md.append("**Runtime overhead per action.** A send (eager copy of a 32 KiB activation "
-                  "into the link's FIFO): median over runs of the per-run median %.1f µs "
-                  "(range %.1f-%.1f). A receive whose message is already queued: fastest "
-                  "%.1f µs, 10th percentile %.1f µs (median over runs). A compute action of "
-                  "these schedules sends and receives about one message each (see the counts "
-                  "above: 2M messages each way per rank for 1F1B on 2 ranks with M=8 and 8+8 "
-                  "actions), so the runtime adds about %.0f µs per action, against compute "
-                  "actions of tens of milliseconds here.\n" % (
-                      sends[len(sends) // 2], sends[0], sends[-1], recvs[len(recvs) // 2],
-                      rp10[len(rp10) // 2], sends[len(sends) // 2] + rp10[len(rp10) // 2]))
-        head.append(("Runtime overhead per action (local backend): about %.0f µs (send %.1f µs + "
-                     "ready receive %.1f µs)" % (sends[len(sends) // 2] + rp10[len(rp10) // 2],
-                                                 sends[len(sends) // 2], rp10[len(rp10) // 2]),
-                     "python3 bench/bench.py --only=runtime  (dualpipe-run OUT --steps=%d --check --trace=trace.json)" % rt["steps"]))
-    r = rt["cost_model_ratio"]
-    md.append("**Simulator prediction.** Two predictions per run, both from `dualpipe-sched "
-              "--schedule=S --ranks=N --microbatches=M --cost=... --emit=summary` (the exact "
-              "command is `sim_command` in `bench/results/runtime.json`), with the cost "
-              "model's F : B : W of one MLP layer (cpu profile: F %.1f µs, B %.1f µs, W %.1f µs; "
-              "FB = F+B):\n\n"
-              "- *from the 1-rank step*: F+B of an N-way stage = (1-rank step time with the same "
-              "M) / (M x N). Error = (measured step - predicted) / predicted. This assumes one "
-              "core per rank; with 4 ranks on 2 shared cores it cannot hold, and the error "
-              "(hundreds of percent) measures the oversubscription, not the schedule.\n"
-              "- *calibrated*: the same ratios scaled so that the simulated mean busy time equals "
-              "the measured one; error = (measured span - predicted) / predicted. This checks the "
-              "idle time the simulator predicts.\n\n"
-              "Costs are not measured per action from the trace because the trace has no compute "
-              "actions yet (see above).\n" % (r["F"] * 1e6, r["B"] * 1e6, r["W"] * 1e6))
+        s_med, r_med = sends[len(sends) // 2], rp10[len(rp10) // 2]
+        g_med = ("%.0f-%.0f" % (glue[0], glue[-1]) if len(glue) > 1 else "%.0f" % glue[0]) if glue else None
+        md.append("**Runtime overhead per action.** A send (eager copy into the link's FIFO): "
+                  "median over runs of the per-run median %.1f µs (range %.1f-%.1f). A receive "
+                  "whose message is already queued: 10th percentile %.1f µs (median over "
+                  "runs). A compute action sends and receives about one message, so the "
+                  "runtime adds about %.0f µs per action. The time of a 1-rank step outside "
+                  "any action (the rank program's glue between actions, action markers "
+                  "included): %s µs per action (range over the 1-rank runs; it includes time the thread "
+                  "waited for a core on this loaded machine).\n" % (
+                      s_med, sends[0], sends[-1], r_med, s_med + r_med, g_med or "-"))
+        mr = next((e for e in rt["runs"] if e["N"] > 1), None)
+        head.append(("Runtime overhead per action (local backend, CPU): about %.0f µs (send %.1f µs "
+                     "+ ready receive %.1f µs)%s" % (
+                         s_med + r_med, s_med, r_med,
+                         "; time between actions in a 1-rank step %s µs per action (wall, loaded machine)" % g_med
+                         if g_med is not None else ""),
+                     "python3 bench/bench.py --only=runtime  (e.g. %s)" % (mr or rt["runs"][0])["run_command"]))
+    md.append("**Simulator prediction.** `dualpipe-sched --schedule=S --ranks=N "
+              "--microbatches=M --cost=F=..,B=..,W=..,FB=.. --emit=summary` with the mean "
+              "costs per action measured in the same run's trace (table above; the exact "
+              "command is `sim_command` in `bench/results/runtime.json`). Error = (measured - "
+              "simulated) / simulated, of the traced step's span and of the median step "
+              "time. It tests the schedule's idle time and the runtime's overheads, not the "
+              "cost model's speed estimates. With 4 ranks on 2 loaded cores the action times "
+              "already include time-slicing.\n")
     multi = [e for e in rt["runs"] if e["N"] > 1]
     if multi:
-        groups = ["%s N=%d M=%d" % (NAMES.get(e["schedule"], e["schedule"]), e["N"], e["M"]) for e in multi]
-        vals = [[e["trace_span_ms"], sum(e["trace"][k]["busy_us"] for k in e["trace"]) / len(e["trace"]) / 1e3,
-                 e.get("predicted_ms"), e.get("calibrated_predicted_ms")] for e in multi]
+        groups = ["%s %s N=%d M=%d" % (e["model"], NAMES.get(e["schedule"], e["schedule"]), e["N"], e["M"]) for e in multi]
+        vals = [[e["median_ms"], e["trace_span_ms"],
+                 sum(e["trace"][k]["busy_us"] for k in e["trace"]) / len(e["trace"]) / 1e3,
+                 e.get("predicted_ms")] for e in multi]
         md.append("![runtime](%s)\n" % plot("runtime-cpu.svg", svg.bar_chart(
-            groups, ["measured step span", "mean busy per rank", "predicted from 1-rank", "predicted, calibrated"], vals,
-            "MLP training step on CPU (local backend)", "ms", w=900)))
-        two = [e for e in multi if e["N"] == 2]
-        for e in two:
-            if e["schedule"] == "dualpipe":
-                head.append(("DualPipe on 2 ranks (CPU threads), 8-layer MLP, M=%d: step %.0f ms, "
-                             "pipeline efficiency %.2f (simulator: %.2f); simulator error %+.0f%% "
-                             "predicting from the 1-rank step, %+.0f%% calibrated on busy time" % (
+            groups, ["median step", "traced step span", "mean busy per rank", "simulated (measured costs)"], vals,
+            "Training step on CPU (local backend)", "ms", w=1000)))
+        for e in multi:
+            if e["schedule"] == "dualpipe" and e.get("predicted_ms"):
+                head.append(("DualPipe on %d ranks (CPU threads), %s, M=%d: step %.0f ms median, "
+                             "pipeline efficiency %.2f (simulated %.2f); measured span %.0f ms vs "
+                             "simulated %.0f ms with the measured action costs (%+.0f%%); load %.1f" % (
+                                 e["N"], "8-layer MLP" if e["model"] == "mlp" else "4-layer GPT",
                                  e["M"], e["median_ms"], e["_eff"], e["predicted_efficiency"],
-                                 100 * e["sim_error"], 100 * e["calibrated_sim_error"]),
+                                 e["trace_span_ms"], e["predicted_ms"], 100 * e["sim_error_span"],
+                                 e["load_before"]),
+                             e["compile_command"] + " && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 " +
                              e["run_command"] + "; " + e["sim_command"]))
 
 
@@ -339,42 +408,48 @@ def section_torch(md, head):
     if "skipped" in t:
         md.append("**Skipped:** %s.\n" % t["skipped"])
         return
-    md.append("PyTorch %s eager, one process, `torch.set_num_threads(1)` (the compiled "
-              "step runs one thread): the same MLP (tanh-GELU, `x @ W + b`, mean squared "
-              "error), M micro-batches per step with gradient accumulation and the loss "
-              "scaled by 1/M, as the compiled step does; optimizer excluded on both sides "
+    md.append("PyTorch %s eager (`/usr/bin/python3`), one process, `torch.set_num_threads(1)` "
+              "and `OMP_NUM_THREADS=1` (without the variable torch 1.13's idle OpenMP workers "
+              "spin and its one-thread MLP step measured 7x slower here), against the compiled "
+              "1-rank step (one thread, one BLAS thread). The models are written in "
+              "`bench/torch_models.py` after `tools/dualpipe-gen/dualpipe-gen.cpp`: the MLP "
+              "(tanh-GELU, `x @ W + b`, mean squared error) and the GPT (token + position "
+              "embedding, pre-norm causal attention with bias-free q/k/v, tanh-GELU MLP of "
+              "width 4 x hidden, final layer norm, bias-free LM head, token-mean "
+              "cross-entropy). M micro-batches per step, gradient accumulation with the loss "
+              "scaled by 1/M as the compiled step does; optimizer excluded on both sides "
               "(dualpipe-run applies SGD outside the timed step). PyTorch: median and best of "
-              "20 steps after one warm-up; dualpipe: of steps 1..7 of section 3's run.\n" % t["torch"])
-    md.append("| model | M | PyTorch ms median (min) | dualpipe 1-rank ms median (min) | dualpipe / PyTorch, medians | dualpipe / PyTorch, minima |")
-    md.append("|---|---|---|---|---|---|")
+              "20 steps after one warm-up, and the median CPU time per step; dualpipe: steps "
+              "1..9 of section 3's run.\n" % t["torch"])
+    md.append("| model | M | PyTorch wall ms median (min) | dualpipe 1-rank wall ms median (min) | ratio of medians (minima) | PyTorch CPU ms per step | dualpipe CPU ms per step | ratio of CPU times | load |")
+    md.append("|---|---|---|---|---|---|---|---|---|")
     for r in t["rows"]:
-        md.append("| %s | %d | %.1f (%.1f) | %.1f (%.1f) | %.1fx | %.1fx |" % (
-            r["model"], r["M"], r["torch_ms"], r["torch_min_ms"], r["dualpipe_1rank_ms"],
-            r["dualpipe_1rank_min_ms"], r["ratio"], r["ratio_min"]))
+        md.append("| %s | %d | %.1f (%.1f) | %.1f (%.1f) | %.2fx (%.2fx) | %s | %s | %s | %.1f |" % (
+            r["model"], r["M"], r["torch_ms"], r["torch_min_ms"],
+            r["dualpipe_1rank_ms"], r["dualpipe_1rank_min_ms"], r["ratio"], r["ratio_min"],
+            fmt(r.get("torch_cpu_ms")), fmt(r.get("dualpipe_cpu_ms")),
+            fmt(r.get("ratio_cpu"), "%.2fx"), r.get("load_before", float("nan"))))
     md.append("")
-    if t["rows"]:
-        r = t["rows"][0]
-        flops = 3 * 2 * 32 * 256 * 256 * 8 * r["M"]  # fwd 2*b*k*n per layer, bwd twice that
-        md.append("A step of M=%d does about %.0f MFLOP (matmuls only: forward 2 x 32 x 256 x 256 "
-                  "per layer, backward twice that): PyTorch's best step runs at %.1f GFLOP/s, the "
-                  "compiled step's at %.2f GFLOP/s. The CPU lowering turns every linalg op into "
-                  "plain loops (`ConvertLinalgToLoopsPass`: no tiling, no BLAS call, only what LLVM -O3 "
-                  "vectorises on its own), "
-                  "so the gap is code generation, not the pipeline runtime (whose cost per "
-                  "message is microseconds, section 3).\n" % (
-                      r["M"], flops / 1e6, flops / (r["torch_min_ms"] * 1e-3) / 1e9,
-                      flops / (r["dualpipe_1rank_min_ms"] * 1e-3) / 1e9))
-    md.append("On this shared machine single steps vary a lot (PyTorch's range is in "
-              "`bench/results/torch.json`); the minima are the fairer comparison of "
-              "what each implementation costs.\n")
-    md.append("GPT: %s.\n" % t["gpt"])
-    if t["rows"]:
-        r = t["rows"][0]
-        head.append(("Compiled 1-rank MLP step vs PyTorch eager (1 thread), M=%d: best step %.1f ms vs "
-                     "%.1f ms, %.1fx slower (medians %.0f vs %.0f ms)" % (
-                         r["M"], r["dualpipe_1rank_min_ms"], r["torch_min_ms"], r["ratio_min"],
-                         r["dualpipe_1rank_ms"], r["torch_ms"]),
-                     "python3 bench/bench.py --only=runtime,torch"))
+    md.append("Ratios above 1 mean the compiled step is slower. On this shared machine (load "
+              "in the last column, 2 cores) a one-thread process gets a fraction of a core, so "
+              "wall times mostly measure the wait for the CPU; the CPU time per step (PyTorch: "
+              "`time.process_time()` around each step, median; dualpipe: the user+sys "
+              "difference between a 10-step and a 2-step run of the same step, over 8 steps) "
+              "is the load-independent comparison, and the headline ratio.\n")
+    for r in t["rows"]:
+        head.append(("Compiled 1-rank %s step vs PyTorch eager (1 thread), M=%d: CPU time per step "
+                     "%s ms vs %s ms, dualpipe / PyTorch = %s (wall, loaded machine: best %.1f vs "
+                     "%.1f ms, %.2fx; medians %.1f vs %.1f ms, %.2fx; load %.1f)" % (
+                         "MLP" if r.get("kind", "mlp") == "mlp" else "GPT", r["M"],
+                         fmt(r.get("dualpipe_cpu_ms")), fmt(r.get("torch_cpu_ms")),
+                         fmt(r.get("ratio_cpu"), "%.2fx"),
+                         r["dualpipe_1rank_min_ms"], r["torch_min_ms"], r["ratio_min"],
+                         r["dualpipe_1rank_ms"], r["torch_ms"], r["ratio"], r.get("load_before", 0)),
+                     "%s && OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 /usr/bin/time %s (CPU per "
+                     "step: its user+sys minus that of the same command with --steps=2, over "
+                     "8 steps); %s" % (
+                         r.get("dualpipe_compile_command", ""), r["dualpipe_command"],
+                         r["torch_command"])))
 
 
 def main():
@@ -389,44 +464,42 @@ def main():
     body.append("## 4. Against PyTorch eager on CPU\n")
     section_torch(body, head)
     body.append("## 5. GPU (`bench/gpu.sh`)\n")
-    body.append("**Pending: nothing was measured on a GPU.** This machine has no GPU. The "
-                "compiler's CUDA target now builds (`dualpipe-compile --target=cuda` emits sm_90 "
-                "cubins, docs/cuda.md), but `dualpipe-run` cannot run a cuda step yet (no cuda "
-                "backend: it would hand host memory to the kernels), and the runtime has no "
-                "stream-overlapped communication yet, so a hidden-communication fraction could "
-                "only read 0 today. `bench/gpu.sh` checks, in order, for a GPU (`nvidia-smi`), "
-                "the CUDA toolkit, CMake's `CUDA ON`, a runner that runs cuda steps and a "
-                "working `--target=cuda`, and exits with status 2 and a plain message at the "
-                "first that is missing (here: no GPU; with a GPU but today's runner: the runner). "
-                "With all of them it builds with CUDA, compiles a GPT (8 layers, hidden 1024, "
-                "sequence 1024 by default) for DualPipe on 4 ranks of the one GPU and a 1-rank "
-                "reference, runs both with `--check --trace`, and prints the step time, the "
-                "achieved TFLOP/s (cost-model FLOPs of forward + backward x M / step time) and "
-                "the fraction of communication time that overlaps compute actions on the same "
-                "rank (`bench/gpu_trace.py`, which says 'unknown' when the trace has no compute "
-                "actions), within a five-minute budget.\n")
+    body.append("**Not measured here: this machine has no GPU** (and this session was not "
+                "lent one). `bench/gpu.sh` runs DualPipe on several ranks of one H200 against a "
+                "1-rank reference (step time, achieved TFLOP/s, fraction of communication hidden "
+                "under compute, from the trace); `bench/gpu.sh --dry-run` does everything short "
+                "of running on the GPU (toolkit check, CUDA build, GPT generation, FLOP count, "
+                "both `--target=cuda` compiles) and prints the runs it would make; it exits 2 "
+                "with a plain message where it cannot run. See the script's header for its "
+                "environment variables.\n")
     mach = None
     for n in ("compile", "schedule", "runtime", "torch"):
         d = load(n)
-        if d and "machine" in d:
+        if d and "machine" in d and (mach is None or d["machine"]["date"] > mach["date"]):
             mach = d["machine"]
     md.append("# dualpipe benchmark report\n")
     md.append("Written by `bench/run.sh` (build, then `python3 bench/bench.py`, then "
               "`python3 bench/report.py`); raw figures in `bench/results/*.json`, plots in "
               "`bench/plots/`. Each section can be rerun alone with `bench/run.sh "
               "--only=SECTION` (compile, schedule, runtime, torch, predict); the figures "
-              "below come from such per-section runs on the machine below, using the "
-              "`build-bench` binaries.")
+              "below come from such per-section runs on the machine below. Every figure is "
+              "followed by the command that produced it (tool paths relative to the build's "
+              "`bin/`).")
     if mach:
-        md.append("Machine: %s, %s cores visible, shared with other builds (load average "
-                  "%.1f at the end of the run), %s. Wall times on a shared machine are upper "
-                  "bounds; CPU times are given beside them where it matters.\n" % (
-                      mach["cpu"], mach["cores"], mach["load_average"], mach["date"]))
+        loads = {n: load(n)["machine"]["load_average"] for n in ("compile", "runtime", "torch")
+                 if load(n) and "machine" in load(n)}
+        md.append("Machine: %s, %s cores visible, shared with other engineers' builds (1-minute "
+                  "load average at the end of each section: %s; per-measurement loads are in the "
+                  "tables), %s. Wall times on this shared machine are upper bounds; CPU (user+sys) "
+                  "times are given beside them.\n" % (
+                      mach["cpu"], mach["cores"],
+                      ", ".join("%s %.1f" % kv for kv in loads.items()) or "%.1f" % mach["load_average"],
+                      mach["date"]))
     md.append("## Headline figures\n")
     for text, cmd in head:
         md.append("- %s.  \n  `%s`" % (text, cmd))
-    md.append("- GPU: pending, nothing measured: no GPU here, and `dualpipe-run` cannot run a "
-              "`--target=cuda` step yet; `bench/gpu.sh` says which and exits 2.  \n  `bench/gpu.sh`\n")
+    md.append("- GPU: not measured (no GPU on this machine); the measurement is `bench/gpu.sh`, "
+              "its build-and-compile rehearsal `bench/gpu.sh --dry-run`.  \n  `bench/gpu.sh`\n")
     md.extend(body)
     with open(os.path.join(ROOT, "bench", "REPORT.md"), "w") as f:
         f.write("\n".join(md) + "\n")
