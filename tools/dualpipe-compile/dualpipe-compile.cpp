@@ -821,8 +821,10 @@ int main(int argc, char **argv) {
           peaks.push_back(r.getAsObject()->getInteger("peak_bytes").value_or(0));
       manifest["peak_memory_bytes"] = std::move(peaks);
     }
+    // The reference runs 1F1B on one rank (F0 B0 F1 B1 ...): one
+    // micro-batch of activations alive at a time, where GPipe would hold M.
     if (referenceOpt &&
-        failed(buildTrainingStep(*reference, "gpipe", 1, 1, microbatchesOpt,
+        failed(buildTrainingStep(*reference, "1f1b", 1, 1, microbatchesOpt,
                                  "dualpipe_reference_rank", "")))
       return 1;
     phaseTimes.mark("tensor-level");
