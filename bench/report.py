@@ -230,6 +230,55 @@ def section_compile(md, head):
             "layers", "seconds (log)", logy=True)))
 
 
+
+def section_compile_noref(md, head):
+    """Deep models compiled without the single-device reference
+    (--reference=false): results/compile-noref.json, written by
+    bench/compile_noref.py."""
+    c = load("compile-noref")
+    if not c:
+        return
+    md.append("### Without the single-device reference (`--reference=false`)\n")
+    md.append("The reference is the whole model in one stage function; the bufferization "
+              "passes grow superlinearly in a function's size (above), so the reference "
+              "dominates deep compiles. `--reference=false` compiles only the pipeline "
+              "(each stage function holds layers/N blocks; `dualpipe-run --check` then "
+              "refuses with the reason). One compile at a time, CPU time and peak RSS from "
+              "`/usr/bin/time`; *load* as above.\n")
+    md.append("| layers | ranks | M | -O | status | wall s | CPU s | peak RSS MiB | load | "
+              + " | ".join(PHASES) + " |")
+    md.append("|---" * (9 + len(PHASES)) + "|")
+    for e in c["runs"]:
+        ph = e.get("phases", {})
+        md.append("| %d | %d | %d | %d | %s | %.0f | %s | %s | %s | %s |" % (
+            e["layers"], e["ranks"], e["microbatches"], e["opt_level"], e["status"],
+            e["wall_s"], fmt(e.get("cpu_s"), "%.0f"), fmt(e.get("peak_rss_mib"), "%.0f"),
+            fmt(e.get("load")), " | ".join(fmt(ph.get(k), "%.1f") for k in PHASES)))
+    md.append("")
+    for e in c["runs"]:
+        if not e.get("passes"):
+            continue
+        md.append("Slowest passes, %d layers (wall s, summed over the pass-manager runs):\n"
+                  % e["layers"])
+        md.append("| pass | wall s |")
+        md.append("|---|---|")
+        for name, wall in e["passes"][:15]:
+            md.append("| %s | %.2f |" % (name, wall))
+        md.append("\nCommand: `%s` (model: `%s`)\n" % (e["command"], e.get("model", "")))
+        if e.get("note"):
+            md.append(e["note"] + "\n")
+        if e["status"] == "ok":
+            head.append(("Compile time, 96-layer GPT (tiny shapes), DualPipe on %d ranks, "
+                         "M=%d, -O%d, --reference=false: %.0f s wall, %s s CPU, peak RSS %s MiB; "
+                         "phases: %s; slowest passes: %s" % (
+                             e["ranks"], e["microbatches"], e["opt_level"], e["wall_s"],
+                             fmt(e.get("cpu_s"), "%.0f"), fmt(e.get("peak_rss_mib"), "%.0f"),
+                             ", ".join("%s %.0f s" % (k, e["phases"][k]) for k in PHASES
+                                       if k in e.get("phases", {})),
+                             ", ".join("%s %.1f s" % (n, w) for n, w in e["passes"][:4])),
+                         e["command"]))
+
+
 def section_schedule(md, head):
     s = load("schedule")
     if not s:
@@ -466,6 +515,7 @@ def main():
     body = []
     body.append("## 1. Compile time per pass\n")
     section_compile(body, head)
+    section_compile_noref(body, head)
     body.append("## 2. Schedule quality (simulated)\n")
     section_schedule(body, head)
     body.append("## 3. Runtime on CPU\n")
