@@ -168,28 +168,41 @@ std::string checkBuffer(const void *data, int64_t bytes) {
 
 } // namespace
 
+std::string World::checkP2P(int32_t self, int32_t peer, const void *data,
+                            int64_t bytes, const char *verb) const {
+  std::string problem = checkPeer(self, peer, verb);
+  return problem.empty() ? checkBuffer(data, bytes) : problem;
+}
+
+CommStatus World::traced(int32_t self, TraceEvent::Type type, int32_t peer,
+                         int64_t tag, int64_t bytes,
+                         const std::function<CommStatus()> &call) {
+  TraceEvent event;
+  event.type = type;
+  event.peer = peer;
+  event.tag = tag;
+  event.bytes = bytes;
+  event.startUs = nowUs();
+  CommStatus status = call();
+  event.durationUs = nowUs() - event.startUs;
+  event.failed = !status.ok();
+  ranks_[self]->timeline.add(std::move(event));
+  return status;
+}
+
 std::string World::send(int32_t self, int32_t peer, int64_t tag,
                         const void *data, int64_t bytes) {
   std::string op = describeSend(peer, tag);
   if (failed())
     return conclude(self, CommStatus::abandoned(op));
-  std::string problem = checkPeer(self, peer, "send to");
-  if (problem.empty())
-    problem = checkBuffer(data, bytes);
+  std::string problem = checkP2P(self, peer, data, bytes, "send to");
   if (!problem.empty())
     return reject(self, op, problem);
-
-  TraceEvent event;
-  event.type = TraceEvent::Type::Send;
-  event.peer = peer;
-  event.tag = tag;
-  event.bytes = bytes;
-  event.startUs = nowUs();
-  CommStatus status = transport_->send(self, peer, tag, data, bytes);
-  event.durationUs = nowUs() - event.startUs;
-  event.failed = !status.ok();
-  ranks_[self]->timeline.add(std::move(event));
-  return conclude(self, status);
+  return conclude(self, traced(self, TraceEvent::Type::Send, peer, tag, bytes,
+                               [&] {
+                                 return transport_->send(self, peer, tag, data,
+                                                         bytes);
+                               }));
 }
 
 std::string World::recv(int32_t self, int32_t peer, int64_t tag, void *data,
@@ -204,24 +217,15 @@ std::string World::recv(int32_t self, int32_t peer, int64_t tag, void *data,
     zeroFill();
     return conclude(self, CommStatus::abandoned(op));
   }
-  std::string problem = checkPeer(self, peer, "receive from");
-  if (problem.empty())
-    problem = checkBuffer(data, bytes);
+  std::string problem = checkP2P(self, peer, data, bytes, "receive from");
   if (!problem.empty()) {
     zeroFill();
     return reject(self, op, problem);
   }
-
-  TraceEvent event;
-  event.type = TraceEvent::Type::Recv;
-  event.peer = peer;
-  event.tag = tag;
-  event.bytes = bytes;
-  event.startUs = nowUs();
-  CommStatus status = transport_->recv(self, peer, tag, data, bytes);
-  event.durationUs = nowUs() - event.startUs;
-  event.failed = !status.ok();
-  ranks_[self]->timeline.add(std::move(event));
+  CommStatus status =
+      traced(self, TraceEvent::Type::Recv, peer, tag, bytes, [&] {
+        return transport_->recv(self, peer, tag, data, bytes);
+      });
   if (!status.ok())
     zeroFill();
   return conclude(self, status);
@@ -260,16 +264,13 @@ std::string World::allReduceSum(int32_t self, DType type, void *data,
   if (!problem.empty())
     return reject(self, op, problem);
 
-  TraceEvent event;
-  event.type = TraceEvent::Type::AllReduce;
-  event.peer = static_cast<int32_t>(group.size());
-  event.bytes = count * dtypeBytes(type);
-  event.startUs = nowUs();
-  CommStatus status = transport_->allReduceSum(self, type, data, count, group);
-  event.durationUs = nowUs() - event.startUs;
-  event.failed = !status.ok();
-  ranks_[self]->timeline.add(std::move(event));
-  return conclude(self, status);
+  return conclude(
+      self, traced(self, TraceEvent::Type::AllReduce,
+                   static_cast<int32_t>(group.size()), /*tag=*/0,
+                   count * dtypeBytes(type), [&] {
+                     return transport_->allReduceSum(self, type, data, count,
+                                                     group);
+                   }));
 }
 
 std::string World::barrier(int32_t self) {
@@ -291,24 +292,15 @@ std::string World::sendOnStream(int32_t self, int32_t peer, int64_t tag,
   std::string op = describeSend(peer, tag);
   if (failed())
     return conclude(self, CommStatus::abandoned(op));
-  std::string problem = checkPeer(self, peer, "send to");
-  if (problem.empty())
-    problem = checkBuffer(data, bytes);
+  std::string problem = checkP2P(self, peer, data, bytes, "send to");
   if (!problem.empty())
     return reject(self, op, problem);
-
-  TraceEvent event;
-  event.type = TraceEvent::Type::Send;
-  event.peer = peer;
-  event.tag = tag;
-  event.bytes = bytes;
-  event.startUs = nowUs();
-  CommStatus status = transport_->sendOnStream(self, peer, tag, data, bytes,
-                                               stream, op + during(self));
-  event.durationUs = nowUs() - event.startUs;
-  event.failed = !status.ok();
-  ranks_[self]->timeline.add(std::move(event));
-  return conclude(self, status);
+  return conclude(self, traced(self, TraceEvent::Type::Send, peer, tag, bytes,
+                               [&] {
+                                 return transport_->sendOnStream(
+                                     self, peer, tag, data, bytes, stream,
+                                     op + during(self));
+                               }));
 }
 
 std::string World::recvOnStream(int32_t self, int32_t peer, int64_t tag,
@@ -318,24 +310,15 @@ std::string World::recvOnStream(int32_t self, int32_t peer, int64_t tag,
   std::string op = describeRecv(peer, tag);
   if (failed())
     return conclude(self, CommStatus::abandoned(op));
-  std::string problem = checkPeer(self, peer, "receive from");
-  if (problem.empty())
-    problem = checkBuffer(data, bytes);
+  std::string problem = checkP2P(self, peer, data, bytes, "receive from");
   if (!problem.empty())
     return reject(self, op, problem);
-
-  TraceEvent event;
-  event.type = TraceEvent::Type::Recv;
-  event.peer = peer;
-  event.tag = tag;
-  event.bytes = bytes;
-  event.startUs = nowUs();
-  CommStatus status = transport_->recvOnStream(self, peer, tag, data, bytes,
-                                               stream, op + during(self));
-  event.durationUs = nowUs() - event.startUs;
-  event.failed = !status.ok();
-  ranks_[self]->timeline.add(std::move(event));
-  return conclude(self, status);
+  return conclude(self, traced(self, TraceEvent::Type::Recv, peer, tag, bytes,
+                               [&] {
+                                 return transport_->recvOnStream(
+                                     self, peer, tag, data, bytes, stream,
+                                     op + during(self));
+                               }));
 }
 
 std::string World::synchronize(int32_t self) {

@@ -99,6 +99,13 @@ private:
   std::string conclude(int32_t self, const CommStatus &status);
   /// ": <what is wrong>" with `peer` as a partner of `self`, or "".
   std::string checkPeer(int32_t self, int32_t peer, const char *verb) const;
+  /// What is wrong with a point-to-point call's peer or buffer, or "".
+  std::string checkP2P(int32_t self, int32_t peer, const void *data,
+                       int64_t bytes, const char *verb) const;
+  /// Runs one transport call as a traced event of `self`'s timeline.
+  CommStatus traced(int32_t self, TraceEvent::Type type, int32_t peer,
+                    int64_t tag, int64_t bytes,
+                    const std::function<CommStatus()> &call);
 
   const int32_t size_;
   const std::chrono::steady_clock::time_point start_;
