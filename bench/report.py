@@ -255,8 +255,23 @@ def section_compile_noref(md, head):
             e["wall_s"], fmt(e.get("cpu_s"), "%.0f"), fmt(e.get("peak_rss_mib"), "%.0f"),
             fmt(e.get("load")), " | ".join(fmt(ph.get(k), "%.1f") for k in PHASES)))
     md.append("")
+    done = [e for e in c["runs"] if e["status"] == "ok" and e.get("cpu_s")]
+    if len(done) >= 2:
+        k = slope([(e["layers"], e["cpu_s"]) for e in done])
+        kl = slope([(e["layers"], e["phases"].get("lower-to-llvm-dialect")) for e in done])
+        kc = slope([(e["layers"], e["phases"].get("codegen")) for e in done])
+        md.append("Growth over %s layers (least-squares exponent k of time ~ layers^k): "
+                  "whole compile (CPU) k = %.2f, lowering to the LLVM dialect k = %.2f, "
+                  "code generation k = %.2f.\n" % (
+                      "/".join(str(e["layers"]) for e in done), k, kl, kc))
+        head.append(("Compile-time growth without the reference, %s layers, 8-rank DualPipe, "
+                     "-O0: CPU time ~ layers^%.2f (%s s)" % (
+                         "/".join(str(e["layers"]) for e in done), k,
+                         "/".join("%.0f" % e["cpu_s"] for e in done)),
+                     "python3 bench/compile_noref.py --layers=L  (L = %s)" %
+                     ", ".join(str(e["layers"]) for e in done)))
     for e in c["runs"]:
-        if not e.get("passes"):
+        if not e.get("passes") or e["layers"] != max(r["layers"] for r in c["runs"]):
             continue
         md.append("Slowest passes, %d layers (wall s, summed over the pass-manager runs):\n"
                   % e["layers"])
