@@ -71,20 +71,6 @@ std::string mpiError(int code) {
   return std::string(text, static_cast<size_t>(length));
 }
 
-/// Sleeps a little longer each time nothing happened: a busy loop would
-/// starve the other ranks when processes outnumber cores.
-void backoff(int &idle) {
-  ++idle;
-  if (idle < 64)
-    return;
-  if (idle < 256) {
-    std::this_thread::yield();
-    return;
-  }
-  int64_t micros = std::min<int64_t>(1000, 10 * (idle - 255));
-  std::this_thread::sleep_for(std::chrono::microseconds(micros));
-}
-
 class MpiTransport final : public Transport {
 public:
   MpiTransport(MPI_Comm parent, std::chrono::nanoseconds timeout,

@@ -71,19 +71,6 @@ std::string ncclText(ncclResult_t result, ncclComm_t comm = nullptr) {
   return text;
 }
 
-/// Sleeps a little longer each time nothing happened (as the mpi transport).
-void backoff(int &idle) {
-  ++idle;
-  if (idle < 64)
-    return;
-  if (idle < 256) {
-    std::this_thread::yield();
-    return;
-  }
-  std::this_thread::sleep_for(
-      std::chrono::microseconds(std::min(1000, 10 * (idle - 255))));
-}
-
 /// Thrown by the constructor; dualpipe_world_create_nccl returns its text.
 struct StartError : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -2,6 +2,9 @@
 
 #include "Transport.h"
 
+#include <algorithm>
+#include <thread>
+
 #include <cmath>
 #include <cstdio>
 
@@ -42,6 +45,18 @@ std::string describeAllReduce(DType type, int64_t count,
 
 std::string describeBarrier(int32_t worldSize) {
   return "barrier over all " + std::to_string(worldSize) + " ranks";
+}
+
+void backoff(int &idle) {
+  ++idle;
+  if (idle < 64)
+    return;
+  if (idle < 256) {
+    std::this_thread::yield();
+    return;
+  }
+  std::this_thread::sleep_for(
+      std::chrono::microseconds(std::min(1000, 10 * (idle - 255))));
 }
 
 } // namespace dualpipe::rt

@@ -194,6 +194,11 @@ std::string describeBarrier(int32_t worldSize);
 /// "0, 3, 5".
 std::string formatRanks(const std::vector<int32_t> &ranks);
 
+/// Polling loops of the transports call this each time nothing happened:
+/// it spins a little, then yields, then sleeps up to 1 ms, so a waiting
+/// rank does not starve the others when ranks outnumber cores.
+void backoff(int &idle);
+
 } // namespace dualpipe::rt
 
 #endif // DUALPIPE_RUNTIME_TRANSPORT_H
