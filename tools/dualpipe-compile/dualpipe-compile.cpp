@@ -206,6 +206,25 @@ void addIntRange(llvm::json::Object &arg, func::FuncOp fn, unsigned i) {
     arg["int_range"] = llvm::json::Array(r.asArrayRef());
 }
 
+/// The manifest entry of argument `i` of `fn`: its shape and dtype, and the
+/// role and name of the first (attribute, role) of `roles` it carries, else
+/// `fallbackRole` / `fallbackName`.
+llvm::json::Object argumentJson(
+    func::FuncOp fn, unsigned i,
+    ArrayRef<std::pair<StringRef, StringRef>> roles, StringRef fallbackRole,
+    const std::string &fallbackName) {
+  llvm::json::Object arg = tensorJson(fn.getArgument(i).getType());
+  for (auto [attr, role] : roles)
+    if (auto n = fn.getArgAttrOfType<StringAttr>(i, attr)) {
+      arg["role"] = role;
+      arg["name"] = n.getValue();
+      return arg;
+    }
+  arg["role"] = fallbackRole;
+  arg["name"] = fallbackName;
+  return arg;
+}
+
 /// The packed entry point of each rank, rank 0 first.
 llvm::json::Array rankEntryPoints(int64_t ranks) {
   llvm::json::Array entries;
@@ -245,18 +264,9 @@ llvm::json::Object buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
 
   llvm::json::Array args;
   for (unsigned i = 0; i < model.getNumArguments(); ++i) {
-    llvm::json::Object arg = tensorJson(model.getArgument(i).getType());
-    if (auto n = model.getArgAttrOfType<StringAttr>(i, dualpipe::kParamAttr)) {
-      arg["role"] = "param";
-      arg["name"] = n.getValue();
-    } else if (auto n = model.getArgAttrOfType<StringAttr>(
-                   i, dualpipe::kInputAttr)) {
-      arg["role"] = "input";
-      arg["name"] = n.getValue();
-    } else {
-      arg["role"] = "input";
-      arg["name"] = "arg" + std::to_string(i);
-    }
+    llvm::json::Object arg = argumentJson(
+        model, i, {{dualpipe::kParamAttr, "param"}, {dualpipe::kInputAttr, "input"}},
+        "input", "arg" + std::to_string(i));
     llvm::json::Array ownedBy;
     for (int64_t r : owners[i])
       ownedBy.push_back(r);
@@ -463,29 +473,15 @@ llvm::json::Object trainingManifest(ModuleOp module, int64_t ranks,
                                     StringRef schedule,
                                     StringRef placement) {
   auto entry = module.lookupSymbol<func::FuncOp>("dualpipe_rank0");
-  llvm::json::Array args, grads;
+  llvm::json::Array args;
   for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
-    Type t = entry.getArgument(i).getType();
-    llvm::json::Object arg = tensorJson(t);
-    if (auto n = entry.getArgAttrOfType<StringAttr>(i, dualpipe::kParamAttr)) {
-      arg["role"] = "param";
-      arg["name"] = n.getValue();
-    } else if (auto n = entry.getArgAttrOfType<StringAttr>(
-                   i, dualpipe::kInputAttr)) {
-      arg["role"] = "input";
-      arg["name"] = n.getValue();
-    } else if (auto n = entry.getArgAttrOfType<StringAttr>(
-                   i, dualpipe::kLabelAttr)) {
-      arg["role"] = "label";
-      arg["name"] = n.getValue();
-    } else if (auto n =
-                   entry.getArgAttrOfType<StringAttr>(i, "dualpipe.grad_of")) {
-      arg["role"] = "grad";
-      arg["name"] = n.getValue();
-    } else {
-      arg["role"] = "losses";
-      arg["name"] = "losses";
-    }
+    llvm::json::Object arg =
+        argumentJson(entry, i,
+                     {{dualpipe::kParamAttr, "param"},
+                      {dualpipe::kInputAttr, "input"},
+                      {dualpipe::kLabelAttr, "label"},
+                      {"dualpipe.grad_of", "grad"}},
+                     "losses", "losses");
     addIntRange(arg, entry, i);
     args.push_back(std::move(arg));
   }
@@ -538,22 +534,13 @@ llvm::json::Object optimizerManifest(ModuleOp module,
   auto fn = module.lookupSymbol<func::FuncOp>("dualpipe_optimizer");
   llvm::json::Array args;
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
-    llvm::json::Object arg = tensorJson(fn.getArgument(i).getType());
-    if (auto n = fn.getArgAttrOfType<StringAttr>(i, dualpipe::kParamAttr)) {
-      arg["role"] = "param";
-      arg["name"] = n.getValue();
-    } else if (auto n =
-                   fn.getArgAttrOfType<StringAttr>(i, "dualpipe.grad_of")) {
-      arg["role"] = "grad";
-      arg["name"] = n.getValue();
-    } else if (auto n = fn.getArgAttrOfType<StringAttr>(i, "dualpipe.state")) {
-      arg["role"] = "state";
-      arg["name"] = n.getValue();
+    llvm::json::Object arg = argumentJson(fn, i,
+                                          {{dualpipe::kParamAttr, "param"},
+                                           {"dualpipe.grad_of", "grad"},
+                                           {"dualpipe.state", "state"}},
+                                          "scalars", "step");
+    if (auto n = fn.getArgAttrOfType<StringAttr>(i, "dualpipe.state"))
       arg["param"] = n.getValue().rsplit('.').first;
-    } else {
-      arg["role"] = "scalars";
-      arg["name"] = "step";
-    }
     args.push_back(std::move(arg));
   }
   llvm::json::Object hyper;
