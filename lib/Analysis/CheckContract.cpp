@@ -217,7 +217,7 @@ struct CheckContractPass
       checkLoss(model, lossFn);
     else if (!loss.empty())
       checkBuiltinLoss(model);
-    else
+    else if (!forwardOnly)
       error(model.getLoc()) << "no function is marked " << kLossAttr
                             << "; add one (model results and "
                             << kLabelAttr

@@ -30,16 +30,6 @@ using namespace dualpipe::autodiff;
 
 namespace {
 
-constexpr llvm::StringLiteral kRoleAttr = "dualpipe.role";
-constexpr llvm::StringLiteral kSavedAttr = "dualpipe.saved";
-constexpr llvm::StringLiteral kWSavedAttr = "dualpipe.wsaved";
-constexpr llvm::StringLiteral kGradOfAttr = "dualpipe.grad_of";
-constexpr llvm::StringLiteral kGradOfArgAttr = "dualpipe.grad_of_arg";
-constexpr llvm::StringLiteral kFromStageAttr = "dualpipe.from_stage";
-constexpr llvm::StringLiteral kAutodiffAttr = "dualpipe.autodiff";
-constexpr llvm::StringLiteral kSavedBytesAttr = "dualpipe.saved_bytes";
-constexpr llvm::StringLiteral kSavedBytesNoRecomputeAttr =
-    "dualpipe.saved_bytes_without_recompute";
 
 /// Every value an op uses, including inside its regions, that is defined
 /// outside it.
@@ -585,17 +575,11 @@ LogicalResult AutodiffPass::emitFunctions(StageGrad &sg) {
     func::ReturnOp::create(b, loc, results);
   }
 
-  stage->setAttr(
-      kAutodiffAttr,
-      DictionaryAttr::get(
-          ctx, {NamedAttribute(attrs.getStringAttr("forward"),
-                               FlatSymbolRefAttr::get(fwd.getSymNameAttr())),
-                NamedAttribute(attrs.getStringAttr("backward_input"),
-                               FlatSymbolRefAttr::get(bwdI.getSymNameAttr())),
-                NamedAttribute(attrs.getStringAttr("backward_weight"),
-                               FlatSymbolRefAttr::get(bwdW.getSymNameAttr())),
-                NamedAttribute(attrs.getStringAttr("backward"),
-                               FlatSymbolRefAttr::get(bwd.getSymNameAttr()))}));
+  stage->setAttr(kAutodiffAttr,
+                 AutodiffAttr::get(ctx, FlatSymbolRefAttr::get(fwd.getSymNameAttr()),
+                                   FlatSymbolRefAttr::get(bwd.getSymNameAttr()),
+                                   FlatSymbolRefAttr::get(bwdI.getSymNameAttr()),
+                                   FlatSymbolRefAttr::get(bwdW.getSymNameAttr())));
   return success();
 }
 

@@ -100,17 +100,17 @@ struct BuildOptimizerPass
     auto fn = func::FuncOp::create(b, loc, name,
                                    FunctionType::get(ctx, argTypes, {}));
     fn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-    fn->setAttr("dualpipe.optimizer", b.getStringAttr(kind));
+    fn->setAttr(kOptimizerAttr, b.getStringAttr(kind));
     size_t n = params.size();
     for (size_t i = 0; i < n; ++i) {
       fn.setArgAttr(i, kParamAttr, b.getStringAttr(params[i].name));
-      fn.setArgAttr(n + i, "dualpipe.grad_of", b.getStringAttr(params[i].name));
+      fn.setArgAttr(n + i, kGradOfAttr, b.getStringAttr(params[i].name));
       for (size_t k = 0; k < suffixes.size(); ++k)
-        fn.setArgAttr(2 * n + i * suffixes.size() + k, "dualpipe.state",
+        fn.setArgAttr(2 * n + i * suffixes.size() + k, kStateAttr,
                       b.getStringAttr(params[i].name + "." +
                                       suffixes[k].str()));
     }
-    fn.setArgAttr(argTypes.size() - 1, "dualpipe.scalars",
+    fn.setArgAttr(argTypes.size() - 1, kScalarsAttr,
                   b.getStringAttr("lr,t"));
 
     Block *body = fn.addEntryBlock();

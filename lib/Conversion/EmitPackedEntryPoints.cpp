@@ -28,6 +28,7 @@ struct EmitPackedEntryPointsPass
         entries.push_back(fn);
 
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    llvm::SmallPtrSet<Operation *, 8> packed;
     for (LLVM::LLVMFuncOp fn : entries) {
       LLVM::LLVMFunctionType type = fn.getFunctionType();
       if (!isa<LLVM::LLVMVoidType>(type.getReturnType())) {
@@ -63,7 +64,13 @@ struct EmitPackedEntryPointsPass
       }
       LLVM::CallOp::create(b, fn.getLoc(), fn, operands);
       LLVM::ReturnOp::create(b, fn.getLoc(), ValueRange());
+      packed.insert(wrapper);
     }
+    if (!internalize)
+      return;
+    for (auto fn : module.getOps<LLVM::LLVMFuncOp>())
+      if (!fn.isExternal() && !packed.contains(fn))
+        fn.setLinkage(LLVM::Linkage::Internal);
   }
 };
 } // namespace

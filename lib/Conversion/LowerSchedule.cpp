@@ -148,7 +148,7 @@ LogicalResult RankLowering::compute(ComputeOp op) {
   if (!callee)
     return op.emitError() << "names no function to call; run "
                              "--dualpipe-autodiff before --dualpipe-schedule";
-  StringRef kind = op.getKind();
+  ActionKind kind = op.getKind();
   SmallVector<Value> operands;
   auto incoming = [&](int64_t from, bool gradient) -> LogicalResult {
     if (from < 0)
@@ -166,7 +166,7 @@ LogicalResult RankLowering::compute(ComputeOp op) {
     return success();
   };
 
-  if (kind == "F") {
+  if (kind == ActionKind::Forward) {
     if (failed(incoming(info.prev, /*gradient=*/false)))
       return failure();
     for (int64_t idx : info.modelArgs) {
@@ -179,7 +179,7 @@ LogicalResult RankLowering::compute(ComputeOp op) {
     for (unsigned i = firstLabel; i < callee.getNumArguments(); ++i)
       operands.push_back(sliceMicrobatch(
           entry.getArgument(numModelArgs + (i - firstLabel)), m, loc));
-  } else if (kind == "W") {
+  } else if (kind == ActionKind::BackwardWeight) {
     auto w = take({'w', s, m}, op, "the values W needs");
     if (failed(w))
       return failure();
@@ -198,13 +198,14 @@ LogicalResult RankLowering::compute(ComputeOp op) {
                           << callee.getNumArguments()
                           << "; the stage's functions do not follow the "
                              "autodiff contract";
-  int32_t code = kind == "F" ? 0 : kind == "B" ? 1 : kind == "I" ? 2 : 3;
+  // The runtime's dualpipe_action_kind numbers F, B, I, W as the IR does.
+  int32_t code = static_cast<int32_t>(kind);
   markAction(loc, code, s, m);
   auto call = func::CallOp::create(b, loc, callee, operands);
   endAction(loc);
   ValueRange results = call.getResults();
 
-  if (kind == "F") {
+  if (kind == ActionKind::Forward) {
     unsigned outs =
         info.next < 0 ? 1 : func::FuncOp(info.fn).getNumResults();
     if (info.next < 0) {
@@ -218,7 +219,7 @@ LogicalResult RankLowering::compute(ComputeOp op) {
     values[{'s', s, m}] = SmallVector<Value>(results.drop_front(outs));
     return success();
   }
-  if (kind == "W") {
+  if (kind == ActionKind::BackwardWeight) {
     for (auto [i, g] : llvm::enumerate(results))
       accumulate(info.params[i], g, loc);
     return success();
@@ -226,7 +227,7 @@ LogicalResult RankLowering::compute(ComputeOp op) {
   values[{'g', s, m}] =
       SmallVector<Value>(results.take_front(info.numActivations));
   ValueRange rest = results.drop_front(info.numActivations);
-  if (kind == "I") {
+  if (kind == ActionKind::BackwardInput) {
     values[{'w', s, m}] = SmallVector<Value>(rest);
     return success();
   }
@@ -394,18 +395,18 @@ struct LowerSchedulePass
     for (unsigned i = 0; i < model.getNumArguments(); ++i)
       if (model.getArgAttr(i, kParamAttr))
         modelParams.push_back(i);
-    bool twoPipelines = pipeline.getPlacement() == "dualpipe";
+    bool twoPipelines = pipeline.getPlacement() == Placement::DualPipe;
     int64_t total = pipeline.getNumStages(), half = total / 2;
     for (int64_t s = 0; s < total; ++s) {
       StageInfo info;
       info.fn = module.lookupSymbol<func::FuncOp>(
           cast<FlatSymbolRefAttr>(pipeline.getStages()[s]).getValue());
       for (unsigned i = 0; i < info.fn.getNumArguments(); ++i) {
-        if (info.fn.getArgAttr(i, "dualpipe.from_stage")) {
+        if (info.fn.getArgAttr(i, kFromStageAttr)) {
           ++info.numActivations;
           continue;
         }
-        auto idx = info.fn.getArgAttrOfType<IntegerAttr>(i, "dualpipe.arg_index");
+        auto idx = info.fn.getArgAttrOfType<IntegerAttr>(i, kArgIndexAttr);
         if (!idx) {
           info.fn.emitError() << "argument " << i << " is neither an "
                               << "activation nor a model argument";
@@ -424,10 +425,9 @@ struct LowerSchedulePass
 
     // The labels: extra arguments of the last stage's forward.
     func::FuncOp lastForward;
-    if (auto dict = stages.back().fn->getAttrOfType<DictionaryAttr>(
-            "dualpipe.autodiff"))
-      if (auto ref = dict.getAs<FlatSymbolRefAttr>("forward"))
-        lastForward = module.lookupSymbol<func::FuncOp>(ref.getValue());
+    if (AutodiffAttr autodiff = getAutodiff(stages.back().fn))
+      lastForward =
+          module.lookupSymbol<func::FuncOp>(autodiff.getForward().getValue());
     if (!lastForward) {
       stages.back().fn.emitError() << "has no forward function; run "
                                       "--dualpipe-autodiff first";
@@ -461,13 +461,13 @@ struct LowerSchedulePass
     argTypes.push_back(
         MemRefType::get({numMicrobatches}, Float32Type::get(&getContext())));
     argAttrs.emplace_back();
-    argAttrs.back().set("dualpipe.output", StringAttr::get(&getContext(),
+    argAttrs.back().set(kOutputAttr, StringAttr::get(&getContext(),
                                                            "losses"));
     for (int64_t p : modelParams) {
       auto t = cast<RankedTensorType>(model.getArgument(p).getType());
       argTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
       argAttrs.emplace_back();
-      argAttrs.back().set("dualpipe.grad_of", model.getArgAttr(p, kParamAttr));
+      argAttrs.back().set(kGradOfAttr, model.getArgAttr(p, kParamAttr));
     }
 
     OpBuilder b(&getContext());
@@ -490,6 +490,12 @@ struct LowerSchedulePass
       b.setInsertionPointToEnd(module.getBody());
     }
     schedule.erase();
+    // The rank step functions are the module's interface; stage code and
+    // the model are internal to it (two step modules link into one
+    // library).
+    for (auto fn : module.getOps<func::FuncOp>())
+      if (!fn.isExternal() && !fn->hasAttr(kRankAttr))
+        fn.setPrivate();
   }
 };
 } // namespace

@@ -1,6 +1,7 @@
 //===- Schedule.cpp - Actions, schedules and placements -------------------===//
 
 #include "dualpipe/Schedule/Schedule.h"
+#include "dualpipe/Schedule/Placement.h"
 
 namespace dualpipe::sched {
 
@@ -144,59 +145,40 @@ Expected<Placement> placementFor(ScheduleKind kind, int n, int m, int chunks) {
   if (m < 1)
     return Error{"the number of micro-batches must be at least 1, got " +
                  std::to_string(m)};
+  if (kind == ScheduleKind::Custom)
+    return Error{"a custom schedule has no known placement"};
+  if (kind == ScheduleKind::Interleaved1F1B && chunks < 1)
+    return Error{"interleaved 1F1B needs at least 1 chunk per rank, got " +
+                 std::to_string(chunks)};
+  PlacementKind rule = placementKindOf(kind);
   Placement pl;
-  switch (kind) {
-  case ScheduleKind::GPipe:
-  case ScheduleKind::OneFOneB:
-  case ScheduleKind::ZBH1:
-    pl.numStages = n;
-    pl.chunksPerRank = 1;
-    for (int s = 0; s < n; ++s)
-      pl.stageToRank.push_back(s);
-    pl.pipelines.push_back(wholePipeline(n, m));
-    return pl;
-  case ScheduleKind::Interleaved1F1B:
-    if (chunks < 1)
-      return Error{"interleaved 1F1B needs at least 1 chunk per rank, got " +
-                   std::to_string(chunks)};
-    pl.numStages = n * chunks;
-    pl.chunksPerRank = chunks;
-    for (int s = 0; s < n * chunks; ++s)
-      pl.stageToRank.push_back(s % n);
-    pl.pipelines.push_back(wholePipeline(n * chunks, m));
-    return pl;
-  case ScheduleKind::ZBV:
-  case ScheduleKind::DualPipeV:
-  case ScheduleKind::DualPipe: {
+  pl.numStages = static_cast<int>(defaultNumStages(rule, n, chunks));
+  pl.chunksPerRank = pl.numStages / n;
+  // The schedule engine numbers DualPipe's 2N stages (both pipelines).
+  if (rule == PlacementKind::DualPipe) {
     pl.numStages = 2 * n;
     pl.chunksPerRank = 2;
-    pl.stageToRank.resize(2 * n);
-    for (int r = 0; r < n; ++r) {
-      pl.stageToRank[r] = r;
-      pl.stageToRank[2 * n - 1 - r] = r;
-    }
-    if (kind != ScheduleKind::DualPipe) {
-      pl.pipelines.push_back(wholePipeline(2 * n, m));
-      return pl;
-    }
-    // Pipeline A: stages 0..N-1 carrying micro-batches 0..M/2-1; pipeline
-    // B: stages N..2N-1 carrying M/2..M-1.
-    Pipeline a, b;
-    for (int s = 0; s < n; ++s) {
-      a.stages.push_back(s);
-      b.stages.push_back(n + s);
-    }
-    a.firstMicrobatch = 0;
-    a.numMicrobatches = m / 2;
-    b.firstMicrobatch = m / 2;
-    b.numMicrobatches = m - m / 2;
-    pl.pipelines = {a, b};
+  }
+  for (int s = 0; s < pl.numStages; ++s)
+    pl.stageToRank.push_back(
+        static_cast<int>(rankOfStage(rule, s, pl.numStages, n)));
+  if (rule != PlacementKind::DualPipe) {
+    pl.pipelines.push_back(wholePipeline(pl.numStages, m));
     return pl;
   }
-  case ScheduleKind::Custom:
-    break;
+  // Pipeline A: stages 0..N-1 carrying micro-batches 0..M/2-1; pipeline
+  // B: stages N..2N-1 carrying M/2..M-1.
+  Pipeline a, b;
+  for (int s = 0; s < n; ++s) {
+    a.stages.push_back(s);
+    b.stages.push_back(n + s);
   }
-  return Error{"a custom schedule has no known placement"};
+  a.firstMicrobatch = 0;
+  a.numMicrobatches = m / 2;
+  b.firstMicrobatch = m / 2;
+  b.numMicrobatches = m - m / 2;
+  pl.pipelines = {a, b};
+  return pl;
 }
 
 int parameterCopiesPerDevice(const Schedule &schedule) {

@@ -32,7 +32,7 @@ func::FuncOp createEntry(OpBuilder &builder, func::FuncOp model,
       for (NamedAttribute na : attrs)
         fn.setArgAttr(i, na.getName(), na.getValue());
   for (unsigned i = 0; i < modelType.getNumResults(); ++i)
-    fn.setArgAttr(modelType.getNumInputs() + i, "dualpipe.output",
+    fn.setArgAttr(modelType.getNumInputs() + i, kOutputAttr,
                   builder.getI64IntegerAttr(i));
   fn.addEntryBlock();
   return fn;
@@ -57,11 +57,12 @@ struct BuildForwardProgramsPass
       return signalPassFailure();
     }
     int64_t ranks = pipeline.getNumRanks();
-    if (pipeline.getPlacement() != "linear" ||
+    if (pipeline.getPlacement() != Placement::Linear ||
         pipeline.getNumStages() != ranks) {
       pipeline.emitError() << "forward programs need a linear placement with "
                               "one stage per rank, got '"
-                           << pipeline.getPlacement() << "' with "
+                           << stringifyPlacement(pipeline.getPlacement())
+                           << "' with "
                            << pipeline.getNumStages() << " stages on " << ranks
                            << " ranks; use --dualpipe-schedule for other "
                               "layouts";
@@ -106,7 +107,7 @@ struct BuildForwardProgramsPass
       SmallVector<Value> operands;
       for (unsigned i = 0; i < stage.getNumArguments(); ++i) {
         if (auto idx =
-                stage.getArgAttrOfType<IntegerAttr>(i, "dualpipe.arg_index")) {
+                stage.getArgAttrOfType<IntegerAttr>(i, kArgIndexAttr)) {
           operands.push_back(fn.getArgument(idx.getInt()));
           continue;
         }

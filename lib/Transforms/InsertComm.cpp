@@ -35,10 +35,10 @@ void buildGroup(OpBuilder &b, Location loc, PipelineOp pipeline,
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(b.createBlock(&op.getBody()));
   for (const sched::Message &m : group.sends)
-    ISendOp::create(b, loc, payloadName(m.gradient), m.fromStage,
+    ISendOp::create(b, loc, payloadOf(m.gradient), m.fromStage,
                     m.microbatch, m.toRank, typesAttr(b, pipeline, m));
   for (const sched::Message &m : group.postRecvs)
-    IRecvOp::create(b, loc, payloadName(m.gradient), m.fromStage,
+    IRecvOp::create(b, loc, payloadOf(m.gradient), m.fromStage,
                     m.microbatch, m.fromRank, typesAttr(b, pipeline, m));
 }
 
@@ -108,7 +108,7 @@ struct InsertCommPass : impl::DualPipeInsertCommBase<InsertCommPass> {
     }
     PipelineOp pipeline = lookupPipeline(module);
     auto groups = sched::commGroups(*schedule);
-    bool mirror = pipeline.getPlacement() == "dualpipe";
+    bool mirror = pipeline.getPlacement() == Placement::DualPipe;
     int64_t n = schedule->numRanks;
 
     for (auto program : op.getBody().front().getOps<ProgramOp>()) {
@@ -131,7 +131,7 @@ struct InsertCommPass : impl::DualPipeInsertCommBase<InsertCommPass> {
       };
       auto emitWaits = [&](const sched::CommGroup &g) {
         for (const sched::Message &m : g.waitRecvs)
-          WaitRecvOp::create(b, loc, payloadName(m.gradient), m.fromStage,
+          WaitRecvOp::create(b, loc, payloadOf(m.gradient), m.fromStage,
                              m.microbatch, m.fromRank);
       };
       for (size_t i = 0; i <= actions.size(); ++i) {

@@ -173,13 +173,13 @@ func::FuncOp buildStage(func::FuncOp model, const Cut &cut, int64_t s,
                                  FunctionType::get(ctx, argTypes, resultTypes));
   fn->setAttr(kStageAttr, builder.getI64IntegerAttr(s));
   for (size_t i = 0; i < in.size(); ++i)
-    fn.setArgAttr(i, "dualpipe.from_stage", builder.getI64IntegerAttr(s - 1));
+    fn.setArgAttr(i, kFromStageAttr, builder.getI64IntegerAttr(s - 1));
   for (auto [i, a] : llvm::enumerate(cut.argsUsed[s])) {
     unsigned idx = in.size() + i;
     if (DictionaryAttr attrs = model.getArgAttrDict(a.getArgNumber()))
       for (NamedAttribute na : attrs)
         fn.setArgAttr(idx, na.getName(), na.getValue());
-    fn.setArgAttr(idx, "dualpipe.arg_index",
+    fn.setArgAttr(idx, kArgIndexAttr,
                   builder.getI64IntegerAttr(a.getArgNumber()));
   }
 
@@ -441,10 +441,17 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
     }
     bool solve = numStages > markers + 1;
 
-    StringRef rule = placement;
+    std::optional<Placement> parsedRule = symbolizePlacement(placement);
+    if (!parsedRule) {
+      model.emitError() << "unknown placement '" << placement.getValue()
+                        << "'; use linear, interleaved, dualpipe or dualpipev";
+      return signalPassFailure();
+    }
+    Placement rule = *parsedRule;
+    StringRef ruleName = stringifyPlacement(rule);
     int64_t numRanks = ranks;
     SmallVector<int64_t> pipelineStages; // index into the stage functions
-    if (rule == "dualpipe") {
+    if (rule == Placement::DualPipe) {
       if (numRanks == 0)
         numRanks = numStages;
       if (numRanks != numStages) {
@@ -458,31 +465,26 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
           pipelineStages.push_back(s);
     } else {
       if (numRanks == 0)
-        numRanks = rule == "dualpipev" ? numStages / 2 : numStages;
+        numRanks = rule == Placement::DualPipeV ? numStages / 2 : numStages;
       for (int64_t s = 0; s < numStages; ++s)
         pipelineStages.push_back(s);
     }
     int64_t total = pipelineStages.size();
-    if (placementRank(rule, 0, total, std::max<int64_t>(numRanks, 1)) < 0) {
-      model.emitError() << "unknown placement '" << rule
-                        << "'; use linear, interleaved, dualpipe or dualpipev";
-      return signalPassFailure();
-    }
     if (numRanks < 1 || numRanks > total ||
-        (rule == "dualpipev" && total != 2 * numRanks)) {
+        (rule == Placement::DualPipeV && total != 2 * numRanks)) {
       model.emitError() << "cannot place " << total << " stages on "
-                        << numRanks << " ranks with placement '" << rule
-                        << "'" << (rule == "dualpipev"
+                        << numRanks << " ranks with placement '" << ruleName
+                        << "'" << (rule == Placement::DualPipeV
                                        ? " (it needs 2 stages per rank)"
                                        : " (every rank needs a stage)");
       return signalPassFailure();
     }
-    if (solve && (rule == "interleaved" ||
-                  (rule == "linear" && numRanks != numStages))) {
+    if (solve && (rule == Placement::Interleaved ||
+                  (rule == Placement::Linear && numRanks != numStages))) {
       model.emitError() << "the partitioner chooses cuts for one stage per "
                            "rank (linear) or two (dualpipe, dualpipev); with "
                            "placement '"
-                        << rule << "' on " << numRanks << " ranks, place all "
+                        << ruleName << "' on " << numRanks << " ranks, place all "
                         << numStages - 1
                         << " cuts with dualpipe.stage_boundary markers";
       return signalPassFailure();
@@ -528,7 +530,8 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
         problem.mandatory[c] = true;
       }
       problem.numStages = numStages;
-      problem.pairing = rule == "linear" ? Pairing::Linear : Pairing::Nested;
+      problem.pairing =
+          rule == Placement::Linear ? Pairing::Linear : Pairing::Nested;
       std::string whyNot;
       std::optional<PartitionSolution> sol = solvePartition(problem, &whyNot);
       if (!sol) {
@@ -542,7 +545,7 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
       }
       bounds.assign(sol->bounds.begin(), sol->bounds.end());
       tieBreakExact = sol->tieBreakExact;
-      if (rule != "linear" && numRanks - 1 >= markers) {
+      if (rule != Placement::Linear && numRanks - 1 >= markers) {
         PartitionProblem lin = problem;
         lin.numStages = numRanks;
         lin.pairing = Pairing::Linear;
@@ -585,7 +588,7 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
         cutAt.push_back(cost->numUnits());
       }
       llvm::json::Object json =
-          buildReport(model, *cost, cut, cutAt, rule, numRanks,
+          buildReport(model, *cost, cut, cutAt, ruleName, numRanks,
                       pipelineStages, on, solve, tieBreakExact, linear);
       std::error_code ec;
       llvm::raw_fd_ostream os(reportFile, ec, llvm::sys::fs::OF_Text);
@@ -605,7 +608,8 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
     }
 
     builder.setInsertionPointToEnd(module.getBody());
-    PipelineOp::create(builder, model.getLoc(), builder.getStringAttr(rule),
+    PipelineOp::create(builder, model.getLoc(),
+                       PlacementAttr::get(builder.getContext(), rule),
                        builder.getI64IntegerAttr(numRanks),
                        builder.getArrayAttr(refs),
                        builder.getDenseI64ArrayAttr(on),

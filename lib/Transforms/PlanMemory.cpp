@@ -44,27 +44,28 @@ StageSizes sizesOf(ModuleOp module, func::FuncOp stage) {
   for (Type t : stage.getFunctionType().getResults())
     s.output += bytesOf(t);
   for (unsigned i = 0; i < stage.getNumArguments(); ++i)
-    if (stage.getArgAttr(i, "dualpipe.from_stage"))
+    if (stage.getArgAttr(i, kFromStageAttr))
       s.inputGrad += bytesOf(stage.getArgument(i).getType());
-  auto dict = stage->getAttrOfType<DictionaryAttr>("dualpipe.autodiff");
-  auto lookup = [&](StringRef key) -> func::FuncOp {
-    auto ref = dict ? dict.getAs<FlatSymbolRefAttr>(key) : FlatSymbolRefAttr();
+  AutodiffAttr autodiff = getAutodiff(stage);
+  auto lookup = [&](FlatSymbolRefAttr ref) -> func::FuncOp {
     return ref ? module.lookupSymbol<func::FuncOp>(ref.getValue())
                : func::FuncOp();
   };
-  func::FuncOp fwd = lookup("forward"), bwdI = lookup("backward_input");
+  func::FuncOp fwd = autodiff ? lookup(autodiff.getForward()) : func::FuncOp();
+  func::FuncOp bwdI =
+      autodiff ? lookup(autodiff.getBackwardInput()) : func::FuncOp();
   if (fwd && bwdI) {
     s.exact = true;
     // Autodiff may save parameters too (dx = dy W^T needs W); they are not
     // copies, so its own count, which leaves them out, is preferred.
-    if (auto bytes = fwd->getAttrOfType<IntegerAttr>("dualpipe.saved_bytes"))
+    if (auto bytes = fwd->getAttrOfType<IntegerAttr>(kSavedBytesAttr))
       s.saved = bytes.getInt();
     else
       for (unsigned i = 0; i < fwd.getNumResults(); ++i)
-        if (fwd.getResultAttr(i, "dualpipe.saved"))
+        if (fwd.getResultAttr(i, kSavedAttr))
           s.saved += bytesOf(fwd.getFunctionType().getResult(i));
     for (unsigned i = 0; i < bwdI.getNumResults(); ++i)
-      if (bwdI.getResultAttr(i, "dualpipe.wsaved"))
+      if (bwdI.getResultAttr(i, kWSavedAttr))
         s.wsaved += bytesOf(bwdI.getFunctionType().getResult(i));
     return s;
   }
@@ -148,9 +149,9 @@ struct PlanMemoryPass : impl::DualPipePlanMemoryBase<PlanMemoryPass> {
     int64_t live = 0;
     auto compute = [&](ComputeOp c, int64_t t) {
       int64_t s = c.getStageIndex(), m = c.getMicrobatchIndex();
-      StringRef k = c.getKind();
+      ActionKind k = c.getKind();
       const StageSizes &z = sizes[s];
-      if (k == "F") {
+      if (k == ActionKind::Forward) {
         // Its input: a local hand-off or a received activation.
         if (links[s].prev >= 0)
           close(stageToRank[links[s].prev] == r ? 'a' : 'r', links[s].prev, m,
@@ -161,7 +162,7 @@ struct PlanMemoryPass : impl::DualPipePlanMemoryBase<PlanMemoryPass> {
         plan.peakMicrobatches = std::max(plan.peakMicrobatches, live);
         return;
       }
-      if (k == "W") {
+      if (k == ActionKind::BackwardWeight) {
         close('w', s, m, t);
         return;
       }
@@ -170,7 +171,7 @@ struct PlanMemoryPass : impl::DualPipePlanMemoryBase<PlanMemoryPass> {
               t);
       close('s', s, m, t);
       openBuffer('g', s, m, links[s].prev >= 0 ? z.inputGrad : 0, t, c);
-      if (k == "I")
+      if (k == ActionKind::BackwardInput)
         openBuffer('w', s, m, z.wsaved, t, c);
       --live;
     };
@@ -240,16 +241,16 @@ struct PlanMemoryPass : impl::DualPipePlanMemoryBase<PlanMemoryPass> {
       RankPlan plan = planRank(program, pipeline, sizes, links, stageToRank);
       int64_t r = program.getRankValue();
       plan.predictedMicrobatches = predicted[r];
-      program->setAttr("dualpipe.peak_bytes", b.getI64IntegerAttr(plan.peakBytes));
-      program->setAttr("dualpipe.arena_bytes",
+      program->setAttr(kPeakBytesAttr, b.getI64IntegerAttr(plan.peakBytes));
+      program->setAttr(kArenaBytesAttr,
                        b.getI64IntegerAttr(plan.arenaBytes));
-      program->setAttr("dualpipe.peak_microbatches",
+      program->setAttr(kPeakMicrobatchesAttr,
                        b.getI64IntegerAttr(plan.peakMicrobatches));
       DenseMap<Operation *, SmallVector<int64_t>> offsets;
       for (const Buffer &buf : plan.buffers)
         offsets[buf.owner].push_back(buf.offset);
       for (auto &[owner, list] : offsets)
-        owner->setAttr("dualpipe.offsets", b.getDenseI64ArrayAttr(list));
+        owner->setAttr(kOffsetsAttr, b.getDenseI64ArrayAttr(list));
       mlir::emitRemark(program.getLoc())
           << "rank " << r << ": peak " << plan.peakMicrobatches
           << " micro-batches of activations (the schedule engine predicts "

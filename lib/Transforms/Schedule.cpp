@@ -1,6 +1,7 @@
 //===- Schedule.cpp - materialize the step's schedule in IR --------------===//
 //
-// Implements --dualpipe-schedule and --dualpipe-emit-schedule=FILE.csv.
+// Implements --dualpipe-schedule: the schedule engine's schedule for the
+// pipeline, one dualpipe.program of compute actions per rank.
 //
 //===----------------------------------------------------------------------===//
 #include "ScheduleIR.h"
@@ -11,10 +12,6 @@
 #include "dualpipe/Schedule/TextForm.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
-#include "mlir/Support/FileUtilities.h"
-#include "llvm/Support/ToolOutputFile.h"
 
 namespace dualpipe {
 #define GEN_PASS_DEF_DUALPIPESCHEDULE
@@ -25,55 +22,25 @@ using namespace mlir;
 namespace {
 
 /// The placement each schedule family needs from the partitioner.
-StringRef requiredPlacement(sched::ScheduleKind kind) {
-  switch (kind) {
-  case sched::ScheduleKind::DualPipe:
-    return "dualpipe";
-  case sched::ScheduleKind::DualPipeV:
-  case sched::ScheduleKind::ZBV:
-    return "dualpipev";
-  case sched::ScheduleKind::Interleaved1F1B:
-    return "interleaved";
-  default:
-    return "linear";
-  }
+Placement requiredPlacement(sched::ScheduleKind kind) {
+  return fromEngine(sched::placementKindOf(kind));
 }
 
-/// The function realising `kind` for `stage`, from the stage function's
-/// `dualpipe.autodiff` dictionary, or null before autodiff.
+/// The function realising an action of `kind` on `stage`, from the stage
+/// function's autodiff attribute, or null before autodiff.
 FlatSymbolRefAttr calleeFor(PipelineOp pipeline, int64_t stage,
-                            StringRef kind) {
-  func::FuncOp fn = stageFunction(pipeline, stage);
-  auto dict = fn ? fn->getAttrOfType<DictionaryAttr>("dualpipe.autodiff")
-                 : DictionaryAttr();
-  if (!dict)
-    return {};
-  StringRef key = kind == "F"   ? "forward"
-                  : kind == "B" ? "backward"
-                  : kind == "I" ? "backward_input"
-                                : "backward_weight";
-  return dict.getAs<FlatSymbolRefAttr>(key);
+                            ActionKind kind) {
+  AutodiffAttr autodiff = getAutodiff(stageFunction(pipeline, stage));
+  return autodiff ? autodiff.getFunction(kind) : FlatSymbolRefAttr();
 }
 
 void buildCompute(OpBuilder &b, Location loc, PipelineOp pipeline,
                   const sched::Action &a) {
-  StringRef kind = kindName(a.kind);
-  ComputeOp::create(b, loc, b.getStringAttr(kind), b.getI64IntegerAttr(a.stage),
+  ActionKind kind = fromEngine(a.kind);
+  ComputeOp::create(b, loc, ActionKindAttr::get(b.getContext(), kind),
+                    b.getI64IntegerAttr(a.stage),
                     b.getI64IntegerAttr(a.microbatch),
                     calleeFor(pipeline, a.stage, kind));
-}
-
-/// Writes `schedule` as SCHEDULES.md's CSV to `path`.
-LogicalResult writeCSV(Operation *anchor, const sched::Schedule &schedule,
-                       StringRef path) {
-  std::string error;
-  auto out = openOutputFile(path, &error);
-  if (!out)
-    return anchor->emitError() << "cannot write the schedule to '" << path
-                               << "': " << error;
-  out->os() << sched::toCSV(schedule);
-  out->keep();
-  return success();
 }
 
 struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
@@ -83,13 +50,13 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
   FailureOr<sched::Schedule> generateFor(PipelineOp pipeline,
                                          sched::ScheduleKind kind,
                                          int64_t numRanks) {
-    StringRef need = requiredPlacement(kind);
-    if (pipeline.getPlacement() != need)
+    StringRef need = stringifyPlacement(requiredPlacement(kind));
+    if (pipeline.getPlacement() != requiredPlacement(kind))
       return pipeline.emitError()
              << "schedule '" << sched::scheduleName(kind) << "' needs stages "
              << "placed '" << need << "' (--dualpipe-partition=\"placement="
              << need << "\"), but the pipeline is '"
-             << pipeline.getPlacement() << "'";
+             << stringifyPlacement(pipeline.getPlacement()) << "'";
     sched::ScheduleConfig config;
     config.kind = kind;
     config.numRanks = numRanks;
@@ -136,7 +103,8 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
     }
     if (!best)
       return pipeline.emitError()
-             << "no schedule fits placement '" << pipeline.getPlacement()
+             << "no schedule fits placement '"
+             << stringifyPlacement(pipeline.getPlacement())
              << "' with " << microbatches.getValue() << " micro-batches on "
              << numRanks << " ranks";
     pipeline.emitRemark() << "schedule=auto chose "
@@ -190,8 +158,10 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
 
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
     Location loc = pipeline.getLoc();
-    auto op = ScheduleOp::create(b, loc, sched::scheduleName(schedule->kind),
-                                 numRanks, microbatches.getValue());
+    auto op = ScheduleOp::create(
+        b, loc, ScheduleKindAttr::get(b.getContext(), fromEngine(schedule->kind)),
+        b.getI64IntegerAttr(numRanks),
+        b.getI64IntegerAttr(microbatches.getValue()));
     Block *body = b.createBlock(&op.getBody());
     for (int64_t r = 0; r < numRanks; ++r) {
       b.setInsertionPointToEnd(body);
@@ -215,51 +185,11 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
         buildCompute(b, loc, pipeline, a.backwardPart());
       }
     }
-    if (!emit.empty() && failed(writeCSV(op, *schedule, emit)))
+    if (!emit.empty() && failed(writeScheduleCSV(op, *schedule, emit)))
       return signalPassFailure();
   }
-};
-
-/// --dualpipe-emit-schedule=FILE.csv: writes the module's dualpipe.schedule
-/// (its compute actions) in the CSV grammar of SCHEDULES.md.
-struct EmitSchedulePass
-    : PassWrapper<EmitSchedulePass, OperationPass<ModuleOp>> {
-  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(EmitSchedulePass)
-  explicit EmitSchedulePass(std::string path) : path(std::move(path)) {}
-  StringRef getArgument() const final { return "dualpipe-emit-schedule"; }
-  StringRef getDescription() const final {
-    return "Write the materialized schedule as CSV (SCHEDULES.md grammar)";
-  }
-  void runOnOperation() override {
-    ModuleOp module = getOperation();
-    auto ops = module.getOps<ScheduleOp>();
-    if (ops.empty()) {
-      module.emitError() << "no dualpipe.schedule to write; run "
-                            "--dualpipe-schedule first";
-      return signalPassFailure();
-    }
-    FailureOr<sched::Schedule> s = scheduleFromIR(*ops.begin());
-    if (failed(s) || failed(writeCSV(*ops.begin(), *s, path)))
-      return signalPassFailure();
-  }
-  std::string path;
 };
 
 } // namespace
-
-void registerEmitSchedulePass() {
-  registerPassPipeline(
-      "dualpipe-emit-schedule",
-      "Write the materialized schedule as CSV: --dualpipe-emit-schedule=FILE.csv",
-      [](OpPassManager &pm, StringRef options,
-         function_ref<LogicalResult(const Twine &)> errorHandler) {
-        if (options.empty())
-          return errorHandler("--dualpipe-emit-schedule needs a file: "
-                              "--dualpipe-emit-schedule=FILE.csv");
-        pm.addPass(std::make_unique<EmitSchedulePass>(options.str()));
-        return success();
-      },
-      [](function_ref<void(const mlir::detail::PassOptions &)>) {});
-}
 
 } // namespace dualpipe

@@ -1,6 +1,11 @@
 //===- ScheduleIR.cpp - between dualpipe.schedule and lib/Schedule -------===//
 #include "ScheduleIR.h"
 
+#include "dualpipe/Schedule/TextForm.h"
+
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/ToolOutputFile.h"
+
 using namespace mlir;
 
 namespace dualpipe {
@@ -20,7 +25,7 @@ sched::Placement placementOf(PipelineOp pipeline, int64_t microbatches) {
     pipe.numMicrobatches = mbs;
     return pipe;
   };
-  if (pipeline.getPlacement() == "dualpipe") {
+  if (pipeline.getPlacement() == Placement::DualPipe) {
     p.pipelines.push_back(line(0, ranks, 0, microbatches / 2));
     p.pipelines.push_back(
         line(ranks, ranks, microbatches / 2, microbatches - microbatches / 2));
@@ -30,32 +35,9 @@ sched::Placement placementOf(PipelineOp pipeline, int64_t microbatches) {
   return p;
 }
 
-StringRef kindName(sched::ActionKind kind) {
-  switch (kind) {
-  case sched::ActionKind::Forward:
-    return "F";
-  case sched::ActionKind::Backward:
-    return "B";
-  case sched::ActionKind::BackwardInput:
-    return "I";
-  case sched::ActionKind::BackwardWeight:
-    return "W";
-  case sched::ActionKind::OverlappedFB:
-    break;
-  }
-  return "?";
-}
-
 static sched::Action actionOf(ComputeOp op) {
-  int stage = op.getStageIndex(), mb = op.getMicrobatchIndex();
-  StringRef k = op.getKind();
-  if (k == "F")
-    return sched::Action::forward(stage, mb);
-  if (k == "B")
-    return sched::Action::backward(stage, mb);
-  if (k == "I")
-    return sched::Action::backwardInput(stage, mb);
-  return sched::Action::backwardWeight(stage, mb);
+  return {toEngine(op.getKind()), static_cast<int>(op.getStageIndex()),
+          static_cast<int>(op.getMicrobatchIndex())};
 }
 
 FailureOr<sched::Schedule> scheduleFromIR(ScheduleOp op) {
@@ -68,8 +50,7 @@ FailureOr<sched::Schedule> scheduleFromIR(ScheduleOp op) {
                             << " ranks but the pipeline has "
                             << pipeline.getNumRanks();
   sched::Schedule s;
-  s.kind = sched::parseScheduleName(op.getKind().str())
-               .value_or(sched::ScheduleKind::Custom);
+  s.kind = toEngine(op.getKind());
   s.numRanks = op.getNumRanks();
   s.numMicrobatches = op.getNumMicrobatches();
   sched::Placement p = placementOf(pipeline, s.numMicrobatches);
@@ -112,9 +93,22 @@ SmallVector<Type> messageTypes(PipelineOp pipeline, int64_t stage,
     return types;
   }
   for (unsigned i = 0; i < fn.getNumArguments(); ++i)
-    if (fn.getArgAttr(i, "dualpipe.from_stage"))
+    if (fn.getArgAttr(i, kFromStageAttr))
       types.push_back(fn.getArgument(i).getType());
   return types;
+}
+
+/// Writes `schedule` as the CSV of docs/schedules/README.md to `path`.
+LogicalResult writeScheduleCSV(Operation *anchor, const sched::Schedule &schedule,
+                       StringRef path) {
+  std::string error;
+  auto out = openOutputFile(path, &error);
+  if (!out)
+    return anchor->emitError() << "cannot write the schedule to '" << path
+                               << "': " << error;
+  out->os() << sched::toCSV(schedule);
+  out->keep();
+  return success();
 }
 
 } // namespace dualpipe

@@ -19,7 +19,7 @@ sched::Placement placementOf(PipelineOp pipeline, int64_t microbatches);
 
 /// The engine's view of a schedule op: each program's compute actions in
 /// issue order (communication ops are skipped). Fails with a diagnostic on
-/// `op` when the module has no pipeline or the kind is unknown.
+/// `op` when the module has no pipeline.
 mlir::FailureOr<sched::Schedule> scheduleFromIR(ScheduleOp op);
 
 /// The stage function of stage `s` of `pipeline`.
@@ -30,13 +30,16 @@ mlir::func::FuncOp stageFunction(PipelineOp pipeline, int64_t s);
 llvm::SmallVector<mlir::Type> messageTypes(PipelineOp pipeline, int64_t stage,
                                            bool gradient);
 
-/// "activation" or "gradient".
-inline llvm::StringRef payloadName(bool gradient) {
-  return gradient ? "gradient" : "activation";
+/// What a message carries.
+inline Payload payloadOf(bool gradient) {
+  return gradient ? Payload::Gradient : Payload::Activation;
 }
 
-/// The letter of a single (non-pair) action kind.
-llvm::StringRef kindName(sched::ActionKind kind);
+/// Writes `schedule` as CSV (docs/schedules/README.md) to `path`; an error
+/// is reported on `anchor`.
+mlir::LogicalResult writeScheduleCSV(mlir::Operation *anchor,
+                                     const sched::Schedule &schedule,
+                                     llvm::StringRef path);
 
 } // namespace dualpipe
 

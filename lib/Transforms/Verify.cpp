@@ -34,7 +34,7 @@ template <typename OpTy> MessageId idOf(OpTy op) {
 }
 
 std::string str(const MessageId &m) {
-  return (Twine(payloadName(m.gradient)) + " of stage " + Twine(m.stage) +
+  return (Twine(stringifyPayload(payloadOf(m.gradient))) + " of stage " + Twine(m.stage) +
           ", micro-batch " + Twine(m.microbatch))
       .str();
 }
@@ -158,18 +158,18 @@ struct VerifyPass : impl::DualPipeVerifyBase<VerifyPass> {
       };
       auto runCompute = [&](ComputeOp c) -> LogicalResult {
         int64_t s = c.getStageIndex(), m = c.getMicrobatchIndex();
-        StringRef k = c.getKind();
-        std::string what = (k + Twine(" of stage ") + Twine(s) +
+        ActionKind k = c.getKind();
+        std::string what = (stringifyActionKind(k) + Twine(" of stage ") + Twine(s) +
                             ", micro-batch " + Twine(m))
                                .str();
-        if (k == "F") {
+        if (k == ActionKind::Forward) {
           if (failed(needLocalOrReceived(c, links[s].prev, m, false,
                                          what.c_str())))
             return failure();
           done.forward.insert({s, m});
           return success();
         }
-        if (k == "W") {
+        if (k == ActionKind::BackwardWeight) {
           if (!done.backward.contains({s, m}))
             return c.emitError() << what << " runs before its I";
           return success();

@@ -33,7 +33,7 @@ func.func @net(%x: tensor<2x3xf64> {dualpipe.input = "x"},
 // CHECK-SAME: attributes {dualpipe.role = "backward_weight", dualpipe.stage = 0 : i64}
 
 // CHECK-LABEL: func.func @net_stage1(
-// CHECK-SAME: attributes {dualpipe.autodiff = {backward = @net_stage1_bwd, backward_input = @net_stage1_bwd_i, backward_weight = @net_stage1_bwd_w, forward = @net_stage1_fwd}, dualpipe.stage = 1 : i64}
+// CHECK-SAME: attributes {dualpipe.autodiff = #dualpipe.autodiff<forward = @net_stage1_fwd, backward = @net_stage1_bwd, backward_input = @net_stage1_bwd_i, backward_weight = @net_stage1_bwd_w>, dualpipe.stage = 1 : i64}
 
 // The forward keeps x (an activation) and W (a parameter, not counted in
 // saved_bytes: 2x3 f64 = 48 bytes).

@@ -33,7 +33,7 @@ func.func @dualpipe_rank0(%x: memref<4x8xf32>, %w: memref<8x8xf32>, %g: memref<8
 // CHECK: module attributes {gpu.container_module}
 // CHECK-DAG: llvm.func @dualpipe_rt_cuda_send(i32, i64, !llvm.ptr, i64, !llvm.ptr) -> i32
 
-// CHECK-LABEL: llvm.func @stage(
+// CHECK-LABEL: llvm.func internal @stage(
 // CHECK: %[[KS:.*]] = llvm.call @mgpuStreamCreate()
 // CHECK: gpu.launch_func <%[[KS]] : !llvm.ptr> @dualpipe_kernels::@stage_kernel
 // The matmul is cuBLAS on the fill's stream; the host waits after it.
@@ -43,7 +43,7 @@ func.func @dualpipe_rank0(%x: memref<4x8xf32>, %w: memref<8x8xf32>, %g: memref<8
 // CHECK: gpu.launch_func <%[[KS2]] : !llvm.ptr> @dualpipe_kernels::@stage_kernel_0
 // CHECK: llvm.call @mgpuStreamSynchronize(%[[KS2]])
 
-// CHECK-LABEL: llvm.func @dualpipe_rank0(
+// CHECK-LABEL: llvm.func internal @dualpipe_rank0(
 // CHECK: %[[TRUE:.*]] = llvm.mlir.constant(1 : i8) : i8
 // CHECK: llvm.call @mgpuMemAlloc(%{{.*}}, %{{.*}}, %[[TRUE]])
 // CHECK: llvm.call @stage(

@@ -1,4 +1,6 @@
 // RUN: dualpipe-opt %s --dualpipe-emit-packed-entry-points -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: dualpipe-opt %s --dualpipe-emit-packed-entry-points -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=LINK
+// RUN: dualpipe-opt %s --dualpipe-emit-packed-entry-points=internalize=false -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=KEEP
 
 // CHECK-LABEL: llvm.func @dualpipe_rank0_packed(
 // CHECK-SAME: %[[ARGS:.*]]: !llvm.ptr)
@@ -12,8 +14,13 @@
 llvm.func @_mlir_ciface_dualpipe_rank0(%desc: !llvm.ptr, %n: i64) {
   llvm.return
 }
-// Only entry points with the prefix are wrapped.
+// Only entry points with the prefix are wrapped, and only the packed ones
+// stay exported: the others get internal linkage.
 // CHECK-NOT: llvm.func @helper_packed
+// LINK: llvm.func internal @_mlir_ciface_dualpipe_rank0(
+// LINK: llvm.func internal @_mlir_ciface_helper(
+// LINK: llvm.func @dualpipe_rank0_packed(
+// KEEP: llvm.func @_mlir_ciface_helper(
 llvm.func @_mlir_ciface_helper(%desc: !llvm.ptr) {
   llvm.return
 }

@@ -52,6 +52,14 @@ dualpipe.pipeline "linear" ranks 2 stages [@s0] on [0]
 
 // -----
 
+// A rank count nothing could allocate is refused at once, not sized.
+func.func @s0() { return }
+// expected-error @+1 {{leaves rank 1 without a stage; use fewer ranks or more stages}}
+dualpipe.pipeline "linear" ranks 9223372036854775807 stages [@s0] on [0]
+
+
+// -----
+
 func.func @f() {
   // expected-error @+1 {{needs at least one activation to cut at}}
   "dualpipe.stage_boundary"() : () -> ()
@@ -155,7 +163,7 @@ dualpipe.schedule "1f1b" ranks 2 microbatches 2 {
 
 dualpipe.schedule "1f1b" ranks 1 microbatches 2 {
   dualpipe.program rank 0 {
-    // expected-error @+1 {{kind 'Q' is not one of F, B, I, W}}
+    // expected-error @+1 {{unknown action kind 'Q'; expected one of F, B, I, W}}
     dualpipe.compute "Q" stage 0 microbatch 0
   }
 }
@@ -212,7 +220,7 @@ dualpipe.schedule "1f1b" ranks 2 microbatches 2 {
 dualpipe.schedule "1f1b" ranks 2 microbatches 2 {
   dualpipe.program rank 0 {
     dualpipe.p2p_group {
-      // expected-error @+1 {{payload 'weights' is not 'activation' or 'gradient'}}
+      // expected-error @+1 {{unknown payload 'weights'; expected one of activation, gradient}}
       dualpipe.isend "weights" stage 0 microbatch 0 to 1 : [tensor<2xf32>]
     }
   }

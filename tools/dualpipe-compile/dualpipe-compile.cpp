@@ -1,52 +1,27 @@
 //===- dualpipe-compile.cpp - model.mlir to a per-rank step library ------===//
 //
-// Ahead-of-time driver: parses a model in the input contract, runs the pass
-// chain, emits an object file for the host and links OUTDIR/step.so (one
-// packed entry point per rank plus the single-device reference) beside
-// OUTDIR/manifest.json, which tells dualpipe-run how to call them.
+// Ahead-of-time driver: parses a model in the input contract and hands it to
+// the compile library (dualpipe/Driver/Driver.h), which runs the pass chain
+// of dualpipe/Pipelines/Pipelines.h and links OUTDIR/step.so (one packed
+// entry point per rank plus the single-device reference) beside
+// OUTDIR/manifest.json, which tells dualpipe-run how to call them. This file
+// is the command line.
 //
 //===----------------------------------------------------------------------===//
-#include "dualpipe/Conversion/Passes.h"
-#ifdef DUALPIPE_HAVE_AUTODIFF
-#include "dualpipe/Autodiff/Passes.h"
-#endif
-#include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
-#include "dualpipe/Transforms/Passes.h"
+#include "dualpipe/Driver/Driver.h"
+#include "dualpipe/InitAll.h"
 
-#include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
+#include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
-#include "mlir/Target/LLVMIR/Export.h"
+#include "mlir/Support/Timing.h"
 
-#include "llvm/IR/LegacyPassManager.h"
-#include "llvm/IR/Module.h"
-#include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/CommandLine.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/JSON.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Path.h"
-#include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/TargetSelect.h"
-#include "llvm/Support/ToolOutputFile.h"
-#include "llvm/Target/TargetMachine.h"
-#include "llvm/TargetParser/Host.h"
-
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <map>
-#include <optional>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -86,8 +61,7 @@ static cl::opt<std::string>
     targetOpt("target",
               cl::desc("Code target: cpu, or cuda (kernels as an sm_90 "
                        "cubin, see docs/cuda.md)"),
-              cl::init("cpu"),
-              cl::cat(category));
+              cl::init("cpu"), cl::cat(category));
 static cl::opt<std::string>
     emitOpt("emit",
             cl::desc("What to produce: lib (step.so + manifest.json), mlir "
@@ -102,20 +76,6 @@ static cl::opt<unsigned>
                 cl::desc("LLVM optimization level of the object code, 0-3 "
                          "(default 3; 1 compiles several times faster)"),
                 cl::init(3), cl::cat(category));
-/// --stop-after=PASS. LLVM's code generator already registers a string
-/// option of that name (llc's); dualpipe-compile takes it over (with
-/// --emit=mlir no code is generated, so LLVM never reads it).
-static cl::opt<std::string> *stopAfterOption() {
-  auto &options = cl::getRegisteredOptions();
-  auto it = options.find("stop-after");
-  return it == options.end()
-             ? nullptr
-             : static_cast<cl::opt<std::string> *>(it->second);
-}
-static std::string stopAfter() {
-  cl::opt<std::string> *o = stopAfterOption();
-  return o ? o->getValue() : std::string();
-}
 static cl::opt<std::string> optimizerOpt(
     "optimizer",
     cl::desc("Compile the optimizer step into step.so: sgd, momentum or "
@@ -123,7 +83,6 @@ static cl::opt<std::string> optimizerOpt(
              "adamw:lr=1e-3,beta1=0.9,beta2=0.999,eps=1e-8,weight-decay=0.01 "
              "(default: none, dualpipe-run applies plain SGD)"),
     cl::init(""), cl::cat(category));
-
 static cl::opt<bool> referenceOpt(
     "reference",
     cl::desc("Also compile the single-device reference (the uncut model on "
@@ -138,756 +97,173 @@ static cl::opt<bool> timePhasesOpt(
              "optimization, code generation, link) on stderr"),
     cl::init(false), cl::cat(category));
 
+// --stop-after is read before LLVM parses the command line: LLVM's code
+// generator registers an option of that name (llc's) in the same process.
+static const char kStopAfterHelp[] =
+    "\n  --stop-after=POINT      With --emit=mlir: print the step module's IR "
+    "after this phase of\n"
+    "                          the chain (contract-check, partition, "
+    "autodiff, schedule, comm,\n"
+    "                          verify, memory-plan, lower, bufferize, "
+    "to-llvm) or this pass (its\n"
+    "                          command-line name, e.g. dualpipe-insert-comm "
+    "or dualpipe-scf-to-cf)\n"
+    "                          and stop\n";
+static cl::extrahelp stopAfterHelp(kStopAfterHelp);
+
 namespace {
 
-/// Wall time per phase, for --time-phases.
-struct PhaseTimes {
-  std::vector<std::pair<std::string, double>> phases;
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  /// Adds the time since the last mark to `name`.
-  void mark(const std::string &name) {
-    auto now = std::chrono::steady_clock::now();
-    double s = std::chrono::duration<double>(now - start).count();
-    start = now;
-    for (auto &[n, t] : phases)
-      if (n == name) {
-        t += s;
-        return;
+/// Takes --stop-after=X (or --stop-after X) out of the command line.
+std::string takeStopAfter(int &argc, char **argv) {
+  std::string value;
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    llvm::StringRef a(argv[i]);
+    llvm::StringRef flag = a.starts_with("--") ? a.drop_front(2)
+                           : a.starts_with("-") ? a.drop_front(1)
+                                                : llvm::StringRef();
+    if (flag.consume_front("stop-after")) {
+      if (flag.consume_front("=")) {
+        value = flag.str();
+        continue;
       }
-    phases.push_back({name, s});
-  }
-  void print() const {
-    if (!timePhasesOpt)
-      return;
-    double total = 0;
-    for (const auto &[n, t] : phases)
-      total += t;
-    llvm::errs() << "dualpipe-compile: phase times (wall s):";
-    for (const auto &[n, t] : phases)
-      llvm::errs() << llvm::formatv(" {0} {1:f2};", n, t);
-    llvm::errs() << llvm::formatv(" total {0:f2}\n", total);
-  }
-};
-PhaseTimes phaseTimes;
-
-int fail(const llvm::Twine &message) {
-  llvm::errs() << "dualpipe-compile: error: " << message << "\n";
-  return 1;
-}
-
-std::string dtypeOf(Type t) {
-  if (t.isF32())
-    return "f32";
-  if (t.isF64())
-    return "f64";
-  if (t.isF16())
-    return "f16";
-  if (t.isBF16())
-    return "bf16";
-  if (auto i = dyn_cast<IntegerType>(t))
-    return "i" + std::to_string(i.getWidth());
-  return "unknown";
-}
-
-llvm::json::Object tensorJson(Type type) {
-  auto shaped = cast<ShapedType>(type);
-  llvm::json::Array shape;
-  for (int64_t d : shaped.getShape())
-    shape.push_back(d);
-  return llvm::json::Object{{"shape", std::move(shape)},
-                            {"dtype", dtypeOf(shaped.getElementType())}};
-}
-
-/// An integer argument's dualpipe.int_range = array<i64: LO, HI> (the range
-/// its values lie in, [LO, HI)) as the manifest's "int_range": [LO, HI];
-/// dualpipe-run draws synthetic values from it.
-void addIntRange(llvm::json::Object &arg, func::FuncOp fn, unsigned i) {
-  if (auto r = fn.getArgAttrOfType<DenseI64ArrayAttr>(i, "dualpipe.int_range"))
-    arg["int_range"] = llvm::json::Array(r.asArrayRef());
-}
-
-/// The manifest entry of argument `i` of `fn`: its shape and dtype, and the
-/// role and name of the first (attribute, role) of `roles` it carries, else
-/// `fallbackRole` / `fallbackName`.
-llvm::json::Object argumentJson(
-    func::FuncOp fn, unsigned i,
-    ArrayRef<std::pair<StringRef, StringRef>> roles, StringRef fallbackRole,
-    const std::string &fallbackName) {
-  llvm::json::Object arg = tensorJson(fn.getArgument(i).getType());
-  for (auto [attr, role] : roles)
-    if (auto n = fn.getArgAttrOfType<StringAttr>(i, attr)) {
-      arg["role"] = role;
-      arg["name"] = n.getValue();
-      return arg;
+      if (flag.empty() && i + 1 < argc) {
+        value = argv[++i];
+        continue;
+      }
     }
-  arg["role"] = fallbackRole;
-  arg["name"] = fallbackName;
-  return arg;
-}
-
-/// The packed entry point of each rank, rank 0 first.
-llvm::json::Array rankEntryPoints(int64_t ranks) {
-  llvm::json::Array entries;
-  for (int64_t r = 0; r < ranks; ++r)
-    entries.push_back("dualpipe_rank" + std::to_string(r) + "_packed");
-  return entries;
-}
-
-/// The rank of each stage of the pipeline.
-llvm::json::Array stageRanksOf(dualpipe::PipelineOp pipe) {
-  llvm::json::Array stageRanks;
-  for (int64_t r : pipe.getOn())
-    stageRanks.push_back(r);
-  return stageRanks;
-}
-
-/// Everything dualpipe-run needs to call the library, read off the
-/// partitioned (still tensor-level) module.
-llvm::json::Object buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
-  auto model = module.lookupSymbol<func::FuncOp>(*pipe.getModel());
-  int64_t ranks = pipe.getNumRanks();
-
-  // Which ranks use each model argument.
-  std::vector<std::vector<int64_t>> owners(model.getNumArguments());
-  for (auto [s, ref] : llvm::enumerate(pipe.getStages())) {
-    auto stage = module.lookupSymbol<func::FuncOp>(
-        cast<FlatSymbolRefAttr>(ref).getValue());
-    for (unsigned i = 0; i < stage.getNumArguments(); ++i)
-      if (auto idx = stage.getArgAttrOfType<IntegerAttr>(
-              i, "dualpipe.arg_index")) {
-        auto &o = owners[idx.getInt()];
-        int64_t r = pipe.getRankOfStage(s);
-        if (llvm::find(o, r) == o.end())
-          o.push_back(r);
-      }
+    argv[out++] = argv[i];
   }
-
-  llvm::json::Array args;
-  for (unsigned i = 0; i < model.getNumArguments(); ++i) {
-    llvm::json::Object arg = argumentJson(
-        model, i, {{dualpipe::kParamAttr, "param"}, {dualpipe::kInputAttr, "input"}},
-        "input", "arg" + std::to_string(i));
-    llvm::json::Array ownedBy;
-    for (int64_t r : owners[i])
-      ownedBy.push_back(r);
-    arg["ranks"] = std::move(ownedBy);
-    addIntRange(arg, model, i);
-    args.push_back(std::move(arg));
-  }
-  llvm::json::Array outputs;
-  for (Type t : model.getFunctionType().getResults())
-    outputs.push_back(tensorJson(t));
-
-  llvm::json::Array entries = rankEntryPoints(ranks);
-  llvm::json::Array stageRanks = stageRanksOf(pipe);
-
-  return llvm::json::Object{
-      {"format", "dualpipe-step"},
-      {"version", 1},
-      {"model", model.getSymName()},
-      {"target", targetOpt.getValue()},
-      {"schedule", scheduleOpt.getValue()},
-      {"microbatches", 1},
-      {"ranks", ranks},
-      {"stages", pipe.getNumStages()},
-      {"placement", pipe.getPlacement()},
-      {"stage_ranks", std::move(stageRanks)},
-      {"library", "step.so"},
-      {"entry_points", std::move(entries)},
-      {"reference_entry_point", "dualpipe_reference_packed"},
-      {"arguments", std::move(args)},
-      {"outputs", std::move(outputs)},
-  };
+  argc = out;
+  return value;
 }
 
-
-/// --optimizer=KIND[:key=value,...] as the options of
-/// --dualpipe-build-optimizer, with the hyperparameters for the manifest.
-struct OptimizerSpec {
-  std::string kind;
-  std::map<std::string, double> hyper;
-  std::string passOptions() const {
-    std::string s = "kind=" + kind;
-    for (const auto &[k, v] : hyper)
-      s += " " + k + "=" + llvm::formatv("{0:e16}", v).str();
-    return s;
-  }
-};
-
-std::optional<OptimizerSpec> parseOptimizer(StringRef text) {
-  OptimizerSpec spec;
-  auto [kind, rest] = text.split(':');
-  spec.kind = kind.trim().str();
-  std::vector<std::string> keys;
-  if (spec.kind == "sgd") {
-    spec.hyper = {{"lr", 0.01}, {"weight-decay", 0.0}};
-  } else if (spec.kind == "momentum") {
-    spec.hyper = {{"lr", 0.01}, {"momentum", 0.9}, {"weight-decay", 0.0}};
-  } else if (spec.kind == "adamw") {
-    spec.hyper = {{"lr", 1e-3},  {"beta1", 0.9},        {"beta2", 0.999},
-                  {"eps", 1e-8}, {"weight-decay", 0.01}};
-  } else {
-    fail("--optimizer=" + text + ": unknown optimizer '" + spec.kind +
-         "'; use sgd, momentum or adamw, e.g. --optimizer=adamw:lr=1e-3");
+/// The command line as compile options; nullopt after reporting a bad one.
+std::optional<dualpipe::CompileOptions>
+compileOptions(const std::string &stopAfter) {
+  dualpipe::CompileOptions o;
+  dualpipe::StepOptions &step = o.step;
+  std::optional<dualpipe::Target> target = dualpipe::parseTarget(targetOpt);
+  if (!target) {
+    (void)dualpipe::compileError("target '" + targetOpt +
+                                 "' is not one of cpu, cuda");
     return std::nullopt;
   }
-  SmallVector<StringRef> items;
-  rest.split(items, ',', -1, /*KeepEmpty=*/false);
-  for (StringRef item : items) {
-    auto [key, value] = item.split('=');
-    std::string k = key.trim().str();
-    std::replace(k.begin(), k.end(), '_', '-');
-    double v;
-    if (!spec.hyper.count(k)) {
-      std::string known;
-      for (const auto &[name, _] : spec.hyper)
-        known += (known.empty() ? "" : ", ") + name;
-      fail("--optimizer=" + text + ": '" + key.trim() + "' is not an option of " +
-           spec.kind + " (its options: " + known + ")");
+#ifndef DUALPIPE_COMPILE_HAVE_CUDA
+  if (*target == dualpipe::Target::Cuda) {
+    (void)dualpipe::compileError(
+        "target 'cuda' needs a build with the CUDA toolkit and NCCL (this "
+        "one was configured without them)");
+    return std::nullopt;
+  }
+#else
+  step.cuda.toolkit = DUALPIPE_CUDA_ROOT_DIR;
+#endif
+  step.target = *target;
+  if (emitOpt == "lib")
+    o.emit = dualpipe::EmitKind::Library;
+  else if (emitOpt == "mlir")
+    o.emit = dualpipe::EmitKind::Mlir;
+  else if (emitOpt == "llvm")
+    o.emit = dualpipe::EmitKind::Llvm;
+  else {
+    (void)dualpipe::compileError("--emit=" + emitOpt +
+                                 " is not one of lib, mlir, llvm");
+    return std::nullopt;
+  }
+  if (optLevelOpt > 3) {
+    (void)dualpipe::compileError("--opt-level=" + std::to_string(optLevelOpt) +
+                                 " is not one of 0, 1, 2, 3");
+    return std::nullopt;
+  }
+  o.forwardOnly = scheduleOpt == "forward";
+  if (!optimizerOpt.empty()) {
+    if (o.forwardOnly) {
+      (void)dualpipe::compileError(
+          "--optimizer needs a training step: pass --schedule=S --ranks=N "
+          "--microbatches=M");
       return std::nullopt;
     }
-    if (value.trim().getAsDouble(v) || !std::isfinite(v) || v < 0) {
-      fail("--optimizer=" + text + ": " + k + "=" + value +
-           " is not a non-negative number");
+    std::string error;
+    step.optimizer = dualpipe::OptimizerSpec::parse(optimizerOpt, error);
+    if (!step.optimizer) {
+      (void)dualpipe::compileError(error);
       return std::nullopt;
     }
-    spec.hyper[k] = v;
   }
-  return spec;
-}
-
-/// --stop-after=PASS: prints the module the first time that pass has run
-/// and ends the compile.
-struct StopAfter : public PassInstrumentation {
-  std::string stopAfterValue = stopAfter();
-  void runAfterPass(Pass *pass, Operation *op) override {
-    // A pass nested under func.func runs once per function: print once the
-    // enclosing pipeline has run it on every function (the adaptor that
-    // runs the nested pipeline finishes on the top-level module next).
-    if (pass->getArgument() == stopAfterValue)
-      pending = true;
-    if (!pending || op->getParentOp())
-      return;
-    op->print(llvm::outs());
-    llvm::outs().flush();
-    std::exit(0);
+  if (!o.forwardOnly && (ranksOpt < 1 || microbatchesOpt < 1)) {
+    (void)dualpipe::compileError(
+        (ranksOpt < 1 ? "--ranks=N" : "--microbatches=M") +
+        llvm::Twine(" is required with --schedule=") + scheduleOpt);
+    return std::nullopt;
   }
-  bool pending = false;
-};
-
-/// Per-pass timing and --stop-after on a pass manager of the chain.
-void instrument(PassManager &pm) {
-  applyDefaultTimingPassManagerCLOptions(pm); // --mlir-timing per pass
-  if (!stopAfter().empty())
-    pm.addInstrumentation(std::make_unique<StopAfter>());
-}
-
-/// Runs a textual pass pipeline on `module`.
-LogicalResult runPipeline(ModuleOp module, const std::string &pipeline) {
-  PassManager pm(module.getContext());
-  if (failed(applyPassManagerCLOptions(pm)) ||
-      failed(parsePassPipeline(pipeline, pm, llvm::errs())))
-    return failure();
-  instrument(pm);
-  return pm.run(module);
-}
-
-/// Everything but the entry points becomes private, so that two step
-/// modules (the pipeline and the reference) link into one library.
-void privatizeInternals(ModuleOp module) {
-  module.walk([](func::FuncOp fn) {
-    if (!fn.isExternal() && !fn->hasAttr(dualpipe::kRankAttr) &&
-        !fn->hasAttr("dualpipe.optimizer"))
-      fn.setPrivate();
-  });
-}
-
-/// Training step, tensor level: partition, autodiff, schedule,
-/// communication, verification, memory plan, per-rank step functions.
-LogicalResult buildTrainingStep(ModuleOp module, StringRef schedule,
-                                int64_t ranks, int64_t stages,
-                                int64_t microbatches, StringRef prefix,
-                                StringRef memoryReport,
-                                const OptimizerSpec *optimizer = nullptr,
-                                StringRef scheduleCsv = "") {
-  std::string placement = dualpipe::placementForSchedule(schedule);
-  std::string p =
-      (Twine("dualpipe-partition{stages=") + Twine(stages) + " ranks=" +
-       Twine(ranks) + " placement=" + placement + " device=" + deviceOpt +
-       "},dualpipe-autodiff{microbatches=" + Twine(microbatches) +
-       (lossOpt.empty() ? "" : " loss=" + lossOpt) +
-       "},dualpipe-schedule{schedule=" + schedule +
-       " microbatches=" + Twine(microbatches) +
-       (scheduleCsv.empty() ? "" : " emit=" + scheduleCsv) +
-       "},dualpipe-insert-comm,dualpipe-verify,dualpipe-plan-memory" +
-       (memoryReport.empty() ? "" : "{report=" + memoryReport + "}") +
-       ",dualpipe-lower-schedule{prefix=" + prefix + "}" +
-       (optimizer ? ",dualpipe-build-optimizer{" + optimizer->passOptions() +
-                        " entry=" + prefix + "0}"
-                  : ""))
-          .str();
-  return runPipeline(module, p);
-}
-
-/// The bufferized-module-to-LLVM part for the chosen target.
-void appendTargetLowering(OpPassManager &pm) {
-#ifdef DUALPIPE_COMPILE_HAVE_CUDA
-  if (targetOpt == "cuda") {
-    dualpipe::CudaLoweringOptions options;
-    options.toolkit = DUALPIPE_CUDA_ROOT_DIR;
-    dualpipe::buildCudaLoweringPipeline(pm, options);
-    return;
-  }
-#endif
-  dualpipe::buildCpuLoweringPipeline(pm);
-}
-
-/// Tensor-level step functions to LLVM-dialect IR for the target.
-LogicalResult lowerStepToLLVM(ModuleOp module) {
-  privatizeInternals(module);
-  PassManager pm(module.getContext());
-  if (failed(applyPassManagerCLOptions(pm)) ||
-      failed(parsePassPipeline(
-          "dualpipe-protect-arguments,convert-elementwise-to-linalg,"
-          "one-shot-bufferize{bufferize-function-boundaries "
-          "function-boundary-type-conversion=identity-layout-map},"
-          "buffer-deallocation-pipeline,canonicalize",
-          pm, llvm::errs())))
-    return failure();
-  appendTargetLowering(pm);
-  instrument(pm);
-  if (failed(pm.run(module)))
-    return failure();
-  // Only the packed entry points are exported; everything else (stage code,
-  // helpers the lowering made) is internal to its object.
-  module.walk([](LLVM::LLVMFuncOp fn) {
-    if (!fn.isExternal() && !fn.getName().ends_with("_packed"))
-      fn.setLinkage(LLVM::Linkage::Internal);
-  });
-  return success();
-}
-
-/// The manifest of a training step, read off the rank entry points.
-llvm::json::Object trainingManifest(ModuleOp module, int64_t ranks,
-                                    int64_t stages, int64_t microbatches,
-                                    StringRef schedule,
-                                    StringRef placement) {
-  auto entry = module.lookupSymbol<func::FuncOp>("dualpipe_rank0");
-  llvm::json::Array args;
-  for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
-    llvm::json::Object arg =
-        argumentJson(entry, i,
-                     {{dualpipe::kParamAttr, "param"},
-                      {dualpipe::kInputAttr, "input"},
-                      {dualpipe::kLabelAttr, "label"},
-                      {"dualpipe.grad_of", "grad"}},
-                     "losses", "losses");
-    addIntRange(arg, entry, i);
-    args.push_back(std::move(arg));
-  }
-  // Which ranks compute each parameter's gradient.
-  llvm::json::Object owners;
-  dualpipe::PipelineOp pipe = dualpipe::lookupPipeline(module);
-  for (auto [s, ref] : llvm::enumerate(pipe.getStages())) {
-    auto stage = module.lookupSymbol<func::FuncOp>(
-        cast<FlatSymbolRefAttr>(ref).getValue());
-    for (unsigned i = 0; i < stage.getNumArguments(); ++i)
-      if (auto n = stage.getArgAttrOfType<StringAttr>(i, dualpipe::kParamAttr)) {
-        llvm::json::Array *list = owners.getArray(n.getValue());
-        if (!list) {
-          owners[n.getValue()] = llvm::json::Array();
-          list = owners.getArray(n.getValue());
-        }
-        int64_t r = pipe.getRankOfStage(s);
-        bool seen = false;
-        for (const llvm::json::Value &v : *list)
-          seen |= v.getAsInteger() == r;
-        if (!seen)
-          list->push_back(r);
-      }
-  }
-  llvm::json::Array entries = rankEntryPoints(ranks);
-  llvm::json::Array stageRanks = stageRanksOf(pipe);
-  return llvm::json::Object{
-      {"format", "dualpipe-step"},
-      {"version", 1},
-      {"mode", "train"},
-      {"target", targetOpt.getValue()},
-      {"schedule", schedule.str()},
-      {"placement", placement.str()},
-      {"ranks", ranks},
-      {"stages", stages},
-      {"stage_ranks", std::move(stageRanks)},
-      {"microbatches", microbatches},
-      {"library", "step.so"},
-      {"entry_points", std::move(entries)},
-      {"reference_entry_point", "dualpipe_reference_rank0_packed"},
-      {"arguments", std::move(args)},
-      {"param_ranks", std::move(owners)},
-  };
-}
-
-/// The manifest's "optimizer": the compiled optimizer's entry point, its
-/// hyperparameters and its arguments in call order.
-llvm::json::Object optimizerManifest(ModuleOp module,
-                                     const OptimizerSpec &spec) {
-  auto fn = module.lookupSymbol<func::FuncOp>("dualpipe_optimizer");
-  llvm::json::Array args;
-  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
-    llvm::json::Object arg = argumentJson(fn, i,
-                                          {{dualpipe::kParamAttr, "param"},
-                                           {"dualpipe.grad_of", "grad"},
-                                           {"dualpipe.state", "state"}},
-                                          "scalars", "step");
-    if (auto n = fn.getArgAttrOfType<StringAttr>(i, "dualpipe.state"))
-      arg["param"] = n.getValue().rsplit('.').first;
-    args.push_back(std::move(arg));
-  }
-  llvm::json::Object hyper;
-  for (const auto &[k, v] : spec.hyper) {
-    std::string key = k;
-    std::replace(key.begin(), key.end(), '-', '_');
-    hyper[key] = v;
-  }
-  return llvm::json::Object{{"kind", spec.kind},
-                            {"entry_point", "dualpipe_optimizer_packed"},
-                            {"hyperparameters", std::move(hyper)},
-                            {"arguments", std::move(args)}};
-}
-
-/// Compiles `llvmModule` for the host into an object file at `path`.
-LogicalResult emitObject(llvm::Module &llvmModule, StringRef path) {
-  std::string tripleName = llvm::sys::getDefaultTargetTriple();
-  llvm::Triple triple(tripleName);
-  std::string error;
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
-  if (!target)
-    return fail("no LLVM target for " + tripleName + ": " + error), failure();
-  std::string cpu =
-      cpuOpt.empty() ? llvm::sys::getHostCPUName().str() : cpuOpt.getValue();
-  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
-      triple, cpu, "", llvm::TargetOptions(), llvm::Reloc::PIC_,
-      std::nullopt,
-      optLevelOpt == 0   ? llvm::CodeGenOptLevel::None
-      : optLevelOpt == 1 ? llvm::CodeGenOptLevel::Less
-      : optLevelOpt == 2 ? llvm::CodeGenOptLevel::Default
-                         : llvm::CodeGenOptLevel::Aggressive));
-  llvmModule.setDataLayout(tm->createDataLayout());
-  llvmModule.setTargetTriple(triple);
-
-  auto optimize = makeOptimizingTransformer(optLevelOpt, 0, tm.get());
-  phaseTimes.mark("other");
-  if (llvm::Error err = optimize(&llvmModule)) {
-    llvm::errs() << "dualpipe-compile: error: LLVM optimization failed: "
-                 << llvm::toString(std::move(err)) << "\n";
-    return failure();
-  }
-
-  std::error_code ec;
-  llvm::ToolOutputFile out(path, ec, llvm::sys::fs::OF_None);
-  if (ec)
-    return fail("cannot write " + path + ": " + ec.message()), failure();
-  llvm::legacy::PassManager codegen;
-  if (tm->addPassesToEmitFile(codegen, out.os(), nullptr,
-                              llvm::CodeGenFileType::ObjectFile))
-    return fail("the target cannot emit object files"), failure();
-  phaseTimes.mark("llvm-optimize");
-  codegen.run(llvmModule);
-  phaseTimes.mark("codegen");
-  out.keep();
-  return success();
-}
-
-/// Links the object into a shared library with the runtime.
-LogicalResult linkLibrary(ArrayRef<std::string> objects, StringRef library) {
-  const char *env = std::getenv("CXX");
-  std::string cxx = env && *env ? env : DUALPIPE_HOST_CXX;
-  auto program = llvm::sys::findProgramByName(cxx);
-  if (!program)
-    return fail("cannot find the linker driver '" + cxx +
-                "'; set CXX to a C++ compiler"),
-           failure();
-  std::string runtimeDir = DUALPIPE_RUNTIME_LIB_DIR;
-  std::vector<std::string> argv = {*program, "-shared", "-o", library.str()};
-  argv.insert(argv.end(), objects.begin(), objects.end());
-  argv.insert(argv.end(), {"-L" + runtimeDir,
-                           "-Wl,-rpath," + runtimeDir, "-ldualpipe_runtime",
-                           "-lm"});
-#ifdef DUALPIPE_COMPILE_HAVE_CUDA
-  // The cuda target: the mgpu* runtime, cudart, cuBLAS and NCCL, each
-  // recorded as NEEDED (and found through an rpath at load time).
-  if (targetOpt == "cuda") {
-    argv.insert(argv.end(), {"-ldualpipe_runtime_cuda", "-Wl,--no-as-needed"});
-    for (const char *lib : {DUALPIPE_CUDA_CUDART, DUALPIPE_CUDA_CUBLAS,
-                            DUALPIPE_CUDA_NCCL}) {
-      argv.push_back(lib);
-      argv.push_back(("-Wl,-rpath," + llvm::sys::path::parent_path(lib)).str());
-    }
-  }
-#endif
-  SmallVector<StringRef> args(argv.begin(), argv.end());
-  std::string message;
-  int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
-                                     &message);
-  if (rc != 0)
-    return fail("linking " + library + " failed (" + cxx + " exited with " +
-                std::to_string(rc) + (message.empty() ? "" : ": ") + message +
-                ")"),
-           failure();
-  return success();
+  step.schedule = scheduleOpt;
+  step.ranks = ranksOpt;
+  step.stages = stagesOpt;
+  step.microbatches = microbatchesOpt;
+  step.loss = lossOpt;
+  step.device = deviceOpt;
+  step.optLevel = optLevelOpt;
+  step.reference = referenceOpt;
+  if (std::optional<dualpipe::Phase> phase = dualpipe::parsePhase(stopAfter))
+    step.stopAfter = phase;
+  else
+    step.stopAfterPass = stopAfter;
+  o.outDir = outDir;
+  o.cpu = cpuOpt;
+  return o;
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  registerAllPasses();
+  std::string stopAfter = takeStopAfter(argc, argv);
+  dualpipe::registerAllPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
   registerDefaultTimingManagerCLOptions();
-  dualpipe::registerDualPipeTransformsPasses();
-  dualpipe::registerDualPipeConversionPasses();
-#ifdef DUALPIPE_HAVE_AUTODIFF
-  dualpipe::registerDualPipeAutodiffPasses();
-#endif
-  if (cl::opt<std::string> *o = stopAfterOption()) {
-    o->setDescription("With --emit=mlir: print the pipeline module's IR "
-                      "right after the first run of this pass (its "
-                      "command-line name, e.g. dualpipe-insert-comm or "
-                      "dualpipe-scf-to-cf; a pass nested under func.func "
-                      "once it has run on every function) and stop");
-    o->setHiddenFlag(cl::NotHidden);
-    o->addCategory(category);
-  }
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
       "dualpipe-compile: model.mlir to OUTDIR/step.so + manifest.json\n");
-
-#ifdef DUALPIPE_COMPILE_HAVE_CUDA
-  if (targetOpt != "cpu" && targetOpt != "cuda")
-#else
-  if (targetOpt == "cuda")
-    return fail("target 'cuda' needs a build with the CUDA toolkit and NCCL "
-                "(this one was configured without them)");
-  if (targetOpt != "cpu")
-#endif
-    return fail("target '" + targetOpt +
-                "' is not one of cpu, cuda");
-  if (emitOpt != "lib" && emitOpt != "mlir" && emitOpt != "llvm")
-    return fail("--emit=" + emitOpt + " is not one of lib, mlir, llvm");
-  if (emitOpt == "lib" && outDir.empty())
-    return fail("no output folder: pass -o OUTDIR");
-  if (optLevelOpt > 3)
-    return fail("--opt-level=" + std::to_string(optLevelOpt) +
-                " is not one of 0, 1, 2, 3");
-  if (!stopAfter().empty() && emitOpt != "mlir")
-    return fail("--stop-after=" + stopAfter() +
-                " prints IR: use it with --emit=mlir");
-  std::optional<OptimizerSpec> optimizer;
-  if (!optimizerOpt.empty()) {
-    if (scheduleOpt == "forward")
-      return fail("--optimizer needs a training step: pass --schedule=S "
-                  "--ranks=N --microbatches=M");
-    optimizer = parseOptimizer(optimizerOpt);
-    if (!optimizer)
-      return 1;
-  }
-  bool training = scheduleOpt != "forward";
-  if (training && ranksOpt < 1)
-    return fail("--ranks=N is required with --schedule=" + scheduleOpt);
-  if (training && microbatchesOpt < 1)
-    return fail("--microbatches=M is required with --schedule=" + scheduleOpt);
-  if (!outDir.empty())
-    if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
-      return fail("cannot create " + outDir + ": " + ec.message());
+  std::optional<dualpipe::CompileOptions> options = compileOptions(stopAfter);
+  if (!options)
+    return 1;
 
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerAllToLLVMIRTranslations(registry);
-  registry.insert<dualpipe::DualPipeDialect>();
-  dualpipe::registerConvertDualPipeToLLVMInterface(registry);
+  dualpipe::registerAllDialects(registry);
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
-  if (!stopAfter().empty())
-    context.disableMultithreading(); // print a module no thread is changing
 
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   std::string errorMessage;
   auto file = openInputFile(inputFile, &errorMessage);
   if (!file)
-    return fail(errorMessage);
+    return failed(dualpipe::compileError(errorMessage)) ? 1 : 0;
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1;
 
-  std::vector<OwningOpRef<ModuleOp>> steps;
-  llvm::json::Object manifest;
-  int64_t numStages = 0, numRanks = 0;
-  if (!training) {
-    // Walking skeleton: partition first, the manifest is read off the stages.
-    PassManager partition(&context);
-    if (failed(applyPassManagerCLOptions(partition)))
-      return 1;
-    dualpipe::DualPipePartitionOptions partitionOptions;
-    partitionOptions.ranks = ranksOpt;
-    partition.addPass(dualpipe::createDualPipePartition(partitionOptions));
-    instrument(partition);
-    if (failed(partition.run(*module)))
-      return 1;
-    dualpipe::PipelineOp pipe = dualpipe::lookupPipeline(*module);
-    manifest = buildManifest(*module, pipe);
-    numStages = pipe.getNumStages();
-    numRanks = pipe.getNumRanks();
-
-    PassManager lower(&context);
-    if (failed(applyPassManagerCLOptions(lower)))
-      return 1;
-    if (failed(parsePassPipeline(
-            "one-shot-bufferize{bufferize-function-boundaries "
-            "function-boundary-type-conversion=identity-layout-map}",
-            lower, llvm::errs())))
-      return 1;
-    lower.addPass(dualpipe::createDualPipeBuildForwardPrograms());
-    if (failed(parsePassPipeline("buffer-deallocation-pipeline,canonicalize",
-                                 lower, llvm::errs())))
-      return 1;
-    appendTargetLowering(lower);
-    instrument(lower);
-    if (failed(lower.run(*module)))
-      return 1;
-    steps.push_back(std::move(module));
-  } else {
-    numRanks = ranksOpt;
-    std::string placement = dualpipe::placementForSchedule(scheduleOpt);
-    numStages = stagesOpt ? stagesOpt
-                          : (placement == "linear" || placement == "dualpipe"
-                                 ? numRanks
-                                 : 2 * numRanks);
-    // The single-device reference: the same model, uncut, on one rank.
-    OwningOpRef<ModuleOp> reference = module->clone();
-    reference->walk([](dualpipe::StageBoundaryOp marker) {
-      marker.replaceAllUsesWith(marker.getInputs());
-      marker.erase();
-    });
-    SmallString<256> memoryReport(outDir), scheduleCsv(outDir);
-    llvm::sys::path::append(memoryReport, "memory.json");
-    llvm::sys::path::append(scheduleCsv, "schedule.csv");
-    phaseTimes.mark("parse");
-    if (failed(buildTrainingStep(*module, scheduleOpt, numRanks, numStages,
-                                 microbatchesOpt, "dualpipe_rank",
-                                 outDir.empty() ? "" : memoryReport.str(),
-                                 optimizer ? &*optimizer : nullptr,
-                                 outDir.empty() ? "" : scheduleCsv.str())))
-      return 1;
-    manifest = trainingManifest(*module, numRanks, numStages, microbatchesOpt,
-                                scheduleOpt, placement);
-    if (optimizer)
-      manifest["optimizer"] = optimizerManifest(*module, *optimizer);
-    if (!outDir.empty()) {
-      // The schedule (actions per rank, SCHEDULES.md's CSV) and the memory
-      // plan's predicted peak per rank.
-      manifest["schedule_file"] = "schedule.csv";
-      manifest["memory_file"] = "memory.json";
-      auto report = llvm::MemoryBuffer::getFile(memoryReport);
-      llvm::Expected<llvm::json::Value> memory =
-          report ? llvm::json::parse((*report)->getBuffer())
-                 : llvm::Expected<llvm::json::Value>(
-                       llvm::createStringError("no memory report"));
-      if (!memory)
-        return fail("cannot read the memory plan " + memoryReport + ": " +
-                    llvm::toString(memory.takeError()));
-      llvm::json::Array peaks;
-      if (const llvm::json::Array *ranks =
-              memory->getAsObject()->getArray("ranks"))
-        for (const llvm::json::Value &r : *ranks)
-          peaks.push_back(r.getAsObject()->getInteger("peak_bytes").value_or(0));
-      manifest["peak_memory_bytes"] = std::move(peaks);
-    }
-    // The reference runs 1F1B on one rank (F0 B0 F1 B1 ...): one
-    // micro-batch of activations alive at a time, where GPipe would hold M.
-    if (referenceOpt &&
-        failed(buildTrainingStep(*reference, "1f1b", 1, 1, microbatchesOpt,
-                                 "dualpipe_reference_rank", "")))
-      return 1;
-    phaseTimes.mark("tensor-level");
-    if (failed(lowerStepToLLVM(*module)) ||
-        (referenceOpt && failed(lowerStepToLLVM(*reference))))
-      return 1;
-    phaseTimes.mark("lower-to-llvm-dialect");
-    steps.push_back(std::move(module));
-    if (referenceOpt)
-      steps.push_back(std::move(reference));
-    else
-      manifest.erase("reference_entry_point");
-  }
-
-  if (!stopAfter().empty())
-    return fail("--stop-after=" + stopAfter() +
-                ": no pass of that name ran in this compile; see "
-                "--mlir-timing for the passes of the chain (their "
-                "command-line names, e.g. dualpipe-autodiff, "
-                "convert-linalg-to-loops)");
-  if (emitOpt == "mlir") {
-    for (auto &step : steps)
-      step->print(llvm::outs());
-    phaseTimes.print();
-    return 0;
-  }
-
-  llvm::LLVMContext llvmContext;
-  std::vector<std::unique_ptr<llvm::Module>> llvmModules;
-  for (auto &step : steps) {
-    llvmModules.push_back(
-        translateModuleToLLVMIR(*step, llvmContext, "dualpipe_step"));
-    if (!llvmModules.back())
-      return fail("translation to LLVM IR failed");
-    if (emitOpt == "llvm")
-      llvmModules.back()->print(llvm::outs(), nullptr);
-  }
-  phaseTimes.mark("llvm-translate");
-  if (emitOpt == "llvm") {
-    phaseTimes.print();
-    return 0;
-  }
-
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-  SmallString<256> library(outDir), manifestPath(outDir);
-  llvm::sys::path::append(library, "step.so");
-  llvm::sys::path::append(manifestPath, "manifest.json");
-  std::vector<std::string> objects;
-  for (auto [i, m] : llvm::enumerate(llvmModules)) {
-    SmallString<256> object(outDir);
-    llvm::sys::path::append(object, "step" + std::to_string(i) + ".o");
-    if (failed(emitObject(*m, object)))
-      return 1;
-    objects.push_back(object.str().str());
-  }
-  phaseTimes.mark("other");
-  if (failed(linkLibrary(objects, library)))
+  dualpipe::PhaseTimer timer;
+  options->timer = &timer;
+  options->instrument = [](PassManager &pm) {
+    (void)applyPassManagerCLOptions(pm);
+    applyDefaultTimingPassManagerCLOptions(pm); // --mlir-timing per pass
+  };
+  FailureOr<dualpipe::CompileResult> result =
+      dualpipe::compileModel(*module, *options, llvm::outs());
+  if (failed(result))
     return 1;
-  phaseTimes.mark("link");
-  for (const std::string &o : objects)
-    llvm::sys::fs::remove(o);
-
-  std::error_code ec;
-  llvm::ToolOutputFile out(manifestPath, ec, llvm::sys::fs::OF_Text);
-  if (ec)
-    return fail("cannot write " + manifestPath + ": " + ec.message());
-  out.os() << llvm::formatv("{0:2}",
-                            llvm::json::Value(std::move(manifest)))
-           << "\n";
-  out.keep();
-  phaseTimes.mark("other");
-  phaseTimes.print();
-  llvm::outs() << "dualpipe-compile: wrote " << library << " and "
-               << manifestPath << " (" << numStages << " stages on " << numRanks
-               << " ranks, target " << targetOpt
-               << ")\n";
+  if (timePhasesOpt)
+    llvm::errs() << timer.summary() << "\n";
+  if (options->emit == dualpipe::EmitKind::Library)
+    llvm::outs() << "dualpipe-compile: wrote " << result->library << " and "
+                 << result->manifest << " (" << result->numStages
+                 << " stages on " << result->numRanks << " ranks, target "
+                 << targetOpt << ")\n";
   return 0;
 }

@@ -17,18 +17,15 @@
 #include "dualpipe/Autodiff/Passes.h"
 #include "dualpipe/Conversion/Passes.h"
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
+#include "dualpipe/InitAll.h"
 #include "dualpipe/Transforms/Passes.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/AsmState.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
@@ -270,13 +267,13 @@ StageInfo describe(Runner &r, StringRef stage, bool last) {
   s.numResults = f.getNumResults();
   s.numLabels = r.fn(s.name + "_fwd").getNumArguments() - s.numArgs;
   for (unsigned i = 0; i < s.numArgs; ++i) {
-    if (f.getArgAttr(i, "dualpipe.from_stage"))
+    if (f.getArgAttr(i, dualpipe::kFromStageAttr))
       s.actArgs.push_back(i);
     if (auto p = f.getArgAttrOfType<StringAttr>(i, dualpipe::kParamAttr)) {
       s.paramArgs.push_back(i);
       s.paramNames.push_back(p.getValue().str());
     }
-    auto idx = f.getArgAttrOfType<IntegerAttr>(i, "dualpipe.arg_index");
+    auto idx = f.getArgAttrOfType<IntegerAttr>(i, dualpipe::kArgIndexAttr);
     s.argIndex.push_back(idx ? idx.getInt() : -1);
   }
   return s;
@@ -435,13 +432,10 @@ int main(int argc, char **argv) {
                               "dualpipe autodiff finite-difference check\n");
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
-  registerAllPasses();
+  dualpipe::registerAllPasses();
 
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  registerAllToLLVMIRTranslations(registry);
-  registry.insert<dualpipe::DualPipeDialect>();
+  dualpipe::registerAllDialects(registry);
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
 

@@ -12,9 +12,6 @@ namespace dualpipe {
 #define GEN_PASS_REGISTRATION
 #include "dualpipe/Analysis/Passes.h.inc"
 
-/// Registers the passes above and the `dualpipe-import` pipeline (TOSA to
-/// linalg, then the contract check).
-void registerDualPipeAnalysisPasses();
 
 /// The function of `module` marked `attr` (dualpipe.model, dualpipe.loss),
 /// or null; sets `duplicate` and emits an error when two are marked.

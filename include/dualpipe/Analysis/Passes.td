@@ -41,6 +41,9 @@ def DualPipeCheckContract : Pass<"dualpipe-check-contract", "::mlir::ModuleOp"> 
     Option<"loss", "loss", "std::string", /*default=*/"\"\"",
            "Built-in loss instead of a dualpipe.loss function: mse or "
            "cross_entropy">,
+    Option<"forwardOnly", "forward-only", "bool", /*default=*/"false",
+           "The model is compiled forward only (the walking skeleton): no "
+           "loss is needed">,
   ];
 }
 

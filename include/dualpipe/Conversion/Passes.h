@@ -24,34 +24,6 @@ class AllReduceOp;
 #define GEN_PASS_REGISTRATION
 #include "dualpipe/Conversion/Passes.h.inc"
 
-/// Appends the passes that take a bufferized module with per-rank programs
-/// down to LLVM-dialect IR for the CPU (loops, runtime calls, packed entry
-/// points).
-void buildCpuLoweringPipeline(mlir::OpPassManager &pm);
-
-/// Appends the whole walking-skeleton chain: partition at the markers,
-/// bufferize, build forward programs, deallocate, lower to LLVM for the CPU.
-void buildForwardCpuPipeline(mlir::OpPassManager &pm);
-
-/// Options of the cuda lowering: the GPU and the CUDA toolkit (ptxas).
-struct CudaLoweringOptions {
-  std::string chip = "sm_90";
-  std::string features = "+ptx80";
-  std::string toolkit = "/usr/local/cuda";
-};
-
-/// Appends the passes that take a bufferized module with per-rank programs
-/// down to LLVM-dialect IR for the cuda target: linalg to GPU kernels
-/// (parallel loops, mapping, outlining), async tokens (`gpu-async-region`),
-/// managed allocations, NVVM, `gpu-module-to-binary` (cubin), `gpu-to-llvm`
-/// (with the dualpipe.send/recv lowering onto the stream), packed entry
-/// points. See docs/cuda.md.
-void buildCudaLoweringPipeline(mlir::OpPassManager &pm,
-                               const CudaLoweringOptions &options = {});
-
-/// Registers `--dualpipe-lower-to-llvm-cuda`.
-void registerDualPipeCudaPipelines();
-
 /// Adds the dualpipe dialect's ConvertToLLVMPatternInterface (async
 /// send/recv to dualpipe_rt_cuda_send/recv on the token's stream), which
 /// `gpu-to-llvm` and `convert-to-llvm` use.
@@ -65,13 +37,6 @@ void lowerAllReduceToRuntimeCall(AllReduceOp op, mlir::ModuleOp module,
                                  llvm::StringRef globalPrefix,
                                  unsigned &globals);
 
-/// The stage placement a schedule family needs from --dualpipe-partition:
-/// dualpipe, dualpipev (dualpipev, zbv), interleaved, or linear.
-std::string placementForSchedule(llvm::StringRef schedule);
-
-/// Registers the named pipelines above with the pass registry
-/// (`--dualpipe-lower-to-llvm-cpu`, `--dualpipe-forward-cpu`).
-void registerDualPipePipelines();
 } // namespace dualpipe
 
 #endif // DUALPIPE_CONVERSION_PASSES_H

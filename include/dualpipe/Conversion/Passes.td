@@ -87,10 +87,18 @@ def DualPipeEmitPackedEntryPoints
     C-interface function is `args[i]` itself when it is a pointer (a memref
     descriptor), else the value `args[i]` points to. A runtime can then call
     any entry point without knowing its arity at compile time.
+
+    With `internalize` (the default), the packed entry points are then the
+    module's only exported functions: every other function defined at the
+    top level gets internal linkage, so two step modules (the pipeline and
+    the single-device reference) link into one library.
   }];
   let options = [
     Option<"prefix", "prefix", "std::string", /*default=*/"\"dualpipe_\"",
            "Only wrap entry points whose name starts with this">,
+    Option<"internalize", "internalize", "bool", /*default=*/"true",
+           "Give every defined function but the packed entry points "
+           "internal linkage">,
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
@@ -135,7 +143,9 @@ def DualPipeLowerSchedule
       (payload, stage, micro-batch, index), so receives never take another
       message's data even where a schedule consumes a link out of order.
 
-    Ranks that do not own a parameter leave its gradient buffer at 0.
+    Ranks that do not own a parameter leave its gradient buffer at 0. The
+    rank step functions are the module's interface: every other function
+    defined in it (stage code, the model) becomes private.
   }];
   let options = [
     Option<"prefix", "prefix", "std::string", /*default=*/"\"dualpipe_rank\"",

@@ -28,6 +28,9 @@ static LogicalResult verifyPeer(Operation *op, int64_t peer) {
   return success();
 }
 
+/// Checks a stage and micro-batch against the enclosing schedule. The
+/// stage's upper bound comes from the pipeline, which only the schedule
+/// knows: ScheduleOp::verifyRegions checks it once for all its ops.
 static LogicalResult verifyMicrobatch(Operation *op, int64_t stage,
                                       int64_t microbatch) {
   if (stage < 0)
@@ -39,12 +42,37 @@ static LogicalResult verifyMicrobatch(Operation *op, int64_t stage,
            << "micro-batch " << microbatch << " is out of range: the schedule "
            << "has " << (schedule ? schedule.getNumMicrobatches() : 0)
            << " micro-batches";
-  if (auto pipeline = lookupPipeline(op->getParentOfType<ModuleOp>()))
-    if (stage >= pipeline.getNumStages())
-      return op->emitOpError() << "stage " << stage << " does not exist: the "
-                               << "pipeline has " << pipeline.getNumStages()
-                               << " stages";
   return success();
+}
+
+/// The stage an action or message names, for the stage-range check.
+static std::optional<int64_t> namedStage(Operation &op) {
+  if (auto c = dyn_cast<ComputeOp>(op))
+    return c.getStageIndex();
+  if (auto m = dyn_cast<ISendOp>(op))
+    return m.getStageIndex();
+  if (auto m = dyn_cast<IRecvOp>(op))
+    return m.getStageIndex();
+  if (auto m = dyn_cast<WaitRecvOp>(op))
+    return m.getStageIndex();
+  return std::nullopt;
+}
+
+LogicalResult ScheduleOp::verifyRegions() {
+  PipelineOp pipeline = lookupPipeline((*this)->getParentOfType<ModuleOp>());
+  if (!pipeline)
+    return success();
+  int64_t stages = pipeline.getNumStages();
+  WalkResult result = walk([&](Operation *op) {
+    std::optional<int64_t> stage = namedStage(*op);
+    if (stage && *stage >= stages) {
+      op->emitOpError() << "stage " << *stage << " does not exist: the "
+                        << "pipeline has " << stages << " stages";
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return failure(result.wasInterrupted());
 }
 
 LogicalResult ScheduleOp::verify() {
@@ -74,10 +102,6 @@ LogicalResult ScheduleOp::verify() {
 }
 
 LogicalResult ComputeOp::verify() {
-  StringRef kind = getKind();
-  if (kind != "F" && kind != "B" && kind != "I" && kind != "W")
-    return emitOpError() << "kind '" << kind
-                         << "' is not one of F, B, I, W";
   return verifyMicrobatch(*this, getStageIndex(), getMicrobatchIndex());
 }
 
@@ -91,8 +115,8 @@ LogicalResult OverlapOp::verify() {
                                  "dualpipe.compute ops can";
     parts.push_back(compute);
   }
-  if (parts.size() != 2 || parts[0].getKind() != "F" ||
-      parts[1].getKind() != "B")
+  if (parts.size() != 2 || parts[0].getKind() != ActionKind::Forward ||
+      parts[1].getKind() != ActionKind::Backward)
     return emitOpError() << "must hold exactly a forward (F) then a full "
                             "backward (B)";
   if (parts[0].getStageIndex() == parts[1].getStageIndex())
@@ -115,10 +139,6 @@ LogicalResult P2PGroupOp::verify() {
 
 template <typename OpTy>
 static LogicalResult verifyMessage(OpTy op) {
-  StringRef payload = op.getPayload();
-  if (payload != "activation" && payload != "gradient")
-    return op.emitOpError() << "payload '" << payload
-                            << "' is not 'activation' or 'gradient'";
   if (failed(verifyMicrobatch(op, op.getStageIndex(), op.getMicrobatchIndex())))
     return failure();
   return verifyPeer(op, op.getPeerRank());

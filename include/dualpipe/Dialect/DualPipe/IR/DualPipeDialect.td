@@ -16,6 +16,12 @@ def DualPipe_Dialect : Dialect {
   }];
   let cppNamespace = "::dualpipe";
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::func::FuncDialect"];
+  let useDefaultAttributePrinterParser = 1;
+  // Every dualpipe.* attribute on an op, a region argument or a function
+  // result is checked for its kind and place (DualPipe.h lists them).
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
 }
 
 class DualPipe_Op<string mnemonic, list<Trait> traits = []>

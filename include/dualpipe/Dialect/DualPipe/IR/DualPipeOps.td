@@ -2,7 +2,7 @@
 #ifndef DUALPIPE_OPS
 #define DUALPIPE_OPS
 
-include "dualpipe/Dialect/DualPipe/IR/DualPipeDialect.td"
+include "dualpipe/Dialect/DualPipe/IR/DualPipeAttrs.td"
 include "mlir/Dialect/GPU/IR/GPUBase.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
@@ -40,7 +40,7 @@ def DualPipe_PipelineOp : DualPipe_Op<"pipeline",
     dualpipe.pipeline "linear" ranks 2 stages [@mlp_stage0, @mlp_stage1] on [0, 1] model @mlp cuts [[tensor<4x32xf32>]]
     ```
   }];
-  let arguments = (ins StrAttr:$placement,
+  let arguments = (ins DualPipe_PlacementAttr:$placement,
                        I64Attr:$ranks,
                        SymbolRefArrayAttr:$stages,
                        DenseI64ArrayAttr:$on,
@@ -48,7 +48,7 @@ def DualPipe_PipelineOp : DualPipe_Op<"pipeline",
                        OptionalAttr<TypedArrayAttrBase<TypeArrayAttr,
                          "tensor types crossing each cut">>:$cuts);
   let assemblyFormat = [{
-    $placement `ranks` $ranks `stages` $stages `on` $on (`model` $model^)?
+    custom<QuotedEnum>($placement) `ranks` $ranks `stages` $stages `on` $on (`model` $model^)?
     (`cuts` $cuts^)? attr-dict
   }];
   let hasVerifier = 1;

@@ -29,12 +29,14 @@ def DualPipe_ScheduleOp : DualPipe_Op<"schedule",
     }
     ```
   }];
-  let arguments = (ins StrAttr:$kind, I64Attr:$ranks, I64Attr:$microbatches);
+  let arguments = (ins DualPipe_ScheduleKindAttr:$kind, I64Attr:$ranks,
+                       I64Attr:$microbatches);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
-    $kind `ranks` $ranks `microbatches` $microbatches attr-dict-with-keyword $body
+    custom<QuotedEnum>($kind) `ranks` $ranks `microbatches` $microbatches attr-dict-with-keyword $body
   }];
   let hasVerifier = 1;
+  let hasRegionVerifier = 1;
   let extraClassDeclaration = [{
     int64_t getNumRanks() { return getRanksAttr().getInt(); }
     int64_t getNumMicrobatches() { return getMicrobatchesAttr().getInt(); }
@@ -69,10 +71,11 @@ def DualPipe_ComputeOp : DualPipe_Op<"compute"> {
     dualpipe.compute "F" stage 0 microbatch 3 calls @mlp_stage0_fwd
     ```
   }];
-  let arguments = (ins StrAttr:$kind, I64Attr:$stage, I64Attr:$microbatch,
+  let arguments = (ins DualPipe_ActionKindAttr:$kind, I64Attr:$stage,
+                       I64Attr:$microbatch,
                        OptionalAttr<FlatSymbolRefAttr>:$callee);
   let assemblyFormat = [{
-    $kind `stage` $stage `microbatch` $microbatch (`calls` $callee^)? attr-dict
+    custom<QuotedEnum>($kind) `stage` $stage `microbatch` $microbatch (`calls` $callee^)? attr-dict
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
@@ -100,7 +103,7 @@ class DualPipe_MessageOp<string mnemonic, list<Trait> traits = []>
     int64_t getStageIndex() { return getStageAttr().getInt(); }
     int64_t getMicrobatchIndex() { return getMicrobatchAttr().getInt(); }
     int64_t getPeerRank() { return getPeerAttr().getInt(); }
-    bool isGradient() { return getPayload() == "gradient"; }
+    bool isGradient() { return getPayload() == ::dualpipe::Payload::Gradient; }
   }];
 }
 
@@ -129,10 +132,10 @@ def DualPipe_ISendOp : DualPipe_MessageOp<"isend", [HasParent<"P2PGroupOp">]> {
     dualpipe.isend activation stage 0 microbatch 3 to 1 : [tensor<2x48xf32>]
     ```
   }];
-  let arguments = (ins StrAttr:$payload, I64Attr:$stage, I64Attr:$microbatch,
-                       I64Attr:$peer, TypeArrayAttr:$types);
+  let arguments = (ins DualPipe_PayloadAttr:$payload, I64Attr:$stage,
+                       I64Attr:$microbatch, I64Attr:$peer, TypeArrayAttr:$types);
   let assemblyFormat = [{
-    $payload `stage` $stage `microbatch` $microbatch `to` $peer attr-dict `:` $types
+    custom<QuotedEnum>($payload) `stage` $stage `microbatch` $microbatch `to` $peer attr-dict `:` $types
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = messageClassDeclaration;
@@ -145,10 +148,10 @@ def DualPipe_IRecvOp : DualPipe_MessageOp<"irecv", [HasParent<"P2PGroupOp">]> {
     `dualpipe.isend`) from rank `peer`; a later `dualpipe.wait_recv` of the
     same message completes it.
   }];
-  let arguments = (ins StrAttr:$payload, I64Attr:$stage, I64Attr:$microbatch,
-                       I64Attr:$peer, TypeArrayAttr:$types);
+  let arguments = (ins DualPipe_PayloadAttr:$payload, I64Attr:$stage,
+                       I64Attr:$microbatch, I64Attr:$peer, TypeArrayAttr:$types);
   let assemblyFormat = [{
-    $payload `stage` $stage `microbatch` $microbatch `from` $peer attr-dict `:` $types
+    custom<QuotedEnum>($payload) `stage` $stage `microbatch` $microbatch `from` $peer attr-dict `:` $types
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = messageClassDeclaration;
@@ -156,10 +159,10 @@ def DualPipe_IRecvOp : DualPipe_MessageOp<"irecv", [HasParent<"P2PGroupOp">]> {
 
 def DualPipe_WaitRecvOp : DualPipe_MessageOp<"wait_recv", [HasParent<"ProgramOp">]> {
   let summary = "Waits until a posted receive has arrived";
-  let arguments = (ins StrAttr:$payload, I64Attr:$stage, I64Attr:$microbatch,
-                       I64Attr:$peer);
+  let arguments = (ins DualPipe_PayloadAttr:$payload, I64Attr:$stage,
+                       I64Attr:$microbatch, I64Attr:$peer);
   let assemblyFormat = [{
-    $payload `stage` $stage `microbatch` $microbatch `from` $peer attr-dict
+    custom<QuotedEnum>($payload) `stage` $stage `microbatch` $microbatch `from` $peer attr-dict
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = messageClassDeclaration;

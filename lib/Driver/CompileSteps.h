@@ -1,0 +1,38 @@
+//===- CompileSteps.h - the pieces of a compile (internal) ------*- C++ -*-===//
+#ifndef DUALPIPE_LIB_DRIVER_COMPILESTEPS_H
+#define DUALPIPE_LIB_DRIVER_COMPILESTEPS_H
+
+#include "dualpipe/Driver/Driver.h"
+
+#include "llvm/IR/Module.h"
+#include "llvm/Support/JSON.h"
+
+namespace dualpipe::driver {
+
+/// The manifest of the forward-only skeleton, read off the partitioned
+/// (still tensor-level) module.
+llvm::json::Object forwardManifest(mlir::ModuleOp module, Target target);
+
+/// The manifest of a training step, read off the tensor-level module after
+/// --dualpipe-lower-schedule (and --dualpipe-build-optimizer). With an
+/// output folder, also the schedule and memory-plan files and the plan's
+/// predicted peak bytes per rank (read from `memoryReport`).
+mlir::FailureOr<llvm::json::Object>
+trainingManifest(mlir::ModuleOp module, const StepOptions &step,
+                 llvm::StringRef memoryReport);
+
+/// Compiles `module` for the host CPU (`cpu`, empty: the host's) at
+/// `optLevel` into an object file at `path`, marking `timer`'s
+/// llvm-optimize and codegen phases.
+mlir::LogicalResult emitObject(llvm::Module &module, llvm::StringRef path,
+                               llvm::StringRef cpu, unsigned optLevel,
+                               PhaseTimer *timer);
+
+/// Links `objects` into the shared library `library` with the runtime (and
+/// the CUDA libraries for the cuda target).
+mlir::LogicalResult linkLibrary(llvm::ArrayRef<std::string> objects,
+                                llvm::StringRef library, Target target);
+
+} // namespace dualpipe::driver
+
+#endif // DUALPIPE_LIB_DRIVER_COMPILESTEPS_H

@@ -1,0 +1,514 @@
+//===- Pipelines.cpp - the pass pipelines of a dualpipe compile ----------===//
+//
+// The one place where the project's pass chains are spelled. Every pass is
+// added through its C++ constructor with typed options, through a
+// PipelineBuilder that knows where a caller asked the chain to stop.
+//
+//===----------------------------------------------------------------------===//
+#include "dualpipe/Pipelines/Pipelines.h"
+
+#include "dualpipe/Analysis/Passes.h"
+#include "dualpipe/Autodiff/Passes.h"
+#include "dualpipe/Conversion/Passes.h"
+#include "dualpipe/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <algorithm>
+#include <cmath>
+
+using namespace mlir;
+
+namespace dualpipe {
+
+//===----------------------------------------------------------------------===//
+// Names
+//===----------------------------------------------------------------------===//
+
+namespace {
+constexpr std::pair<Phase, llvm::StringLiteral> kPhaseNames[] = {
+    {Phase::ContractCheck, "contract-check"},
+    {Phase::Partition, "partition"},
+    {Phase::Autodiff, "autodiff"},
+    {Phase::Schedule, "schedule"},
+    {Phase::Comm, "comm"},
+    {Phase::Verify, "verify"},
+    {Phase::MemoryPlan, "memory-plan"},
+    {Phase::Lower, "lower"},
+    {Phase::Bufferize, "bufferize"},
+    {Phase::ToLLVM, "to-llvm"},
+};
+} // namespace
+
+ArrayRef<Phase> allPhases() {
+  static const Phase phases[] = {
+      Phase::ContractCheck, Phase::Partition, Phase::Autodiff,
+      Phase::Schedule,      Phase::Comm,      Phase::Verify,
+      Phase::MemoryPlan,    Phase::Lower,     Phase::Bufferize,
+      Phase::ToLLVM};
+  return phases;
+}
+
+StringRef phaseName(Phase phase) {
+  for (const auto &[p, name] : kPhaseNames)
+    if (p == phase)
+      return name;
+  llvm_unreachable("a phase without a name");
+}
+
+std::optional<Phase> parsePhase(StringRef name) {
+  for (const auto &[p, n] : kPhaseNames)
+    if (n == name)
+      return p;
+  return std::nullopt;
+}
+
+std::string phaseNames() {
+  std::string s;
+  for (const auto &[p, n] : kPhaseNames)
+    s += (s.empty() ? "" : ", ") + n.str();
+  return s;
+}
+
+StringRef targetName(Target target) {
+  return target == Target::Cuda ? "cuda" : "cpu";
+}
+
+std::optional<Target> parseTarget(StringRef name) {
+  if (name == "cpu")
+    return Target::Cpu;
+  if (name == "cuda")
+    return Target::Cuda;
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// Options
+//===----------------------------------------------------------------------===//
+
+std::optional<OptimizerSpec> OptimizerSpec::parse(StringRef text,
+                                                  std::string &error) {
+  OptimizerSpec spec;
+  auto [kind, rest] = text.split(':');
+  spec.kind = kind.trim().str();
+  if (spec.kind == "sgd") {
+    spec.hyper = {{"lr", 0.01}, {"weight-decay", 0.0}};
+  } else if (spec.kind == "momentum") {
+    spec.hyper = {{"lr", 0.01}, {"momentum", 0.9}, {"weight-decay", 0.0}};
+  } else if (spec.kind == "adamw") {
+    spec.hyper = {{"lr", 1e-3},  {"beta1", 0.9},        {"beta2", 0.999},
+                  {"eps", 1e-8}, {"weight-decay", 0.01}};
+  } else {
+    error = ("--optimizer=" + text + ": unknown optimizer '" + spec.kind +
+             "'; use sgd, momentum or adamw, e.g. --optimizer=adamw:lr=1e-3")
+                .str();
+    return std::nullopt;
+  }
+  SmallVector<StringRef> items;
+  rest.split(items, ',', -1, /*KeepEmpty=*/false);
+  for (StringRef item : items) {
+    auto [key, value] = item.split('=');
+    std::string k = key.trim().str();
+    std::replace(k.begin(), k.end(), '_', '-');
+    if (!spec.hyper.count(k)) {
+      std::string known;
+      for (const auto &[name, _] : spec.hyper)
+        known += (known.empty() ? "" : ", ") + name;
+      error = ("--optimizer=" + text + ": '" + key.trim() +
+               "' is not an option of " + spec.kind + " (its options: " +
+               known + ")")
+                  .str();
+      return std::nullopt;
+    }
+    double v;
+    if (value.trim().getAsDouble(v) || !std::isfinite(v) || v < 0) {
+      error = ("--optimizer=" + text + ": " + k + "=" + value +
+               " is not a non-negative number")
+                  .str();
+      return std::nullopt;
+    }
+    spec.hyper[k] = v;
+  }
+  return spec;
+}
+
+std::string StepOptions::placement() const {
+  if (schedule == "dualpipe")
+    return "dualpipe";
+  if (schedule == "dualpipev" || schedule == "zbv")
+    return "dualpipev";
+  if (schedule == "interleaved")
+    return "interleaved";
+  return "linear";
+}
+
+int64_t StepOptions::numStages() const {
+  if (stages)
+    return stages;
+  std::string p = placement();
+  return p == "linear" || p == "dualpipe" ? ranks : 2 * ranks;
+}
+
+StepOptions StepOptions::referenceStep() const {
+  StepOptions r = *this;
+  r.schedule = "1f1b";
+  r.ranks = 1;
+  r.stages = 1;
+  r.optimizer.reset();
+  r.entryPrefix = "dualpipe_reference_rank";
+  r.scheduleCsv.clear();
+  r.memoryReport.clear();
+  return r;
+}
+
+//===----------------------------------------------------------------------===//
+// The builder
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Adds passes to a pass manager until the pass (or sub-pipeline) named by
+/// the caller's stop point has been added; everything after it is dropped.
+class PipelineBuilder {
+public:
+  PipelineBuilder(OpPassManager &pm, StringRef stopAfterPass)
+      : pm(pm), stopAfterPass(stopAfterPass) {}
+
+  /// Whether the stop point has been reached.
+  bool stopped() const { return cut; }
+
+  /// Adds a pass that runs on the builder's anchor (the module).
+  void add(std::unique_ptr<Pass> pass) {
+    if (cut)
+      return;
+    StringRef name = pass->getArgument();
+    pm.addPass(std::move(pass));
+    noteAdded(name);
+  }
+
+  /// Adds a pass that runs on every `OpT` nested in the anchor.
+  template <typename OpT> void addNested(std::unique_ptr<Pass> pass) {
+    if (cut)
+      return;
+    StringRef name = pass->getArgument();
+    pm.addNestedPass<OpT>(std::move(pass));
+    noteAdded(name);
+  }
+
+  /// Adds an upstream sub-pipeline as one unit under its registered name.
+  void addPipeline(StringRef name,
+                   llvm::function_ref<void(OpPassManager &)> build) {
+    if (cut)
+      return;
+    build(pm);
+    noteAdded(name);
+  }
+
+private:
+  void noteAdded(StringRef name) {
+    if (!stopAfterPass.empty() && name == stopAfterPass)
+      cut = true;
+  }
+
+  OpPassManager &pm;
+  StringRef stopAfterPass;
+  bool cut = false;
+};
+
+//--- The phases of a training step ----------------------------------------//
+
+void addContractCheck(PipelineBuilder &b, const StepOptions &o) {
+  DualPipeCheckContractOptions check;
+  check.loss = o.loss;
+  b.add(createDualPipeCheckContract(check));
+}
+
+void addPartition(PipelineBuilder &b, const StepOptions &o) {
+  DualPipePartitionOptions partition;
+  partition.stages = o.numStages();
+  partition.ranks = o.ranks;
+  partition.placement = o.placement();
+  partition.device = o.device;
+  b.add(createDualPipePartition(partition));
+}
+
+void addAutodiff(PipelineBuilder &b, const StepOptions &o) {
+  DualPipeAutodiffOptions autodiff;
+  autodiff.microbatches = o.microbatches;
+  autodiff.loss = o.loss;
+  b.add(createDualPipeAutodiff(autodiff));
+}
+
+void addSchedule(PipelineBuilder &b, const StepOptions &o) {
+  DualPipeScheduleOptions schedule;
+  schedule.schedule = o.schedule;
+  schedule.microbatches = o.microbatches;
+  schedule.emit = o.scheduleCsv;
+  b.add(createDualPipeSchedule(schedule));
+}
+
+void addMemoryPlan(PipelineBuilder &b, const StepOptions &o) {
+  DualPipePlanMemoryOptions plan;
+  plan.report = o.memoryReport;
+  b.add(createDualPipePlanMemory(plan));
+}
+
+void addLower(PipelineBuilder &b, const StepOptions &o) {
+  DualPipeLowerScheduleOptions lower;
+  lower.prefix = o.entryPrefix;
+  b.add(createDualPipeLowerSchedule(lower));
+  if (!o.optimizer)
+    return;
+  DualPipeBuildOptimizerOptions opt;
+  opt.kind = o.optimizer->kind;
+  opt.entry = o.entryPrefix + "0";
+  // The kind's defaults come with the spec; options it does not take keep
+  // the pass's defaults (they are not read for that kind).
+  const std::map<std::string, double> &h = o.optimizer->hyper;
+  auto set = [&](const char *key, auto &option) {
+    if (auto it = h.find(key); it != h.end())
+      option = it->second;
+  };
+  set("lr", opt.lr);
+  set("momentum", opt.momentum);
+  set("beta1", opt.beta1);
+  set("beta2", opt.beta2);
+  set("eps", opt.eps);
+  set("weight-decay", opt.weightDecay);
+  b.add(createDualPipeBuildOptimizer(opt));
+}
+
+/// One-shot bufferization as every dualpipe chain uses it: across function
+/// boundaries, with identity layouts on function arguments and results.
+void addOneShotBufferize(PipelineBuilder &b) {
+  bufferization::OneShotBufferizePassOptions options;
+  options.bufferizeFunctionBoundaries = true;
+  options.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  b.add(bufferization::createOneShotBufferizePass(options));
+}
+
+void addBufferDeallocation(PipelineBuilder &b) {
+  b.addPipeline("buffer-deallocation-pipeline", [](OpPassManager &pm) {
+    bufferization::buildBufferDeallocationPipeline(pm);
+  });
+  b.add(createCanonicalizerPass());
+}
+
+/// Tensors to buffers: arguments are read-only (the runtime shares them
+/// between ranks), elementwise ops become linalg, bufferization, then
+/// deallocation.
+void addBufferize(PipelineBuilder &b) {
+  b.add(createDualPipeProtectArguments());
+  b.add(createConvertElementwiseToLinalgPass());
+  addOneShotBufferize(b);
+  addBufferDeallocation(b);
+}
+
+//--- Target lowerings ------------------------------------------------------//
+
+/// The end of both lowerings: one-pointer entry points for the runtime,
+/// then no dualpipe annotation left for the LLVM IR translation.
+void addEntryPoints(PipelineBuilder &b) {
+  b.add(createDualPipeEmitPackedEntryPoints());
+  b.add(createDualPipeStripAnnotations());
+}
+
+void addCpuLowering(PipelineBuilder &b) {
+  b.add(createDualPipeLowerCommToRuntime());
+  // f32/f64 matmuls become BLAS calls in the runtime before the remaining
+  // linalg ops become loops.
+  b.add(createDualPipeLowerGemmToRuntime());
+  b.add(createConvertBufferizationToMemRefPass());
+  b.addNested<func::FuncOp>(createConvertLinalgToLoopsPass());
+  b.add(createLowerAffinePass());
+  // Loops to blocks with dualpipe-scf-to-cf: upstream's convert-scf-to-cf
+  // is quadratic in the loop nests of a function (see ScfToCf.cpp).
+  b.addNested<func::FuncOp>(createDualPipeScfToCf());
+  b.add(memref::createExpandStridedMetadataPass());
+  // Math: LLVM intrinsics first (rsqrt becomes 1/sqrt; libm has no rsqrtf),
+  // libm calls for what LLVM has no intrinsic for (erf).
+  b.add(createConvertMathToLLVMPass());
+  b.add(createConvertMathToLibmPass());
+  b.add(createFinalizeMemRefToLLVMConversionPass());
+  b.add(createArithToLLVMConversionPass());
+  b.add(createConvertIndexToLLVMPass());
+  b.add(createConvertFuncToLLVMPass());
+  b.add(createConvertControlFlowToLLVMPass());
+  b.add(createReconcileUnrealizedCastsPass());
+  addEntryPoints(b);
+}
+
+void addCudaLowering(PipelineBuilder &b, const CudaLoweringOptions &options) {
+  // Copies become linalg.copy, all-reduces host calls.
+  b.add(createDualPipeCudaPrepare());
+  // f32/f64 matmuls with a unit stride become cuBLAS calls (given the
+  // kernels' stream after gpu-async-region below); the rest are kernels.
+  DualPipeLowerGemmToRuntimeOptions gemm;
+  gemm.target = "cuda";
+  b.add(createDualPipeLowerGemmToRuntime(gemm));
+  // linalg on memrefs -> scf.parallel -> tiles of 16x16 threads ->
+  // gpu.launch -> outlined kernels.
+  b.add(createConvertBufferizationToMemRefPass());
+  b.addNested<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+  b.addNested<func::FuncOp>(
+      createParallelLoopTilingPass({16, 16}, /*noMinMaxBounds=*/true));
+  b.addNested<func::FuncOp>(createGpuMapParallelLoopsPass());
+  b.addNested<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  b.add(createGpuKernelOutliningPass());
+  // One gpu.module (one ptxas run, one cubin) for all kernels.
+  b.add(createDualPipeCudaMergeKernelModules());
+  // Tokens: every kernel launch and every send/recv becomes async on the
+  // function's stream, with a host wait before each remaining host
+  // operation that has side effects.
+  b.addNested<func::FuncOp>(createGpuAsyncRegionPass());
+  b.add(createDualPipeCudaGemmOnStream());
+  // Host allocations become managed memory.
+  b.add(createDualPipeCudaManagedMemory());
+  // Kernels to NVVM, host to LLVM (gpu-to-llvm lowers the tokens, the
+  // launches and, through our ConvertToLLVMPatternInterface, send/recv),
+  // then the kernels to a cubin with ptxas.
+  b.add(createLowerAffinePass());
+  b.add(createSCFToControlFlowPass());
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = options.features;
+  target.optLevel = 3;
+  b.add(createGpuNVVMAttachTarget(target));
+  b.addNested<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps());
+  b.addNested<gpu::GPUModuleOp>(createCanonicalizerPass());
+  b.addNested<gpu::GPUModuleOp>(createCSEPass());
+  b.addNested<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
+  b.addNested<func::FuncOp>(createConvertMathToLLVMPass());
+  b.add(createConvertMathToLibmPass());
+  b.add(memref::createExpandStridedMetadataPass());
+  b.add(createGpuToLLVMConversionPass());
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "bin";
+  binary.toolkitPath = options.toolkit;
+  b.add(createGpuModuleToBinaryPass(binary));
+  b.add(createFinalizeMemRefToLLVMConversionPass());
+  b.add(createArithToLLVMConversionPass());
+  b.add(createConvertIndexToLLVMPass());
+  b.add(createConvertFuncToLLVMPass());
+  b.add(createConvertControlFlowToLLVMPass());
+  b.add(createReconcileUnrealizedCastsPass());
+  addEntryPoints(b);
+}
+
+void addTargetLowering(PipelineBuilder &b, Target target,
+                       const CudaLoweringOptions &cuda) {
+  if (target == Target::Cuda)
+    addCudaLowering(b, cuda);
+  else
+    addCpuLowering(b);
+}
+
+} // namespace
+
+bool buildTrainingStepPipeline(OpPassManager &pm, const StepOptions &options,
+                               Phase first, Phase last) {
+  if (options.stopAfter && *options.stopAfter < last)
+    last = *options.stopAfter;
+  PipelineBuilder b(pm, options.stopAfterPass);
+  for (Phase phase : allPhases()) {
+    if (phase < first || phase > last)
+      continue;
+    switch (phase) {
+    case Phase::ContractCheck:
+      addContractCheck(b, options);
+      break;
+    case Phase::Partition:
+      addPartition(b, options);
+      break;
+    case Phase::Autodiff:
+      addAutodiff(b, options);
+      break;
+    case Phase::Schedule:
+      addSchedule(b, options);
+      break;
+    case Phase::Comm:
+      b.add(createDualPipeInsertComm());
+      break;
+    case Phase::Verify:
+      b.add(createDualPipeVerify());
+      break;
+    case Phase::MemoryPlan:
+      addMemoryPlan(b, options);
+      break;
+    case Phase::Lower:
+      addLower(b, options);
+      break;
+    case Phase::Bufferize:
+      addBufferize(b);
+      break;
+    case Phase::ToLLVM:
+      addTargetLowering(b, options.target, options.cuda);
+      break;
+    }
+  }
+  return b.stopped();
+}
+
+} // namespace dualpipe
+
+namespace dualpipe {
+
+bool buildForwardPipeline(OpPassManager &pm, const StepOptions &options,
+                          Phase first, Phase last) {
+  if (options.stopAfter && *options.stopAfter < last)
+    last = *options.stopAfter;
+  auto runs = [&](Phase p) { return p >= first && p <= last; };
+  PipelineBuilder b(pm, options.stopAfterPass);
+  if (runs(Phase::ContractCheck)) {
+    DualPipeCheckContractOptions check;
+    check.forwardOnly = true;
+    b.add(createDualPipeCheckContract(check));
+  }
+  if (runs(Phase::Partition)) {
+    DualPipePartitionOptions partition;
+    partition.ranks = options.ranks;
+    b.add(createDualPipePartition(partition));
+  }
+  if (runs(Phase::Bufferize)) {
+    addOneShotBufferize(b);
+    b.add(createDualPipeBuildForwardPrograms());
+    addBufferDeallocation(b);
+  }
+  if (runs(Phase::ToLLVM))
+    addTargetLowering(b, options.target, options.cuda);
+  return b.stopped();
+}
+
+void buildCpuLoweringPipeline(OpPassManager &pm) {
+  PipelineBuilder b(pm, "");
+  addCpuLowering(b);
+}
+
+void buildCudaLoweringPipeline(OpPassManager &pm,
+                               const CudaLoweringOptions &options) {
+  PipelineBuilder b(pm, "");
+  addCudaLowering(b, options);
+}
+
+void buildImportPipeline(OpPassManager &pm) {
+  PipelineBuilder b(pm, "");
+  b.addNested<func::FuncOp>(tosa::createTosaToLinalgNamed());
+  b.addNested<func::FuncOp>(tosa::createTosaToLinalg());
+  b.addNested<func::FuncOp>(createTosaToArithPass());
+  b.addNested<func::FuncOp>(createTosaToTensorPass());
+  b.add(createCanonicalizerPass());
+  b.add(createDualPipeCheckContract());
+}
+
+} // namespace dualpipe
