@@ -18,7 +18,7 @@ config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
 config.substitutions.append(("%dualpipe_src", config.dualpipe_src_root))
-config.substitutions.append(("%shared", config.dualpipe_shared_dir))
+config.substitutions.append(("%testdata", config.dualpipe_testdata_dir))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
