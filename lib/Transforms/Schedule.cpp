@@ -63,7 +63,7 @@ void buildCompute(OpBuilder &b, Location loc, PipelineOp pipeline,
                     calleeFor(pipeline, a.stage, kind));
 }
 
-/// Writes `schedule` as SCHEDULES.md's CSV to `path`.
+/// Writes `schedule` as the CSV of docs/schedules/contract.md to `path`.
 LogicalResult writeCSV(Operation *anchor, const sched::Schedule &schedule,
                        StringRef path) {
   std::string error;
@@ -107,7 +107,7 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
   }
 
   /// `auto`: the fastest schedule that fits the placement, at the
-  /// reference costs of SCHEDULES.md.
+  /// reference costs of docs/schedules/contract.md.
   FailureOr<sched::Schedule> chooseAuto(PipelineOp pipeline, int64_t numRanks) {
     sched::CostModel cost;
     cost.uniform = {1, 2, 1};
@@ -221,14 +221,15 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
 };
 
 /// --dualpipe-emit-schedule=FILE.csv: writes the module's dualpipe.schedule
-/// (its compute actions) in the CSV grammar of SCHEDULES.md.
+/// (its compute actions) in the CSV grammar of docs/schedules/contract.md.
 struct EmitSchedulePass
     : PassWrapper<EmitSchedulePass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(EmitSchedulePass)
   explicit EmitSchedulePass(std::string path) : path(std::move(path)) {}
   StringRef getArgument() const final { return "dualpipe-emit-schedule"; }
   StringRef getDescription() const final {
-    return "Write the materialized schedule as CSV (SCHEDULES.md grammar)";
+    return "Write the materialized schedule as CSV (the grammar of "
+           "docs/schedules/contract.md)";
   }
   void runOnOperation() override {
     ModuleOp module = getOperation();

@@ -789,8 +789,9 @@ int main(int argc, char **argv) {
     if (optimizer)
       manifest["optimizer"] = optimizerManifest(*module, *optimizer);
     if (!outDir.empty()) {
-      // The schedule (actions per rank, SCHEDULES.md's CSV) and the memory
-      // plan's predicted peak per rank.
+      // The schedule (actions per rank, the CSV of
+      // docs/schedules/contract.md) and the memory plan's predicted peak per
+      // rank.
       manifest["schedule_file"] = "schedule.csv";
       manifest["memory_file"] = "memory.json";
       auto report = llvm::MemoryBuffer::getFile(memoryReport);

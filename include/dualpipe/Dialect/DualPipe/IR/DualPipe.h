@@ -26,7 +26,7 @@ struct CommResource
 #include "dualpipe/Dialect/DualPipe/IR/DualPipeOps.h.inc"
 
 namespace dualpipe {
-/// Attribute names of the input contract (ARCHITECTURE.md).
+/// Attribute names of the input contract (docs/architecture.md).
 inline constexpr llvm::StringLiteral kModelAttr = "dualpipe.model";
 inline constexpr llvm::StringLiteral kLossAttr = "dualpipe.loss";
 inline constexpr llvm::StringLiteral kInputAttr = "dualpipe.input";
