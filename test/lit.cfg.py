@@ -9,7 +9,8 @@ from lit.llvm.subst import ToolSubst
 config.name = "DUALPIPE"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "unit", "Inputs"]
+# test/data holds inputs (its model.mlir is not a test).
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "unit", "Inputs", "data"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.dualpipe_obj_root, "test")
 
@@ -17,7 +18,7 @@ config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
 config.substitutions.append(("%dualpipe_src", config.dualpipe_src_root))
-config.substitutions.append(("%shared", config.dualpipe_shared_dir))
+config.substitutions.append(("%testdata", config.dualpipe_testdata_dir))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
@@ -51,3 +52,28 @@ if shutil.which("mpirun") and os.path.exists(_run):
                             capture_output=True, text=True)
     if "was not built" not in _probe.stderr:
         config.available_features.add("mpi")
+
+# Tests that run PyTorch (test/data/mlp-residual/regenerate.py) say
+# `REQUIRES: torch`: the first of lit's own Python and Debian's
+# /usr/bin/python3 that imports torch runs them as %torch_python. Nothing
+# else in the suite needs torch.
+_torch_python = None
+for _candidate in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+    if not os.path.exists(_candidate):
+        continue
+    try:
+        _probe = subprocess.run([_candidate, "-c", "import torch"],
+                                capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        continue
+    if _probe.returncode == 0:
+        _torch_python = _candidate
+        break
+if _torch_python:
+    config.available_features.add("torch")
+    config.substitutions.append(("%torch_python", _torch_python))
+else:
+    lit_config.note("PyTorch not found (import torch failed in %s): "
+                    "tests that need it are UNSUPPORTED; on Debian, "
+                    "apt-get install python3-torch python3-numpy"
+                    % " and ".join(dict.fromkeys([sys.executable, "/usr/bin/python3"])))

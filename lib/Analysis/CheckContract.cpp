@@ -1,7 +1,8 @@
 //===- CheckContract.cpp - check a model against the input contract ------===//
 //
 // Implements --dualpipe-check-contract: every violation of the input
-// contract (ARCHITECTURE.md) is reported at its location, with what to do.
+// contract (docs/architecture.md) is reported at its location, with what to
+// do.
 //
 //===----------------------------------------------------------------------===//
 #include "dualpipe/Analysis/Passes.h"

@@ -243,7 +243,7 @@ FailureOr<llvm::json::Object> trainingManifest(ModuleOp module,
   if (step.optimizer)
     manifest["optimizer"] = optimizerManifest(module, *step.optimizer);
   if (!memoryReport.empty()) {
-    // The schedule (actions per rank, docs/schedules/README.md's CSV) and
+    // The schedule (actions per rank, docs/schedules/contract.md's CSV) and
     // the memory plan's predicted peak per rank.
     manifest["schedule_file"] = "schedule.csv";
     manifest["memory_file"] = "memory.json";

@@ -105,10 +105,10 @@ std::string formatComparison(int n, int m, const CostModel &cost,
                   " B=" + formatNumber(cost.uniform.b) + " W=" +
                   formatNumber(cost.uniform.w) + " F&B=" + formatNumber(fb) + "\n";
   o += "bubble = worst rank's idle time; act = peak activations per rank in "
-       "micro-batches of one stage (SCHEDULES.md counting); PP = stages of one "
-       "pipeline;\nratio = total bubble / (N x makespan); eq-model = makespan for an "
-       "equal model (schedules with 2N or vN stages run proportionally smaller "
-       "stages)\n\n";
+       "micro-batches of one stage (counted as in docs/schedules/contract.md); "
+       "PP = stages of one pipeline;\nratio = total bubble / (N x makespan); "
+       "eq-model = makespan for an equal model (schedules with 2N or vN "
+       "stages run proportionally smaller stages)\n\n";
   char line[256];
   std::snprintf(line, sizeof line, "%-17s %6s %8s %7s %7s %-24s %5s %5s %7s %6s %7s %9s\n",
                 "schedule", "stages", "makespan", "bubble", "formula", "(closed form)",

@@ -1,8 +1,8 @@
 //===- Generators.cpp - GPipe, 1F1B, interleaved, ZB-H1, ZB-V, DualPipe ---===//
 //
 // The DualPipe and DualPipeV generators transcribe the step tables of
-// SCHEDULES.md (DeepSeek's published algorithm) literally; the others
-// follow their papers / reference implementations as SCHEDULES.md says.
+// docs/schedules/contract.md (DeepSeek's published algorithm) literally; the
+// others follow their papers / reference implementations as that page says.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,8 +18,8 @@ namespace {
 std::string str(int v) { return std::to_string(v); }
 
 /// Rank-local state of one chunk: which stage it computes and how far its
-/// forward and backward counters have run (SCHEDULES.md: "each chunk has its
-/// own two counters").
+/// forward and backward counters have run (docs/schedules/contract.md:
+/// "each chunk has its own two counters").
 struct Chunk {
   int stage = 0;
   int mbBase = 0; ///< First micro-batch of the chunk's pipeline.
@@ -59,10 +59,11 @@ private:
   std::deque<std::pair<int, int>> pendingW_;
 };
 
-/// The eight steps shared by DualPipe and DualPipeV (SCHEDULES.md, "DualPipe
-/// step table"). `rep` holds the repeat count of each step, `firstPairSplit`
-/// says whether step 4's first pair(F near, B far) is issued as F near then
-/// B far, unoverlapped (middle ranks of DualPipe, last rank of DualPipeV).
+/// The eight steps shared by DualPipe and DualPipeV
+/// (docs/schedules/contract.md, "DualPipe step table"). `rep` holds the
+/// repeat count of each step, `firstPairSplit` says whether step 4's first
+/// pair(F near, B far) is issued as F near then B far, unoverlapped (middle
+/// ranks of DualPipe, last rank of DualPipeV).
 void emitDualSteps(std::vector<Action> &out, Chunk &nearC, Chunk &farC,
                    const int rep[8], bool firstPairSplit) {
   RankEmitter e(out);

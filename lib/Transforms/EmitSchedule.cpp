@@ -18,14 +18,15 @@ using namespace mlir;
 namespace {
 
 /// --dualpipe-emit-schedule=FILE.csv: writes the module's dualpipe.schedule
-/// (its compute actions) in the CSV grammar of docs/schedules/README.md.
+/// (its compute actions) in the CSV grammar of docs/schedules/contract.md.
 struct EmitSchedulePass
     : PassWrapper<EmitSchedulePass, OperationPass<ModuleOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(EmitSchedulePass)
   explicit EmitSchedulePass(std::string path) : path(std::move(path)) {}
   StringRef getArgument() const final { return "dualpipe-emit-schedule"; }
   StringRef getDescription() const final {
-    return "Write the materialized schedule as CSV (docs/schedules/README.md grammar)";
+    return "Write the materialized schedule as CSV (the grammar of "
+           "docs/schedules/contract.md)";
   }
   void runOnOperation() override {
     ModuleOp module = getOperation();

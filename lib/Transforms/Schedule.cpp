@@ -74,7 +74,7 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
   }
 
   /// `auto`: the fastest schedule that fits the placement, at the
-  /// reference costs of SCHEDULES.md.
+  /// reference costs of docs/schedules/contract.md.
   FailureOr<sched::Schedule> chooseAuto(PipelineOp pipeline, int64_t numRanks) {
     sched::CostModel cost;
     cost.uniform = {1, 2, 1};

@@ -98,7 +98,7 @@ SmallVector<Type> messageTypes(PipelineOp pipeline, int64_t stage,
   return types;
 }
 
-/// Writes `schedule` as the CSV of docs/schedules/README.md to `path`.
+/// Writes `schedule` as the CSV of docs/schedules/contract.md to `path`.
 LogicalResult writeScheduleCSV(Operation *anchor, const sched::Schedule &schedule,
                        StringRef path) {
   std::string error;

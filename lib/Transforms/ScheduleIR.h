@@ -35,7 +35,7 @@ inline Payload payloadOf(bool gradient) {
   return gradient ? Payload::Gradient : Payload::Activation;
 }
 
-/// Writes `schedule` as CSV (docs/schedules/README.md) to `path`; an error
+/// Writes `schedule` as CSV (docs/schedules/contract.md) to `path`; an error
 /// is reported on `anchor`.
 mlir::LogicalResult writeScheduleCSV(mlir::Operation *anchor,
                                      const sched::Schedule &schedule,

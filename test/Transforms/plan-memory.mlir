@@ -1,8 +1,8 @@
 // The memory plan of DualPipe on N=4 ranks with M=10 micro-batches: every
-// rank holds at most N+1 = 5 micro-batches of activations (SCHEDULES.md), as
-// the schedule engine predicts; the byte figures come from the stage
-// signatures (saved values counted as each stage's inputs until autodiff has
-// run).
+// rank holds at most N+1 = 5 micro-batches of activations
+// (docs/schedules/contract.md), as the schedule engine predicts; the byte
+// figures come from the stage signatures (saved values counted as each
+// stage's inputs until autodiff has run).
 // RUN: dualpipe-opt %S/Inputs/mlp4.mlir --dualpipe-partition="placement=dualpipe" --dualpipe-schedule="schedule=dualpipe microbatches=10" --dualpipe-insert-comm --dualpipe-plan-memory="report=%t.json" 2>&1 -o /dev/null | FileCheck %s
 // CHECK: remark: rank 0: peak 5 micro-batches of activations (the schedule engine predicts 5), [[#]] bytes live at peak, arena [[#]] bytes
 // CHECK: remark: rank 1: peak 5 micro-batches of activations (the schedule engine predicts 5)

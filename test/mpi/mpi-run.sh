@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # dualpipe-run's mpi backend, data parallelism and failure handling, end to
-# end on ../shared/testdata/mlp-residual (DualPipe, N=4, M=8).
+# end on test/data/mlp-residual (DualPipe, N=4, M=8).
 #
 #   mpi-run.sh CASE BINDIR TESTDATA WORKDIR
 #
@@ -62,7 +62,7 @@ mpi-equals-local)
 
 dp-local|dp-mpi)
   # --dp=2: two replicas of the 4-rank pipeline on 2 x 8 micro-batches
-  # (synthetic data: the shared file holds 8), against the reference run on
+  # (synthetic data: data.safetensors holds 8), against the reference run on
   # the same 16 micro-batches.
   if [ "$case_name" = dp-local ]; then
     show dualpipe-run --dp=2 --check --steps=2

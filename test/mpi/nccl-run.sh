@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dualpipe-run --backend=nccl end to end on ../shared/testdata/mlp-residual
+# dualpipe-run --backend=nccl end to end on test/data/mlp-residual
 # (--target=cuda). Needs GPUs: a case that has too few exits 77 (CTest
 # reports it skipped), so this runs everywhere and tests only where it can.
 #

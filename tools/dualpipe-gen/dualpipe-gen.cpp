@@ -1,10 +1,10 @@
 //===- dualpipe-gen.cpp - synthetic models in the input contract ---------===//
 //
 // Writes an MLP or a GPT-style transformer for one micro-batch as MLIR text
-// in the input contract of ARCHITECTURE.md: a `dualpipe.model` function on
-// static tensors in linalg, arith, math and tensor ops, named inputs and
-// parameters, and a `dualpipe.loss` function. Plain C++: no MLIR needed to
-// build it; the lit tests parse its output with dualpipe-opt.
+// in the input contract of docs/architecture.md: a `dualpipe.model`
+// function on static tensors in linalg, arith, math and tensor ops, named
+// inputs and parameters, and a `dualpipe.loss` function. Plain C++: no MLIR
+// needed to build it; the lit tests parse its output with dualpipe-opt.
 //
 //   dualpipe-gen mlp --layers=4 --width=64 --batch=8 --activation=gelu
 //   dualpipe-gen gpt --layers=2 --hidden=64 --heads=4 --seq=16 --vocab=1000

@@ -32,7 +32,7 @@ namespace {
 const char *kUsage = R"(usage: dualpipe-sched [options]
 
 Generate, validate, simulate, draw and compare pipeline schedules
-(SCHEDULES.md).
+(docs/schedules/contract.md).
 
 Schedule:
   --schedule=NAME         gpipe, 1f1b, interleaved (interleaved-1f1b), zb1p (zbh1),
@@ -61,7 +61,8 @@ Output:
                           trace (Chrome trace JSON, opens in Perfetto), summary (JSON)
   --output=FILE           write the output to FILE instead of stdout
   --compare               for --ranks and --microbatches, every schedule's simulated
-                          bubble and memory beside the closed forms of SCHEDULES.md
+                          bubble and memory beside the closed forms of
+                          docs/schedules/contract.md
   --help                  this text
 
 Exit codes: 0 ok, 1 invalid schedule or configuration, 2 bad flag or value.

@@ -28,7 +28,7 @@ def DualPipePrintCost : Pass<"dualpipe-print-cost", "::mlir::ModuleOp"> {
 def DualPipeCheckContract : Pass<"dualpipe-check-contract", "::mlir::ModuleOp"> {
   let summary = "Check a model against the input contract";
   let description = [{
-    Checks the input contract of ARCHITECTURE.md and reports every
+    Checks the input contract of docs/architecture.md and reports every
     violation with its location: exactly one `dualpipe.model` function on
     ranked static tensors; every argument named once by `dualpipe.input` or
     `dualpipe.param`, with no name used twice (labels included); only

@@ -1,9 +1,10 @@
 //===- Analysis.h - Closed forms, comparison and automatic choice -*- C++ -*-===//
 //
-// The closed-form bubble / parameter / activation figures of SCHEDULES.md,
-// a comparison of every schedule's simulation against them, and the
-// automatic choice of a schedule (and micro-batch count) with the least
-// simulated step time under a per-rank activation-memory budget.
+// The closed-form bubble / parameter / activation figures of
+// docs/schedules/contract.md, a comparison of every schedule's simulation
+// against them, and the automatic choice of a schedule (and micro-batch
+// count) with the least simulated step time under a per-rank
+// activation-memory budget.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,8 +20,8 @@
 
 namespace dualpipe::sched {
 
-/// A closed form of SCHEDULES.md's table ("Cost model of the reference
-/// simulation") for one schedule, evaluated at uniform costs.
+/// A closed form of the table of docs/schedules/contract.md ("Cost model of
+/// the reference simulation") for one schedule, evaluated at uniform costs.
 struct ClosedForm {
   std::string bubbleFormula; ///< e.g. "(PP-1)(F+B)".
   double bubble = 0;         ///< Worst-rank bubble.
@@ -30,7 +31,8 @@ struct ClosedForm {
 };
 
 /// The closed form for `kind` on `numRanks` ranks, or nullopt for schedules
-/// SCHEDULES.md gives no formula for (GPipe, interleaved 1F1B, ZB-V).
+/// docs/schedules/contract.md gives no formula for (GPipe, interleaved 1F1B,
+/// ZB-V).
 std::optional<ClosedForm> closedForm(ScheduleKind kind, int numRanks,
                                      const CostModel &cost);
 

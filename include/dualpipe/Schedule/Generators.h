@@ -1,7 +1,8 @@
 //===- Generators.h - Schedule generators -----------------------*- C++ -*-===//
 //
-// One generator per schedule family of SCHEDULES.md: GPipe, 1F1B, interleaved
-// 1F1B (Megatron-LM), ZB-H1 (ZB1P), ZB-V, DualPipe and DualPipeV. Each rejects
+// One generator per schedule family of docs/schedules/contract.md: GPipe,
+// 1F1B, interleaved 1F1B (Megatron-LM), ZB-H1 (ZB1P), ZB-V, DualPipe and
+// DualPipeV. Each rejects
 // an invalid configuration, before generating anything, with the rule it
 // breaks.
 //
@@ -26,8 +27,9 @@ struct ScheduleConfig {
   int chunks = 2;
 };
 
-/// Checks `config` against the rules of SCHEDULES.md ("Errors") and of each
-/// algorithm; returns the broken rule, phrased for a user, or nullopt.
+/// Checks `config` against the rules of docs/schedules/contract.md
+/// ("Errors") and of each algorithm; returns the broken rule, phrased for a
+/// user, or nullopt.
 std::optional<Error> checkConfig(const ScheduleConfig &config);
 
 /// Generates the schedule `config` asks for, or the rule it breaks. A

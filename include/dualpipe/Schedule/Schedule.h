@@ -4,7 +4,8 @@
 // rank issues), a schedule (per-rank action lists plus the placement of
 // stages on ranks), and a small error-as-value type. The engine is plain
 // C++17 with no MLIR dependency and never throws: every fallible function
-// returns an Expected<T> or a report. The contract is SCHEDULES.md.
+// returns an Expected<T> or a report. The contract is
+// docs/schedules/contract.md.
 //
 //===----------------------------------------------------------------------===//
 
@@ -64,7 +65,7 @@ private:
 // Actions
 //===----------------------------------------------------------------------===//
 
-/// What one action computes (SCHEDULES.md, "Vocabulary").
+/// What one action computes (docs/schedules/contract.md, "Vocabulary").
 enum class ActionKind : uint8_t {
   Forward,        ///< F: forward of one stage on one micro-batch.
   Backward,       ///< B: full backward (input and weight gradient).
@@ -161,7 +162,7 @@ const std::vector<ScheduleKind> &allScheduleKinds();
 
 /// One pipeline: stages in data-flow order and the micro-batches that flow
 /// through it. Most schedules have one pipeline holding every stage and
-/// every micro-batch; DualPipe has two (SCHEDULES.md).
+/// every micro-batch; DualPipe has two (docs/schedules/contract.md).
 struct Pipeline {
   std::vector<int> stages;
   int firstMicrobatch = 0;
@@ -220,8 +221,8 @@ Expected<Placement> placementFor(ScheduleKind kind, int numRanks,
                                  int numMicrobatches, int chunks = 2);
 
 /// Stage-sized parameter blocks held per device, in the units of the table
-/// of SCHEDULES.md (1x for 1F1B/ZB1P/GPipe, 2x for DualPipe, DualPipeV and
-/// ZB-V, v for interleaved 1F1B).
+/// of docs/schedules/contract.md (1x for 1F1B/ZB1P/GPipe, 2x for DualPipe,
+/// DualPipeV and ZB-V, v for interleaved 1F1B).
 int parameterCopiesPerDevice(const Schedule &schedule);
 
 } // namespace dualpipe::sched

@@ -1,8 +1,9 @@
 //===- Simulator.h - Discrete-event simulation of a schedule ----*- C++ -*-===//
 //
-// The reference simulation of SCHEDULES.md ("Cost model of the reference
-// simulation"): each rank issues its actions in order; an action starts
-// when its rank is free and its inputs have arrived; sends never block.
+// The reference simulation of docs/schedules/contract.md ("Cost model of
+// the reference simulation"): each rank issues its actions in order; an
+// action starts when its rank is free and its inputs have arrived; sends
+// never block.
 // Durations are F, B, W per stage, I = B - W, a pair costs F&B. Messages
 // between ranks take latency + bytes / bandwidth on their directed link
 // (one message at a time per link, in send order); by default both are
@@ -69,7 +70,8 @@ struct RankResult {
   double busy = 0;   ///< Sum of the rank's action durations.
   double bubble = 0; ///< makespan - busy.
   /// Peak of micro-batches whose forward is done and whose B/I is not, in
-  /// issue order, a pair counted as its F before its B (SCHEDULES.md).
+  /// issue order, a pair counted as its F before its B
+  /// (docs/schedules/contract.md).
   int peakActivations = 0;
   /// The same peak weighted by CostModel::activationBytes.
   double peakActivationBytes = 0;
@@ -85,7 +87,8 @@ struct SimulationResult {
   double bubbleRatio() const;
   int maxPeakActivations() const;
   double maxPeakActivationBytes() const;
-  /// Stage-sized parameter blocks per device (SCHEDULES.md table: 1x, 2x).
+  /// Stage-sized parameter blocks per device (the table of
+  /// docs/schedules/contract.md: 1x, 2x).
   int parameterCopies = 1;
 };
 

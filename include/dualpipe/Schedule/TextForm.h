@@ -1,9 +1,9 @@
 //===- TextForm.h - Schedules as text (PyTorch's action grammar) -*- C++ -*-===//
 //
-// The interchange form of SCHEDULES.md: CSV, one line per rank (rank 0
-// first), the rank's compute actions in issue order, comma-separated, each
-// in torch.distributed.pipelining's grammar (`0F3`, `7I1`, `7W1`, `5B2`,
-// `(0F3;7B1)OVERLAP_F_B`).
+// The interchange form of docs/schedules/contract.md: CSV, one line per
+// rank (rank 0 first), the rank's compute actions in issue order,
+// comma-separated, each in torch.distributed.pipelining's grammar (`0F3`,
+// `7I1`, `7W1`, `5B2`, `(0F3;7B1)OVERLAP_F_B`).
 //
 //===----------------------------------------------------------------------===//
 

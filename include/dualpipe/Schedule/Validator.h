@@ -1,12 +1,12 @@
 //===- Validator.h - Schedule validity and communication --------*- C++ -*-===//
 //
-// The validator checks a schedule against SCHEDULES.md: every (stage,
-// micro-batch) of a pipeline gets F then B, or F then I then W, exactly once;
-// every action sits on the rank its stage is placed on; cross-stage
-// dependencies can be met; every directed link is FIFO (send order equals
-// receive order); and the schedule cannot deadlock under blocking-group
-// semantics (below). It also exposes the messages each action receives and
-// sends, which the comm-insertion pass reuses.
+// The validator checks a schedule against docs/schedules/contract.md:
+// every (stage, micro-batch) of a pipeline gets F then B, or F then I then
+// W, exactly once; every action sits on the rank its stage is placed on;
+// cross-stage dependencies can be met; every directed link is FIFO (send
+// order equals receive order); and the schedule cannot deadlock under
+// blocking-group semantics (below). It also exposes the messages each
+// action receives and sends, which the comm-insertion pass reuses.
 //
 //===----------------------------------------------------------------------===//
 

@@ -37,8 +37,8 @@ def DualPipePartition : Pass<"dualpipe-partition", "::mlir::ModuleOp"> {
     lists the tensor types crossing each cut in `cuts`.
 
     With `placement=dualpipe` the pipeline lists the stages twice (pipelines
-    A and B of SCHEDULES.md) on `ranks = stages` ranks; with `dualpipev`,
-    `stages` is `2 x ranks`.
+    A and B of docs/schedules/contract.md) on `ranks = stages` ranks; with
+    `dualpipev`, `stages` is `2 x ranks`.
 
     `report=FILE` (or `--dualpipe-partition-report=FILE`) writes a JSON
     report: per stage its ops, FLOPs, estimated time, parameter and
@@ -104,7 +104,8 @@ def DualPipeSchedule : Pass<"dualpipe-schedule", "::mlir::ModuleOp"> {
     Option<"microbatches", "microbatches", "int64_t", /*default=*/"0",
            "Micro-batches per step (M)">,
     Option<"emit", "emit", "std::string", /*default=*/"\"\"",
-           "Also write the schedule as CSV (SCHEDULES.md grammar) to this file">,
+           "Also write the schedule as CSV (the grammar of "
+           "docs/schedules/contract.md) to this file">,
   ];
   let dependentDialects = ["::dualpipe::DualPipeDialect"];
 }

@@ -1,5 +1,5 @@
 """Compares a step's losses and gradients with PyTorch's reference results
-(../shared/testdata/mlp-residual: ref.json and ref_grads.safetensors).
+(test/data/mlp-residual: ref.json and ref_grads.safetensors).
 
 usage: check_vs_pytorch.py REF_DIR GRADS.safetensors LOG
 LOG is dualpipe-run's output; its first 'step <k> loss <value>' line is the

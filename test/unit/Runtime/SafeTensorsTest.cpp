@@ -134,11 +134,11 @@ TEST(SafeTensors, WriteReplacesAtomically) {
             0u);
 }
 
-TEST(SafeTensors, ReadsTheSharedMlpParameters) {
+TEST(SafeTensors, ReadsTheMlpResidualParameters) {
   std::string path =
       std::string(DUALPIPE_TESTDATA_DIR) + "/mlp-residual/params.safetensors";
   if (!std::ifstream(path).good())
-    GTEST_SKIP() << "shared test data not found at " << path;
+    GTEST_SKIP() << "test data not found at " << path;
   TensorFile file;
   ASSERT_EQ(readSafeTensors(path, file), "");
   EXPECT_EQ(file.tensors.size(), 10u);
@@ -174,7 +174,7 @@ TEST(SafeTensors, TruncatedFileIsRejected) {
   std::string source =
       std::string(DUALPIPE_TESTDATA_DIR) + "/mlp-residual/params.safetensors";
   if (!std::ifstream(source).good())
-    GTEST_SKIP() << "shared test data not found at " << source;
+    GTEST_SKIP() << "test data not found at " << source;
   std::string raw = readBytes(source);
   std::string dir = makeTempDir();
   std::string path = dir + "/truncated.safetensors";

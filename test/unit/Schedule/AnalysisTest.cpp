@@ -7,7 +7,7 @@
 using namespace dualpipe::sched;
 using namespace dualpipe::sched::test;
 
-TEST(Analysis, ClosedFormsOfSchedulesMd) {
+TEST(Analysis, ClosedFormsOfTheContract) {
   CostModel c; // F=1, B=2, W=1, F&B=3
   EXPECT_EQ(closedForm(ScheduleKind::OneFOneB, 8, c)->bubble, 21);
   EXPECT_EQ(closedForm(ScheduleKind::ZBH1, 8, c)->bubble, 7);

@@ -1,7 +1,7 @@
 //===- GeneratorTest.cpp - Exact action sequences worked out by hand ------===//
 //
 // Each expectation below was derived by hand from the step tables and
-// definitions of SCHEDULES.md, not from the generator's output.
+// definitions of docs/schedules/contract.md, not from the generator's output.
 //
 //===----------------------------------------------------------------------===//
 

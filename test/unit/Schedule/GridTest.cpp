@@ -2,9 +2,9 @@
 //
 // For every schedule and every valid (N, M) with N <= 16 and M <= 64: the
 // generated schedule is valid (which includes deadlock freedom under
-// blocking groups), has the per-stage counts SCHEDULES.md requires, and the
-// peak activations and (where SCHEDULES.md gives one) the bubble of its
-// table.
+// blocking groups), has the per-stage counts docs/schedules/contract.md
+// requires, and the peak activations and (where that page gives one) the
+// bubble of its table.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,7 +47,7 @@ Counts count(const Schedule &s) {
 
 class GridTest : public ::testing::TestWithParam<ScheduleKind> {};
 
-TEST_P(GridTest, ValidCountedAndAsSchedulesMdStates) {
+TEST_P(GridTest, ValidCountedAndAsTheContractStates) {
   const ScheduleKind kind = GetParam();
   int configs = 0;
   for (int n = 1; n <= 16; ++n) {
@@ -81,7 +81,8 @@ TEST_P(GridTest, ValidCountedAndAsSchedulesMdStates) {
 
       Expected<SimulationResult> r = simulate(*s, CostModel{});
       ASSERT_TRUE(r.ok()) << r.error().message;
-      // Bubbles of the SCHEDULES.md table at F=1, B=2, W=1, F&B=3, exactly.
+      // Bubbles of the table of docs/schedules/contract.md at F=1, B=2, W=1,
+      // F&B=3, exactly.
       if (std::optional<ClosedForm> f = closedForm(kind, n, CostModel{})) {
         EXPECT_EQ(r->maxBubble(), f->bubble);
       }
@@ -136,8 +137,8 @@ TEST(Grid, InterleavedWithMoreChunks) {
 }
 
 TEST(Grid, DualPipeWRunsTheOldestPendingWork) {
-  // SCHEDULES.md: W always runs the oldest pending deferred work (FIFO
-  // across both chunks).
+  // docs/schedules/contract.md: W always runs the oldest pending deferred
+  // work (FIFO across both chunks).
   for (ScheduleKind kind : {ScheduleKind::DualPipe, ScheduleKind::DualPipeV})
     for (int n : {2, 4, 6, 8, 16})
       for (int m : {2 * n, 2 * n + 2, 4 * n}) {

@@ -1,4 +1,8 @@
-//===- SimulatorTest.cpp - The reference simulation of SCHEDULES.md -------===//
+//===- SimulatorTest.cpp - The reference simulation of the contract -------===//
+//
+// docs/schedules/contract.md, "Cost model of the reference simulation".
+//
+//===----------------------------------------------------------------------===//
 
 #include "TestUtil.h"
 
@@ -8,7 +12,7 @@
 using namespace dualpipe::sched;
 using namespace dualpipe::sched::test;
 
-TEST(Simulator, DualPipeN8M20IsTheExampleOfSchedulesMd) {
+TEST(Simulator, DualPipeN8M20IsTheExampleOfTheContract) {
   // "DualPipe, N=8, M=20 -> makespan 66, every rank idle 6."
   Schedule s = mustGenerate(ScheduleKind::DualPipe, 8, 20);
   Expected<SimulationResult> r = simulate(s, CostModel{});
