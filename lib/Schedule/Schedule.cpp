@@ -35,6 +35,33 @@ std::string formatAction(const Action &a) {
          ")OVERLAP_F_B";
 }
 
+const char *commKindName(CommKind kind) {
+  switch (kind) {
+  case CommKind::SendF:
+    return "SEND_F";
+  case CommKind::RecvF:
+    return "RECV_F";
+  case CommKind::SendB:
+    return "SEND_B";
+  case CommKind::RecvB:
+    return "RECV_B";
+  case CommKind::Unshard:
+    return "UNSHARD";
+  case CommKind::Reshard:
+    return "RESHARD";
+  case CommKind::ReduceGrad:
+    return "REDUCE_GRAD";
+  }
+  return "?";
+}
+
+std::string formatCommAction(const CommAction &a) {
+  std::string s = std::to_string(a.stage) + commKindName(a.kind);
+  if (a.hasMicrobatch())
+    s += std::to_string(a.microbatch);
+  return s;
+}
+
 const char *scheduleName(ScheduleKind kind) {
   switch (kind) {
   case ScheduleKind::GPipe:
@@ -51,6 +78,14 @@ const char *scheduleName(ScheduleKind kind) {
     return "dualpipe";
   case ScheduleKind::DualPipeV:
     return "dualpipev";
+  case ScheduleKind::LoopedBFS:
+    return "loopedbfs";
+  case ScheduleKind::InterleavedZB:
+    return "interleaved-zb";
+  case ScheduleKind::VHalf:
+    return "vhalf";
+  case ScheduleKind::VMin:
+    return "vmin";
   case ScheduleKind::Custom:
     return "custom";
   }
@@ -73,6 +108,14 @@ const char *scheduleTitle(ScheduleKind kind) {
     return "DualPipe";
   case ScheduleKind::DualPipeV:
     return "DualPipeV";
+  case ScheduleKind::LoopedBFS:
+    return "LoopedBFS";
+  case ScheduleKind::InterleavedZB:
+    return "Interleaved ZB";
+  case ScheduleKind::VHalf:
+    return "V-Half";
+  case ScheduleKind::VMin:
+    return "V-Min";
   case ScheduleKind::Custom:
     return "custom";
   }
@@ -94,6 +137,14 @@ std::optional<ScheduleKind> parseScheduleName(const std::string &name) {
     return ScheduleKind::DualPipe;
   if (name == "dualpipev")
     return ScheduleKind::DualPipeV;
+  if (name == "loopedbfs")
+    return ScheduleKind::LoopedBFS;
+  if (name == "interleaved-zb")
+    return ScheduleKind::InterleavedZB;
+  if (name == "vhalf" || name == "v-half")
+    return ScheduleKind::VHalf;
+  if (name == "vmin" || name == "v-min")
+    return ScheduleKind::VMin;
   return std::nullopt;
 }
 
@@ -101,7 +152,8 @@ const std::vector<ScheduleKind> &allScheduleKinds() {
   static const std::vector<ScheduleKind> kinds = {
       ScheduleKind::GPipe,     ScheduleKind::OneFOneB, ScheduleKind::Interleaved1F1B,
       ScheduleKind::ZBH1,      ScheduleKind::ZBV,      ScheduleKind::DualPipe,
-      ScheduleKind::DualPipeV};
+      ScheduleKind::DualPipeV, ScheduleKind::LoopedBFS, ScheduleKind::InterleavedZB,
+      ScheduleKind::VHalf,     ScheduleKind::VMin};
   return kinds;
 }
 
@@ -156,6 +208,8 @@ Expected<Placement> placementFor(ScheduleKind kind, int n, int m, int chunks) {
     pl.pipelines.push_back(wholePipeline(n, m));
     return pl;
   case ScheduleKind::Interleaved1F1B:
+  case ScheduleKind::LoopedBFS:
+  case ScheduleKind::InterleavedZB:
     if (chunks < 1)
       return Error{"interleaved 1F1B needs at least 1 chunk per rank, got " +
                    std::to_string(chunks)};
@@ -166,6 +220,8 @@ Expected<Placement> placementFor(ScheduleKind kind, int n, int m, int chunks) {
     pl.pipelines.push_back(wholePipeline(n * chunks, m));
     return pl;
   case ScheduleKind::ZBV:
+  case ScheduleKind::VHalf:
+  case ScheduleKind::VMin:
   case ScheduleKind::DualPipeV:
   case ScheduleKind::DualPipe: {
     pl.numStages = 2 * n;
