@@ -854,6 +854,22 @@ std::vector<std::pair<std::pair<int, int>, int>> minimumReceiveBuffers(const Sch
   return out;
 }
 
+std::optional<int> fewestReceiveBuffers(const Schedule &s) {
+  if (!validate(s).ok())
+    return std::nullopt;
+  // More buffers post receives earlier, which only lets groups complete
+  // sooner; past the most messages a link carries every receive is posted
+  // at once.
+  int most = 1;
+  std::vector<Diagnostic> ignored;
+  for (const auto &[lk, ops] : matchLinks(s, communication(s), ignored))
+    most = std::max(most, static_cast<int>(ops.recvs.size()));
+  for (int b = 1; b <= most; ++b)
+    if (validate(s, {CommModel::BlockingGroups, {ReceivePosting::Early, b}}).ok())
+      return b;
+  return 0;
+}
+
 Schedule withPlannedComms(const Schedule &s, const PostingOptions &posting) {
   Schedule out = s;
   out.comms.assign(s.numRanks, {});
@@ -917,7 +933,12 @@ ValidationReport validate(const Schedule &s, const ValidateOptions &options) {
   checkDependencies(s, errs);
   if (!errs.empty())
     return report;
-  Links links = s.hasComms() ? explicitLinks(s, errs) : plannedLinks(s, options.posting, errs);
+  // Under Posted where a receive is posted cannot hang a rank, so the
+  // posting policy is not worked out.
+  Links links = s.hasComms() ? explicitLinks(s, errs)
+                : options.model == CommModel::Posted
+                    ? matchLinks(s, communication(s), errs)
+                    : plannedLinks(s, options.posting, errs);
   if (!errs.empty())
     return report;
   checkDeadlock(s, links, options.model, errs);

@@ -15,6 +15,7 @@
 
 #include "dualpipe/Schedule/Schedule.h"
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -199,6 +200,12 @@ CommPlan planCommunication(const Schedule &schedule, const PostingOptions &posti
 /// can be posted no later than its wait in the link's send order (1 when
 /// the receiver consumes the link's messages in send order).
 std::vector<std::pair<std::pair<int, int>, int>> minimumReceiveBuffers(const Schedule &schedule);
+
+/// The fewest receive buffers per link with which `schedule`, its receives
+/// posted Early, cannot deadlock under BlockingGroups: what an NCCL
+/// lowering needs. 0 when only unlimited buffers do; nullopt when the
+/// schedule is invalid under the posted model already.
+std::optional<int> fewestReceiveBuffers(const Schedule &schedule);
 
 /// `schedule` with SEND/RECV actions where planCommunication(posting) puts
 /// them (no UNSHARD/RESHARD/REDUCE_GRAD), for a compute+comms CSV.

@@ -118,6 +118,12 @@ TEST(Validator, TorchSchedulesTheOldModelRejected) {
   EXPECT_NE(old.errors.front().message.find("deadlock under blocking-group semantics"),
             std::string::npos);
   EXPECT_TRUE(validate(s, {CommModel::BlockingGroups, {ReceivePosting::Early, 0}}).ok());
+  std::optional<int> fewest = fewestReceiveBuffers(s);
+  ASSERT_TRUE(fewest.has_value());
+  ASSERT_GT(*fewest, 1);
+  EXPECT_TRUE(validate(s, {CommModel::BlockingGroups, {ReceivePosting::Early, *fewest}}).ok());
+  EXPECT_FALSE(
+      validate(s, {CommModel::BlockingGroups, {ReceivePosting::Early, *fewest - 1}}).ok());
 }
 
 TEST(Validator, PostedModelStillFindsCycles) {
@@ -175,9 +181,11 @@ TEST(Validator, DualPipeNeedsReorderBuffers) {
   for (const auto &rank : plan.recvs)
     for (const PlannedRecv &r : rank)
       EXPECT_LE(r.post, r.wait) << r.msg.str();
-  for (auto [link, used] : plan.buffers)
-    if (link == std::make_pair(0, 1))
+  for (auto [link, used] : plan.buffers) {
+    if (link == std::make_pair(0, 1)) {
       EXPECT_EQ(used, need01);
+    }
+  }
   EXPECT_TRUE(validate(s, {CommModel::BlockingGroups, {ReceivePosting::Early, 1}}).ok());
 }
 
