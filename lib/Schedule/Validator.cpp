@@ -491,6 +491,63 @@ std::string where(const Schedule &s, int r, int position) {
   return "before action " + str(position) + " (" + formatAction(s.ranks[r][position]) + ")";
 }
 
+std::string commStr(const Schedule &s, int r, const CommAction &c) {
+  return "rank " + str(r) + ", " + formatCommAction(c) + " " + where(s, r, c.before);
+}
+
+/// Check 5, FSDP part: UNSHARD/RESHARD/REDUCE_GRAD name a stage of their
+/// rank; UNSHARD and RESHARD alternate per stage, a stage that is ever
+/// unsharded is unsharded whenever it computes and at the end resharded;
+/// REDUCE_GRAD at most once per stage.
+void checkShardActions(const Schedule &s, std::vector<Diagnostic> &errs) {
+  for (int r = 0; r < s.numRanks; ++r) {
+    const int k = static_cast<int>(s.ranks[r].size());
+    std::map<int, bool> unsharded;
+    std::set<int> reduced, fsdp;
+    for (const CommAction &c : s.comms[r])
+      if (c.kind == CommKind::Unshard)
+        fsdp.insert(c.stage);
+    size_t ci = 0;
+    for (int i = 0; i <= k; ++i) {
+      for (; ci < s.comms[r].size() && s.comms[r][ci].before == i; ++ci) {
+        const CommAction &c = s.comms[r][ci];
+        if (c.stage < 0 || c.stage >= s.numStages || s.stageToRank[c.stage] != r) {
+          errs.push_back({r, -1, commStr(s, r, c) + ": stage " + str(c.stage) +
+                                     " is not placed on rank " + str(r)});
+          continue;
+        }
+        if (c.kind == CommKind::Unshard) {
+          if (unsharded[c.stage])
+            errs.push_back({r, -1, commStr(s, r, c) + ": stage " + str(c.stage) +
+                                       " is already unsharded (UNSHARD twice)"});
+          unsharded[c.stage] = true;
+        } else if (c.kind == CommKind::Reshard) {
+          if (!unsharded[c.stage])
+            errs.push_back({r, -1, commStr(s, r, c) + ": RESHARD of stage " + str(c.stage) +
+                                       " without an UNSHARD before it"});
+          unsharded[c.stage] = false;
+        } else if (c.kind == CommKind::ReduceGrad && !reduced.insert(c.stage).second) {
+          errs.push_back({r, -1, commStr(s, r, c) + ": a second REDUCE_GRAD of stage " +
+                                     str(c.stage)});
+        }
+      }
+      if (i == k)
+        break;
+      const Action &a = s.ranks[r][i];
+      for (int p = 0; p < a.numParts(); ++p) {
+        int st = a.part(p).stage;
+        if (fsdp.count(st) && !unsharded[st])
+          errs.push_back({r, i, "computes on stage " + str(st) + " while its parameters are "
+                                "sharded; put " + str(st) + "UNSHARD before it"});
+      }
+    }
+    for (auto &[st, on] : unsharded)
+      if (on)
+        errs.push_back({r, -1, "rank " + str(r) + " leaves stage " + str(st) +
+                                   " unsharded at the end; add " + str(st) + "RESHARD"});
+  }
+}
+
 /// Check 5: a schedule's own SEND/RECV/UNSHARD/RESHARD/REDUCE_GRAD actions
 /// (a compute+comms CSV) say where each message is sent and received; they
 /// must name real messages, each once, sends after their producer, receives
@@ -502,6 +559,7 @@ Links explicitLinks(const Schedule &s, std::vector<Diagnostic> &errs) {
   const std::vector<StageLinks> stage = stageLinks(s);
   std::vector<std::vector<ActionComm>> comm = communication(s);
   Links links = matchLinks(s, comm, errs);
+  checkShardActions(s, errs);
   if (!errs.empty())
     return links;
   // Where each message's producer and consumer are.
@@ -516,112 +574,50 @@ Links explicitLinks(const Schedule &s, std::vector<Diagnostic> &errs) {
       for (const Message &m : comm[r][i].recvs)
         consumer[msgKey(m)] = {r, i};
     }
-  auto commStr = [&](int r, const CommAction &c) {
-    return "rank " + str(r) + ", " + formatCommAction(c) + " " + where(s, r, c.before);
-  };
   std::map<std::string, int> sendPos, recvPos;
   std::map<LinkKey, std::vector<std::string>> sendOrder, recvOrder;
-  for (int r = 0; r < s.numRanks && r < static_cast<int>(s.comms.size()); ++r) {
-    const int k = static_cast<int>(s.ranks[r].size());
-    std::map<int, int> unsharded; // stage -> 1 while unsharded
-    std::set<int> reduced, fsdp;
-    for (const CommAction &c : s.comms[r])
-      if (c.kind == CommKind::Unshard)
-        fsdp.insert(c.stage);
-    // Walk compute and non-compute actions in issue order.
-    size_t ci = 0;
-    auto checkUnsharded = [&](int index) {
-      const Action &a = s.ranks[r][index];
-      for (int p = 0; p < a.numParts(); ++p) {
-        int st = a.part(p).stage;
-        if (fsdp.count(st) && !unsharded[st])
-          errs.push_back({r, index,
-                          "computes on stage " + str(st) + " while its parameters are "
-                          "sharded; put " + str(st) + "UNSHARD before it"});
+  for (int r = 0; r < s.numRanks; ++r)
+    for (const CommAction &c : s.comms[r]) {
+      if (!c.hasMicrobatch() || c.stage < 0 || c.stage >= s.numStages ||
+          s.stageToRank[c.stage] != r)
+        continue; // checkShardActions reports misplaced stages
+      bool grad = c.kind == CommKind::SendB || c.kind == CommKind::RecvB;
+      bool send = c.kind == CommKind::SendF || c.kind == CommKind::SendB;
+      const StageLinks &l = stage[c.stage];
+      int peer = send ? (grad ? l.prev : l.next) : (grad ? l.next : l.prev);
+      if (peer < 0 || s.stageToRank[peer] == r) {
+        errs.push_back({r, -1, commStr(s, r, c) + ": stage " + str(c.stage) +
+                                   (send ? " sends" : " receives") + " no " +
+                                   (grad ? "gradient" : "activation") +
+                                   " across ranks on micro-batch " + str(c.microbatch)});
+        continue;
       }
-    };
-    int lastBefore = 0;
-    for (int i = 0; i <= k; ++i) {
-      for (; ci < s.comms[r].size() && s.comms[r][ci].before == i; ++ci) {
-        const CommAction &c = s.comms[r][ci];
-        lastBefore = c.before;
-        if (c.stage < 0 || c.stage >= s.numStages || s.stageToRank[c.stage] != r) {
-          errs.push_back({r, -1, commStr(r, c) + ": stage " + str(c.stage) +
-                                     " is not placed on rank " + str(r)});
-          continue;
-        }
-        const StageLinks &l = stage[c.stage];
-        switch (c.kind) {
-        case CommKind::Unshard:
-          if (unsharded[c.stage])
-            errs.push_back({r, -1, commStr(r, c) + ": stage " + str(c.stage) +
-                                       " is already unsharded (UNSHARD twice)"});
-          unsharded[c.stage] = 1;
-          break;
-        case CommKind::Reshard:
-          if (!unsharded[c.stage])
-            errs.push_back({r, -1, commStr(r, c) + ": RESHARD of stage " + str(c.stage) +
-                                       " without an UNSHARD before it"});
-          unsharded[c.stage] = 0;
-          break;
-        case CommKind::ReduceGrad:
-          if (!reduced.insert(c.stage).second)
-            errs.push_back({r, -1, commStr(r, c) + ": a second REDUCE_GRAD of stage " +
-                                       str(c.stage)});
-          break;
-        case CommKind::SendF:
-        case CommKind::SendB:
-        case CommKind::RecvF:
-        case CommKind::RecvB: {
-          bool grad = c.kind == CommKind::SendB || c.kind == CommKind::RecvB;
-          bool send = c.kind == CommKind::SendF || c.kind == CommKind::SendB;
-          int peer = send ? (grad ? l.prev : l.next) : (grad ? l.next : l.prev);
-          if (peer < 0 || s.stageToRank[peer] == r) {
-            errs.push_back({r, -1, commStr(r, c) + ": stage " + str(c.stage) +
-                                       (send ? " sends" : " receives") + " no " +
-                                       (grad ? "gradient" : "activation") +
-                                       " across ranks on micro-batch " + str(c.microbatch)});
-            break;
-          }
-          Message m{send ? r : s.stageToRank[peer], send ? s.stageToRank[peer] : r,
-                    send ? c.stage : peer,           send ? peer : c.stage,
-                    c.microbatch,                    grad};
-          std::string key = msgKey(m);
-          if (!byKey.count(key)) {
-            errs.push_back({r, -1, commStr(r, c) + ": no action sends " + m.str()});
-            break;
-          }
-          auto &pos = send ? sendPos : recvPos;
-          if (pos.count(key)) {
-            errs.push_back({r, -1, commStr(r, c) + ": " + (send ? "sent" : "received") +
-                                       " twice"});
-            break;
-          }
-          pos[key] = c.before;
-          (send ? sendOrder : recvOrder)[{m.fromRank, m.toRank}].push_back(key);
-          if (send && c.before <= producer[key].second)
-            errs.push_back({r, -1, commStr(r, c) + ": sends " + m.str() +
-                                       " before action " + str(producer[key].second) + " (" +
-                                       formatAction(s.ranks[r][producer[key].second]) +
-                                       ") computes it"});
-          if (!send && c.before > consumer[key].second)
-            errs.push_back({r, consumer[key].second,
-                            "consumes " + m.str() + " before its receive (" +
-                                formatCommAction(c) + " comes only " + where(s, r, c.before) +
-                                ")"});
-          break;
-        }
-        }
+      Message m{send ? r : s.stageToRank[peer], send ? s.stageToRank[peer] : r,
+                send ? c.stage : peer,           send ? peer : c.stage,
+                c.microbatch,                    grad};
+      std::string key = msgKey(m);
+      if (!byKey.count(key)) {
+        errs.push_back({r, -1, commStr(s, r, c) + ": no action sends " + m.str()});
+        continue;
       }
-      if (i < k)
-        checkUnsharded(i);
+      auto &pos = send ? sendPos : recvPos;
+      if (pos.count(key)) {
+        errs.push_back({r, -1, commStr(s, r, c) + ": " + (send ? "sent" : "received") +
+                                   " twice"});
+        continue;
+      }
+      pos[key] = c.before;
+      (send ? sendOrder : recvOrder)[{m.fromRank, m.toRank}].push_back(key);
+      if (send && c.before <= producer[key].second)
+        errs.push_back({r, -1, commStr(s, r, c) + ": sends " + m.str() + " before action " +
+                                   str(producer[key].second) + " (" +
+                                   formatAction(s.ranks[r][producer[key].second]) +
+                                   ") computes it"});
+      if (!send && c.before > consumer[key].second)
+        errs.push_back({r, consumer[key].second,
+                        "consumes " + m.str() + " before its receive (" + formatCommAction(c) +
+                            " comes only " + where(s, r, c.before) + ")"});
     }
-    (void)lastBefore;
-    for (auto &[st, on] : unsharded)
-      if (on)
-        errs.push_back({r, -1, "rank " + str(r) + " leaves stage " + str(st) +
-                                   " unsharded at the end; add " + str(st) + "RESHARD"});
-  }
   // Every message needs its SEND and its RECV.
   for (auto &[key, m] : byKey) {
     auto [pr, pi] = producer[key];
