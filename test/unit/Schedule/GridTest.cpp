@@ -215,3 +215,34 @@ TEST(Grid, DualPipeBubbleForTheListedRankCounts) {
 }
 
 } // namespace
+
+TEST(Grid, TorchSchedulesTheRuntimeExecutesAreAccepted) {
+  // Every configuration torch builds of its multi-stage schedules (N <= 6,
+  // M <= 16, 2 or 3 stages per rank) runs under the posted model, and under
+  // NCCL's groups with fewestReceiveBuffers() buffers per link; the former
+  // check (blocking groups, two-ahead posting) rejected some of them.
+  int configs = 0, rejectedBefore = 0;
+  for (ScheduleKind k : {ScheduleKind::Interleaved1F1B, ScheduleKind::LoopedBFS,
+                         ScheduleKind::InterleavedZB})
+    for (int v : {2, 3})
+      for (int n = 2; n <= 6; ++n)
+        for (int m = 1; m <= 16; ++m) {
+          bool interleaved = k != ScheduleKind::LoopedBFS;
+          if (interleaved && m % std::max(1, m / n) != 0)
+            continue; // torch refuses these
+          ++configs;
+          SCOPED_TRACE(std::string(scheduleName(k)) + " v=" + std::to_string(v) +
+                       " N=" + std::to_string(n) + " M=" + std::to_string(m));
+          Schedule s = mustGenerate(k, n, m, v);
+          ValidationReport posted = validate(s);
+          ASSERT_TRUE(posted.ok()) << posted.str(s);
+          std::optional<int> buffers = fewestReceiveBuffers(s);
+          ASSERT_TRUE(buffers.has_value());
+          EXPECT_TRUE(
+              validate(s, {CommModel::BlockingGroups, {ReceivePosting::Early, *buffers}}).ok());
+          rejectedBefore +=
+              !validate(s, {CommModel::BlockingGroups, {ReceivePosting::TwoAhead, 0}}).ok();
+        }
+  EXPECT_GT(configs, 300);
+  EXPECT_GT(rejectedBefore, 0);
+}
