@@ -3,10 +3,13 @@
 // The validator checks a schedule against SCHEDULES.md: every (stage,
 // micro-batch) of a pipeline gets F then B, or F then I then W, exactly once;
 // every action sits on the rank its stage is placed on; cross-stage
-// dependencies can be met; every directed link is FIFO (send order equals
-// receive order); and the schedule cannot deadlock under blocking-group
-// semantics (below). It also exposes the messages each action receives and
-// sends, which the comm-insertion pass reuses.
+// dependencies can be met; every message sent is received, on FIFO links;
+// a compute+comms schedule's own SEND/RECV/UNSHARD/RESHARD/REDUCE_GRAD
+// actions stand where they can; and the schedule cannot deadlock under the
+// runtime's comm model: Posted (sends never wait; the CPU transports and
+// torch's runtime) or BlockingGroups (NCCL). It also exposes the messages
+// each action receives and sends, and where a lowering posts and waits for
+// each receive (planCommunication), which the comm-insertion pass reuses.
 //
 //===----------------------------------------------------------------------===//
 
@@ -138,9 +141,11 @@ struct ActionComm {
 /// Assumes the structural checks of validate() hold.
 std::vector<std::vector<ActionComm>> communication(const Schedule &schedule);
 
-/// Blocking-group semantics used by the deadlock check ("early receive,
-/// late wait"). A rank issuing actions a_0..a_{K-1} runs K+1 groups; group
-/// i sits before a_i (group K after a_{K-1}):
+/// Blocking-group semantics (CommModel::BlockingGroups) with commGroups(s)'s
+/// two-ahead posting ("early receive, late wait"); commGroups(s, posting)
+/// and the Early policy change only where receives are posted. A rank
+/// issuing actions a_0..a_{K-1} runs K+1 groups; group i sits before a_i
+/// (group K after a_{K-1}):
 ///  - the sends of a_{i-1} are posted in group i, and group i completes only
 ///    when the peer has posted the matching receives;
 ///  - the receives of a_i are waited for in group i (it completes only when
