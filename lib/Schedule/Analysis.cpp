@@ -51,8 +51,12 @@ int modelPieces(ScheduleKind kind, int n, int chunks) {
     return n;
   case ScheduleKind::DualPipeV:
   case ScheduleKind::ZBV:
+  case ScheduleKind::VHalf:
+  case ScheduleKind::VMin:
     return 2 * n;
   case ScheduleKind::Interleaved1F1B:
+  case ScheduleKind::LoopedBFS:
+  case ScheduleKind::InterleavedZB:
     return chunks * n;
   default:
     return n;
@@ -154,6 +158,7 @@ CostModel scaleCostsForSchedule(const CostModel &base, ScheduleKind kind, int n,
     };
     twice(c.perStage);
     twice(c.activationBytes);
+    twice(c.parameterBytes);
     twice(c.activationMessageBytes);
     twice(c.gradientMessageBytes);
     return c;
@@ -177,11 +182,15 @@ CostModel scaleCostsForSchedule(const CostModel &base, ScheduleKind kind, int n,
     }
     return out;
   };
+  c.uniform.i = base.uniform.i >= 0 ? base.uniform.i * k : -1;
   c.perStage = remap(base.perStage, [&](const StageCost &sc) {
-    return StageCost{sc.f * k, sc.b * k, sc.w * k};
+    return StageCost{sc.f * k, sc.b * k, sc.w * k, sc.i >= 0 ? sc.i * k : -1};
   });
+  // Measured pairs name stages of another cut.
+  c.pairCosts.clear();
   auto scaleD = [&](double d) { return d * k; };
   c.activationBytes = remap(base.activationBytes, scaleD);
+  c.parameterBytes = remap(base.parameterBytes, scaleD);
   c.activationMessageBytes = remap(base.activationMessageBytes, [](double d) { return d; });
   c.gradientMessageBytes = remap(base.gradientMessageBytes, [](double d) { return d; });
   // V placements name stages 0..2N-1 along the model; stage-indexed
@@ -189,17 +198,35 @@ CostModel scaleCostsForSchedule(const CostModel &base, ScheduleKind kind, int n,
   return c;
 }
 
+namespace {
+
+/// Per-stage vectors of `c` that do not match `stages`; "" when all do.
+std::string perStageMismatch(const CostModel &c, int stages) {
+  auto bad = [&](size_t size) { return size != 0 && static_cast<int>(size) != stages; };
+  if (bad(c.perStage.size()))
+    return "the costs list " + std::to_string(c.perStage.size()) + " stages";
+  if (bad(c.activationBytes.size()))
+    return "the activation bytes list " + std::to_string(c.activationBytes.size()) + " stages";
+  if (bad(c.parameterBytes.size()))
+    return "the parameter bytes list " + std::to_string(c.parameterBytes.size()) + " stages";
+  return "";
+}
+
+} // namespace
+
 Expected<AutoChoice> chooseAuto(const AutoRequest &req) {
   const int n = req.numRanks;
   if (n < 1)
     return Error{"auto needs at least 1 rank, got " + std::to_string(n)};
   const bool freeM = !req.numMicrobatches;
   const int maxM = req.maxMicrobatches > 0 ? req.maxMicrobatches : 4 * n;
-  const bool bytes = !req.cost.activationBytes.empty();
+  const bool bytes = !req.cost.activationBytes.empty() || !req.cost.parameterBytes.empty();
+  const std::vector<ScheduleKind> &kinds =
+      req.kinds.empty() ? allScheduleKinds() : req.kinds;
   AutoChoice choice;
   std::optional<AutoCandidate> best;
   double smallestNeed = -1;
-  for (ScheduleKind kind : allScheduleKinds()) {
+  for (ScheduleKind kind : kinds) {
     std::vector<int> ms;
     if (!freeM) {
       ms.push_back(*req.numMicrobatches);
@@ -215,8 +242,10 @@ Expected<AutoChoice> chooseAuto(const AutoRequest &req) {
                                                       std::to_string(maxM)));
       continue;
     }
-    CostModel cost = scaleCostsForSchedule(req.cost, kind, n, req.chunks);
-    const double unit = static_cast<double>(n) / modelPieces(kind, n, req.chunks);
+    const bool asGiven = req.costs == AutoCosts::AsGiven;
+    CostModel cost = asGiven ? req.cost : scaleCostsForSchedule(req.cost, kind, n, req.chunks);
+    const double unit =
+        asGiven ? 1.0 : static_cast<double>(n) / modelPieces(kind, n, req.chunks);
     std::optional<AutoCandidate> bestOfKind;
     std::string firstError;
     for (int m : ms) {
@@ -225,6 +254,14 @@ Expected<AutoChoice> chooseAuto(const AutoRequest &req) {
         if (firstError.empty())
           firstError = s.error().message;
         continue;
+      }
+      if (asGiven) {
+        std::string bad = perStageMismatch(cost, s->numStages);
+        if (!bad.empty()) {
+          if (firstError.empty())
+            firstError = "it has " + std::to_string(s->numStages) + " stages but " + bad;
+          continue;
+        }
       }
       Expected<SimulationResult> sim = simulate(*s, cost);
       if (!sim) {
@@ -237,8 +274,7 @@ Expected<AutoChoice> chooseAuto(const AutoRequest &req) {
       c.numMicrobatches = m;
       c.stepTime = sim->makespan;
       c.timePerMicrobatch = sim->makespan / m;
-      c.peakMemory = bytes ? sim->maxPeakActivationBytes()
-                           : sim->maxPeakActivations() * unit;
+      c.peakMemory = bytes ? sim->maxPeakMemoryBytes() : sim->maxPeakActivations() * unit;
       c.fits = req.memoryBudget <= 0 || c.peakMemory <= req.memoryBudget + 1e-9;
       if (smallestNeed < 0 || c.peakMemory < smallestNeed)
         smallestNeed = c.peakMemory;
@@ -266,14 +302,23 @@ Expected<AutoChoice> chooseAuto(const AutoRequest &req) {
     double key = freeM ? bestOfKind->timePerMicrobatch : bestOfKind->stepTime;
     double bestKey = best ? (freeM ? best->timePerMicrobatch : best->stepTime) : 0;
     if (!best || key < bestKey - 1e-9 ||
-        (std::fabs(key - bestKey) <= 1e-9 && bestOfKind->peakMemory < best->peakMemory))
+        (std::fabs(key - bestKey) <= 1e-9 && bestOfKind->peakMemory < best->peakMemory - 1e-9))
       best = bestOfKind;
   }
-  const std::string unitName = bytes ? " bytes" : " N-way stage activations";
-  if (!best)
-    return Error{"no schedule fits the activation budget of " +
-                 formatNumber(req.memoryBudget) + unitName + " per rank; the smallest "
-                 "need is " + formatNumber(smallestNeed) + unitName};
+  const std::string unitName =
+      bytes ? " bytes" : req.costs == AutoCosts::AsGiven ? " stage activations"
+                                                         : " N-way stage activations";
+  if (!best) {
+    if (smallestNeed < 0) {
+      std::string why;
+      for (const std::string &r : choice.rejected)
+        why += "; " + r;
+      return Error{"no schedule can run on " + std::to_string(n) + " ranks" + why};
+    }
+    return Error{"no schedule fits the " + std::string(bytes ? "memory" : "activation") +
+                 " budget of " + formatNumber(req.memoryBudget) + unitName +
+                 " per rank; the smallest need is " + formatNumber(smallestNeed) + unitName};
+  }
   choice.kind = best->kind;
   choice.numMicrobatches = best->numMicrobatches;
   choice.schedule = *generate({best->kind, n, best->numMicrobatches, req.chunks});
@@ -284,24 +329,21 @@ Expected<AutoChoice> chooseAuto(const AutoRequest &req) {
                    formatNumber(best->timePerMicrobatch) + ", step " +
                    formatNumber(best->stepTime) + ")"
              : "the least simulated step time (" + formatNumber(best->stepTime) + ")";
-  o += req.memoryBudget > 0 ? " within the activation budget of " +
-                                  formatNumber(req.memoryBudget) + unitName + " per rank"
+  o += req.memoryBudget > 0 ? " within the " + std::string(bytes ? "memory" : "activation") +
+                                  " budget of " + formatNumber(req.memoryBudget) + unitName +
+                                  " per rank"
                             : " (no memory budget given)";
-  o += ".\nCosts are per N-way stage; schedules with finer stages run on "
-       "proportionally smaller costs and activations.\n";
+  o += req.costs == AutoCosts::AsGiven
+           ? ".\nCosts are per stage as given.\n"
+           : ".\nCosts are per N-way stage; schedules with finer stages run on "
+             "proportionally smaller costs and activations.\n";
   char line[200];
-  std::snprintf(line, sizeof line, "  %-12s %5s %10s %12s %12s  %s\n", "schedule", "M",
+  std::snprintf(line, sizeof line, "  %-14s %5s %10s %12s %12s  %s\n", "schedule", "M",
                 "step", "per-mb", "peak-mem", "");
   o += line;
   for (const AutoCandidate &c : choice.candidates) {
-    std::string note = &c == &*std::find_if(choice.candidates.begin(),
-                                            choice.candidates.end(),
-                                            [&](const AutoCandidate &x) {
-                                              return x.kind == best->kind;
-                                            })
-                           ? "<- chosen"
-                           : (c.fits ? "" : "over budget");
-    std::snprintf(line, sizeof line, "  %-12s %5d %10s %12s %12s  %s\n",
+    std::string note = c.kind == best->kind ? "<- chosen" : (c.fits ? "" : "over budget");
+    std::snprintf(line, sizeof line, "  %-14s %5d %10s %12s %12s  %s\n",
                   scheduleName(c.kind), c.numMicrobatches,
                   formatNumber(c.stepTime).c_str(),
                   formatNumber(std::round(c.timePerMicrobatch * 1e4) / 1e4).c_str(),

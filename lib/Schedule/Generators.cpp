@@ -208,37 +208,102 @@ Schedule generateOneFOneB(const ScheduleConfig &cfg, bool zeroBubble) {
   return s;
 }
 
-/// Megatron-LM's interleaved 1F1B: virtual micro-batch k runs chunk
-/// (k mod Nv) / N (reversed for backwards) on micro-batch
-/// (k / Nv) * N + k mod N; warm-up is 2(N-r-1) + (v-1)N, or everything
-/// when M == N.
-Schedule generateInterleaved(const ScheduleConfig &cfg) {
+/// The rounds of the interleaved schedules: micro-batches are taken in
+/// rounds, each round running chunk 0 on all its micro-batches, then chunk
+/// 1, ... (backwards: chunk v-1 first). As torch.distributed.pipelining's
+/// flexible interleaving: R = max(1, M / N) rounds of M / R micro-batches;
+/// when R does not divide M (which torch refuses) the first M % R rounds
+/// take one more.
+struct Rounds {
+  std::vector<int> first, size; ///< Per round: first micro-batch, count.
+  Rounds(int n, int m) {
+    const int r = std::max(1, m / n);
+    for (int g = 0, at = 0; g < r; ++g) {
+      int sz = m / r + (g < m % r ? 1 : 0);
+      first.push_back(at);
+      size.push_back(sz);
+      at += sz;
+    }
+  }
+};
+
+/// Stage and micro-batch of the k-th forward (or backward) of rank r in the
+/// round order.
+std::vector<std::pair<int, int>> roundOrder(const Rounds &rounds, int n, int v, int r,
+                                            bool backward) {
+  std::vector<std::pair<int, int>> out;
+  for (size_t g = 0; g < rounds.size.size(); ++g)
+    for (int c = 0; c < v; ++c) {
+      int chunk = backward ? v - 1 - c : c;
+      for (int j = 0; j < rounds.size[g]; ++j)
+        out.push_back({chunk * n + r, rounds.first[g] + j});
+    }
+  return out;
+}
+
+/// Interleaved 1F1B (Megatron-LM; torch.distributed.pipelining's
+/// ScheduleInterleaved1F1B) and interleaved ZB1P (torch's
+/// ScheduleInterleavedZeroBubble). Rank r warms up with (v-1) * (first
+/// round's size) + f * (N-1-r) forwards (f = 2, or 1 for zero bubble),
+/// capped at M * v, then alternates one forward and one backward, then
+/// drains the backwards. With zero bubble every backward is an I; rank r
+/// holds back its first r W's and issues one W, of the oldest pending I,
+/// after every later I, then the rest at the end.
+Schedule generateInterleavedFamily(const ScheduleConfig &cfg, bool zeroBubble) {
   Schedule s = skeleton(cfg);
   const int n = cfg.numRanks, m = cfg.numMicrobatches, v = cfg.chunks;
   const int total = m * v;
-  auto chunkOf = [&](int k, bool forward) {
-    int c = (k % (n * v)) / n;
-    return forward ? c : v - 1 - c;
-  };
-  auto mbOf = [&](int k) { return (k / (n * v)) * n + k % n; };
+  const Rounds rounds(n, m);
   for (int r = 0; r < n; ++r) {
     auto &out = s.ranks[r];
-    int warmup = m == n ? total : std::min(total, (n - r - 1) * 2 + (v - 1) * n);
-    int remaining = total - warmup;
-    auto fwd = [&](int k) {
-      out.push_back(Action::forward(chunkOf(k, true) * n + r, mbOf(k)));
+    const auto fwd = roundOrder(rounds, n, v, r, false);
+    const auto bwd = roundOrder(rounds, n, v, r, true);
+    const int warmup =
+        std::min(total, (v - 1) * rounds.size[0] + (zeroBubble ? 1 : 2) * (n - 1 - r));
+    int nextF = 0, nextB = 0;
+    std::deque<std::pair<int, int>> pendingW;
+    auto backward = [&](int op) {
+      auto [st, mb] = bwd[nextB++];
+      if (!zeroBubble) {
+        out.push_back(Action::backward(st, mb));
+        return;
+      }
+      out.push_back(Action::backwardInput(st, mb));
+      pendingW.push_back({st, mb});
+      if (op - warmup >= r) {
+        out.push_back(Action::backwardWeight(pendingW.front().first,
+                                             pendingW.front().second));
+        pendingW.pop_front();
+      }
     };
-    auto bwd = [&](int k) {
-      out.push_back(Action::backward(chunkOf(k, false) * n + r, mbOf(k)));
-    };
-    for (int k = 0; k < warmup; ++k)
-      fwd(k);
-    for (int k = 0; k < remaining; ++k) {
-      fwd(k + warmup);
-      bwd(k);
+    for (int op = 0; op < total + warmup; ++op) {
+      if (op < total) {
+        out.push_back(Action::forward(fwd[nextF].first, fwd[nextF].second));
+        ++nextF;
+      }
+      if (op >= warmup)
+        backward(op);
     }
-    for (int k = remaining; k < total; ++k)
-      bwd(k);
+    for (auto [st, mb] : pendingW)
+      out.push_back(Action::backwardWeight(st, mb));
+  }
+  return s;
+}
+
+/// Breadth-first pipeline parallelism (Lamy-Poirier, "Breadth-First
+/// Pipeline Parallelism"), as torch's ScheduleLoopedBFS: each rank runs
+/// every micro-batch through its chunk 0, then chunk 1, ...; then the
+/// backwards, last chunk first and last micro-batch first.
+Schedule generateLoopedBFS(const ScheduleConfig &cfg) {
+  Schedule s = skeleton(cfg);
+  const int n = cfg.numRanks, m = cfg.numMicrobatches, v = cfg.chunks;
+  for (int r = 0; r < n; ++r) {
+    for (int c = 0; c < v; ++c)
+      for (int mb = 0; mb < m; ++mb)
+        s.ranks[r].push_back(Action::forward(c * n + r, mb));
+    for (int c = v - 1; c >= 0; --c)
+      for (int mb = m - 1; mb >= 0; --mb)
+        s.ranks[r].push_back(Action::backward(c * n + r, mb));
   }
   return s;
 }
@@ -298,6 +363,179 @@ Schedule generateZBV(const ScheduleConfig &cfg) {
   return s;
 }
 
+/// The building blocks of V-Min and V-Half (Qi et al., "Pipeline
+/// Parallelism with Controllable Memory", and sail-sg's zero-bubble
+/// scheduler): in unit time slots (F = I = W = 1 per chunk), micro-batch k
+/// runs pass p of rank r at offset(r, p) + 6k, where the passes are F of
+/// chunk 0, F of chunk 1, I of chunk 1, I of chunk 0. A micro-batch's life
+/// on rank 0 (F of chunk 0 to I of chunk 0) spans about 4N slots in V-Min
+/// and 6N in V-Half, so about 4N/6 (V-Min) or N (V-Half) chunk activations
+/// are live at once: 1/3 and 1/2 of 1F1B's N stage activations.
+enum VPass { F0 = 0, F1 = 1, I1 = 2, I0 = 3 };
+
+int vOffset(ScheduleKind kind, int n, int r, int pass) {
+  if (kind == ScheduleKind::VMin) {
+    const int gap = n % 3 == 0 ? 2 : 0;
+    const int o[4] = {r, 2 * n - 1 - r, 2 * n + gap + r, 4 * n + gap - 1 - r};
+    return o[pass];
+  }
+  const int gap = n % 2 == 0 ? 3 : 0;
+  const int o[4] = {2 * r, 3 * n - 2 - r, 3 * n + gap + 2 * r - 1, 6 * n + gap - r - 2};
+  return o[pass];
+}
+
+std::optional<Error> checkVShapeConfig(const ScheduleConfig &cfg) {
+  // The four passes of a rank must fall in distinct slots of the period.
+  for (int r = 0; r < cfg.numRanks; ++r) {
+    bool used[6] = {};
+    for (int p = 0; p < 4; ++p) {
+      int slot = vOffset(cfg.kind, cfg.numRanks, r, p) % 6;
+      if (used[slot])
+        return Error{std::string(scheduleTitle(cfg.kind)) + "'s building block has no " +
+                     "slot for every pass on rank " + str(r) + " of N=" +
+                     str(cfg.numRanks)};
+      used[slot] = true;
+    }
+  }
+  return std::nullopt;
+}
+
+/// V-Min and V-Half: the building block repeated for micro-batches 0..M-1,
+/// then squeezed, then W's placed:
+///  1. pass p of micro-batch k on rank r sits at slot offset(r, p) + 6k;
+///  2. squeeze: in increasing slot order (ties by rank), each pass moves to
+///     the earliest free slot of its rank after its inputs (the upstream
+///     pass of the same micro-batch, its own F for an I, the same pass of
+///     the previous micro-batch) and before its slot, provided the rank's
+///     live activations (F done, I not, docs/schedules/contract.md counting) never exceed
+///     the block's own peak over all ranks; this fills the warm-up with
+///     forwards and pulls the cool-down's backwards forward;
+///  3. the W's fill the free slots, each the oldest pending I's, the rest
+///     after the last slot.
+/// Each rank issues its actions in slot order.
+Schedule generateVShape(const ScheduleConfig &cfg) {
+  Schedule s = skeleton(cfg);
+  const int n = cfg.numRanks, m = cfg.numMicrobatches;
+  const int horizon = vOffset(cfg.kind, n, 0, I0) + 6 * m + 8 * n + 16;
+  // slot[r][p][k]; busy[r][t] = pass index + 1 (0 = free); mem[r][t].
+  std::vector<std::vector<std::vector<int>>> slot(
+      n, std::vector<std::vector<int>>(4, std::vector<int>(m)));
+  std::vector<std::vector<int>> busy(n, std::vector<int>(horizon, 0));
+  struct Item {
+    int t, r, p, k;
+  };
+  std::vector<Item> items;
+  for (int r = 0; r < n; ++r)
+    for (int p = 0; p < 4; ++p)
+      for (int k = 0; k < m; ++k) {
+        int t = vOffset(cfg.kind, n, r, p) + 6 * k;
+        slot[r][p][k] = t;
+        busy[r][t] = 1;
+        items.push_back({t, r, p, k});
+      }
+  std::sort(items.begin(), items.end(), [](const Item &a, const Item &b) {
+    return a.t != b.t ? a.t < b.t : a.r != b.r ? a.r < b.r : a.p < b.p;
+  });
+  auto profile = [&](int r) {
+    std::vector<int> mem(horizon, 0);
+    std::vector<int> delta(horizon + 1, 0);
+    for (int p = 0; p < 4; ++p)
+      for (int k = 0; k < m; ++k)
+        delta[slot[r][p][k]] += (p == F0 || p == F1) ? 1 : -1;
+    int live = 0;
+    for (int t = 0; t < horizon; ++t)
+      mem[t] = live += delta[t];
+    return mem;
+  };
+  std::vector<std::vector<int>> mem(n);
+  int cap = 0;
+  for (int r = 0; r < n; ++r) {
+    mem[r] = profile(r);
+    cap = std::max(cap, *std::max_element(mem[r].begin(), mem[r].end()));
+  }
+  for (const Item &it : items) {
+    const int r = it.r, p = it.p, k = it.k, from = slot[r][p][k];
+    int ready = 0;
+    auto after = [&](int rank, int pass, int mb) {
+      ready = std::max(ready, slot[rank][pass][mb] + 1);
+    };
+    if (k > 0)
+      after(r, p, k - 1);
+    switch (p) {
+    case F0:
+      if (r > 0)
+        after(r - 1, F0, k);
+      break;
+    case F1:
+      if (r < n - 1)
+        after(r + 1, F1, k);
+      else
+        after(r, F0, k);
+      break;
+    case I1:
+      after(r, F1, k);
+      if (r > 0)
+        after(r - 1, I1, k);
+      break;
+    case I0:
+      after(r, F0, k);
+      if (r < n - 1)
+        after(r + 1, I0, k);
+      else
+        after(r, I1, k);
+      break;
+    }
+    const bool forward = p == F0 || p == F1;
+    // Highest live count over [t, from) for each candidate t, from the right.
+    int highest = 0, to = from;
+    for (int t = from - 1; t >= ready; --t) {
+      highest = std::max(highest, mem[r][t]);
+      if (busy[r][t] == 0 && (!forward || highest + 1 <= cap))
+        to = t;
+    }
+    if (to == from)
+      continue;
+    busy[r][from] = 0;
+    busy[r][to] = 1;
+    slot[r][p][k] = to;
+    for (int t = to; t < from; ++t)
+      mem[r][t] += forward ? 1 : -1;
+  }
+  for (int r = 0; r < n; ++r) {
+    std::vector<std::pair<int, int>> at(horizon, {-1, -1}); // (pass, mb)
+    int last = 0;
+    for (int p = 0; p < 4; ++p)
+      for (int k = 0; k < m; ++k) {
+        at[slot[r][p][k]] = {p, k};
+        last = std::max(last, slot[r][p][k]);
+      }
+    const int stage[4] = {r, 2 * n - 1 - r, 2 * n - 1 - r, r};
+    std::deque<std::pair<int, int>> pendingW;
+    auto &out = s.ranks[r];
+    auto w = [&] {
+      out.push_back(Action::backwardWeight(pendingW.front().first, pendingW.front().second));
+      pendingW.pop_front();
+    };
+    for (int t = 0; t <= last; ++t) {
+      auto [p, k] = at[t];
+      if (p < 0) {
+        if (!pendingW.empty())
+          w();
+        continue;
+      }
+      if (p == F0 || p == F1) {
+        out.push_back(Action::forward(stage[p], k));
+      } else {
+        out.push_back(Action::backwardInput(stage[p], k));
+        pendingW.push_back({stage[p], k});
+      }
+    }
+    while (!pendingW.empty())
+      w();
+  }
+  return s;
+}
+
 } // namespace
 
 std::optional<Error> checkConfig(const ScheduleConfig &cfg) {
@@ -316,23 +554,18 @@ std::optional<Error> checkConfig(const ScheduleConfig &cfg) {
                    "got M=" + ms + " with N=" + ns};
     return std::nullopt;
   case ScheduleKind::ZBH1:
-    if (m < n)
-      return Error{"ZB1P needs at least as many micro-batches as ranks (M >= N), "
-                   "got M=" + ms + " with N=" + ns};
+  case ScheduleKind::ZBV:
     return std::nullopt;
   case ScheduleKind::Interleaved1F1B:
+  case ScheduleKind::LoopedBFS:
+  case ScheduleKind::InterleavedZB:
     if (cfg.chunks < 1)
-      return Error{"interleaved 1F1B needs at least 1 chunk per rank (--chunks), "
-                   "got " + str(cfg.chunks)};
-    if (m % n != 0)
-      return Error{"interleaved 1F1B needs M to be a multiple of N (M % N == 0), "
-                   "got M=" + ms + " with N=" + ns};
+      return Error{std::string(scheduleTitle(cfg.kind)) +
+                   " needs at least 1 chunk per rank (--chunks), got " + str(cfg.chunks)};
     return std::nullopt;
-  case ScheduleKind::ZBV:
-    if (m < 2 * n - 1)
-      return Error{"ZB-V needs at least 2N-1 micro-batches (M >= " +
-                   str(2 * n - 1) + " for N=" + ns + "), got M=" + ms};
-    return std::nullopt;
+  case ScheduleKind::VHalf:
+  case ScheduleKind::VMin:
+    return checkVShapeConfig(cfg);
   case ScheduleKind::DualPipe:
     if (n % 2 != 0)
       return Error{"DualPipe needs an even number of ranks, got " + ns +
@@ -362,12 +595,16 @@ std::optional<MicrobatchRule> microbatchRule(ScheduleKind kind, int n,
   case ScheduleKind::GPipe:
     return MicrobatchRule{1, 1};
   case ScheduleKind::OneFOneB:
-  case ScheduleKind::ZBH1:
     return MicrobatchRule{n, 1};
+  case ScheduleKind::ZBH1:
   case ScheduleKind::Interleaved1F1B:
-    return MicrobatchRule{n, n};
+  case ScheduleKind::LoopedBFS:
+  case ScheduleKind::InterleavedZB:
   case ScheduleKind::ZBV:
-    return MicrobatchRule{2 * n - 1, 1};
+    return MicrobatchRule{1, 1};
+  case ScheduleKind::VHalf:
+  case ScheduleKind::VMin:
+    return MicrobatchRule{1, 1};
   case ScheduleKind::DualPipe:
     if (n % 2 != 0)
       return std::nullopt;
@@ -391,7 +628,14 @@ Expected<Schedule> generate(const ScheduleConfig &cfg) {
   case ScheduleKind::ZBH1:
     return generateOneFOneB(cfg, /*zeroBubble=*/true);
   case ScheduleKind::Interleaved1F1B:
-    return generateInterleaved(cfg);
+    return generateInterleavedFamily(cfg, /*zeroBubble=*/false);
+  case ScheduleKind::InterleavedZB:
+    return generateInterleavedFamily(cfg, /*zeroBubble=*/true);
+  case ScheduleKind::LoopedBFS:
+    return generateLoopedBFS(cfg);
+  case ScheduleKind::VHalf:
+  case ScheduleKind::VMin:
+    return generateVShape(cfg);
   case ScheduleKind::ZBV:
     return generateZBV(cfg);
   case ScheduleKind::DualPipe:

@@ -34,8 +34,12 @@ PlacementKind placementKindOf(ScheduleKind kind) {
     return PlacementKind::DualPipe;
   case ScheduleKind::DualPipeV:
   case ScheduleKind::ZBV:
+  case ScheduleKind::VHalf:
+  case ScheduleKind::VMin:
     return PlacementKind::DualPipeV;
   case ScheduleKind::Interleaved1F1B:
+  case ScheduleKind::LoopedBFS:
+  case ScheduleKind::InterleavedZB:
     return PlacementKind::Interleaved;
   default:
     return PlacementKind::Linear;

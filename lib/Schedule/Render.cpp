@@ -260,7 +260,8 @@ std::string toSummaryJSON(const Schedule &s, const SimulationResult &sim) {
     o += std::string(r ? ", " : "") + "{\"rank\": " + std::to_string(r) +
          ", \"busy\": " + num(rr.busy) + ", \"bubble\": " + num(rr.bubble) +
          ", \"peak_activations\": " + std::to_string(rr.peakActivations) +
-         ", \"peak_activation_bytes\": " + num(rr.peakActivationBytes) + "}";
+         ", \"peak_activation_bytes\": " + num(rr.peakActivationBytes) +
+         ", \"parameter_bytes\": " + num(rr.parameterBytes) + "}";
   }
   return o + "]}\n";
 }

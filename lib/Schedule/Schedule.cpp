@@ -36,6 +36,33 @@ std::string formatAction(const Action &a) {
          ")OVERLAP_F_B";
 }
 
+const char *commKindName(CommKind kind) {
+  switch (kind) {
+  case CommKind::SendF:
+    return "SEND_F";
+  case CommKind::RecvF:
+    return "RECV_F";
+  case CommKind::SendB:
+    return "SEND_B";
+  case CommKind::RecvB:
+    return "RECV_B";
+  case CommKind::Unshard:
+    return "UNSHARD";
+  case CommKind::Reshard:
+    return "RESHARD";
+  case CommKind::ReduceGrad:
+    return "REDUCE_GRAD";
+  }
+  return "?";
+}
+
+std::string formatCommAction(const CommAction &a) {
+  std::string s = std::to_string(a.stage) + commKindName(a.kind);
+  if (a.hasMicrobatch())
+    s += std::to_string(a.microbatch);
+  return s;
+}
+
 const char *scheduleName(ScheduleKind kind) {
   switch (kind) {
   case ScheduleKind::GPipe:
@@ -52,6 +79,14 @@ const char *scheduleName(ScheduleKind kind) {
     return "dualpipe";
   case ScheduleKind::DualPipeV:
     return "dualpipev";
+  case ScheduleKind::LoopedBFS:
+    return "loopedbfs";
+  case ScheduleKind::InterleavedZB:
+    return "interleaved-zb";
+  case ScheduleKind::VHalf:
+    return "vhalf";
+  case ScheduleKind::VMin:
+    return "vmin";
   case ScheduleKind::Custom:
     return "custom";
   }
@@ -74,6 +109,14 @@ const char *scheduleTitle(ScheduleKind kind) {
     return "DualPipe";
   case ScheduleKind::DualPipeV:
     return "DualPipeV";
+  case ScheduleKind::LoopedBFS:
+    return "LoopedBFS";
+  case ScheduleKind::InterleavedZB:
+    return "Interleaved ZB";
+  case ScheduleKind::VHalf:
+    return "V-Half";
+  case ScheduleKind::VMin:
+    return "V-Min";
   case ScheduleKind::Custom:
     return "custom";
   }
@@ -95,6 +138,14 @@ std::optional<ScheduleKind> parseScheduleName(const std::string &name) {
     return ScheduleKind::DualPipe;
   if (name == "dualpipev")
     return ScheduleKind::DualPipeV;
+  if (name == "loopedbfs")
+    return ScheduleKind::LoopedBFS;
+  if (name == "interleaved-zb")
+    return ScheduleKind::InterleavedZB;
+  if (name == "vhalf" || name == "v-half")
+    return ScheduleKind::VHalf;
+  if (name == "vmin" || name == "v-min")
+    return ScheduleKind::VMin;
   return std::nullopt;
 }
 
@@ -102,7 +153,8 @@ const std::vector<ScheduleKind> &allScheduleKinds() {
   static const std::vector<ScheduleKind> kinds = {
       ScheduleKind::GPipe,     ScheduleKind::OneFOneB, ScheduleKind::Interleaved1F1B,
       ScheduleKind::ZBH1,      ScheduleKind::ZBV,      ScheduleKind::DualPipe,
-      ScheduleKind::DualPipeV};
+      ScheduleKind::DualPipeV, ScheduleKind::LoopedBFS, ScheduleKind::InterleavedZB,
+      ScheduleKind::VHalf,     ScheduleKind::VMin};
   return kinds;
 }
 
@@ -147,10 +199,10 @@ Expected<Placement> placementFor(ScheduleKind kind, int n, int m, int chunks) {
                  std::to_string(m)};
   if (kind == ScheduleKind::Custom)
     return Error{"a custom schedule has no known placement"};
-  if (kind == ScheduleKind::Interleaved1F1B && chunks < 1)
+  PlacementKind rule = placementKindOf(kind);
+  if (rule == PlacementKind::Interleaved && chunks < 1)
     return Error{"interleaved 1F1B needs at least 1 chunk per rank, got " +
                  std::to_string(chunks)};
-  PlacementKind rule = placementKindOf(kind);
   Placement pl;
   pl.numStages = static_cast<int>(defaultNumStages(rule, n, chunks));
   pl.chunksPerRank = pl.numStages / n;

@@ -15,10 +15,13 @@ double CostModel::duration(const Action &a) const {
   case ActionKind::Backward:
     return stage(a.stage).b;
   case ActionKind::BackwardInput:
-    return stage(a.stage).b - stage(a.stage).w;
+    return stage(a.stage).inputGradient();
   case ActionKind::BackwardWeight:
     return stage(a.stage).w;
   case ActionKind::OverlappedFB: {
+    for (const PairCost &p : pairCosts)
+      if (p.fStage == a.stage && p.bStage == a.bStage)
+        return p.cost;
     double plain = stage(a.stage).f + stage(a.bStage).b;
     if (fb < 0)
       return plain;
@@ -50,6 +53,13 @@ int SimulationResult::maxPeakActivations() const {
   int m = 0;
   for (const RankResult &r : ranks)
     m = std::max(m, r.peakActivations);
+  return m;
+}
+
+double SimulationResult::maxPeakMemoryBytes() const {
+  double m = 0;
+  for (const RankResult &r : ranks)
+    m = std::max(m, r.peakMemoryBytes());
   return m;
 }
 
@@ -201,6 +211,8 @@ Expected<SimulationResult> simulate(const Schedule &s, const CostModel &cost) {
   for (RankResult &rr : res.ranks)
     rr.bubble = res.makespan - rr.busy;
   countActivations(s, &cost, res.ranks);
+  for (int st = 0; st < s.numStages; ++st)
+    res.ranks[s.stageToRank[st]].parameterBytes += bytesOf(cost.parameterBytes, st);
   return res;
 }
 

@@ -10,12 +10,26 @@ namespace dualpipe::sched {
 
 std::string toCSV(const Schedule &schedule) {
   std::string out;
-  for (const auto &rank : schedule.ranks) {
-    for (size_t i = 0; i < rank.size(); ++i) {
-      if (i)
+  for (size_t r = 0; r < schedule.ranks.size(); ++r) {
+    const auto &rank = schedule.ranks[r];
+    static const std::vector<CommAction> none;
+    const auto &comms = r < schedule.comms.size() ? schedule.comms[r] : none;
+    bool first = true;
+    auto field = [&](const std::string &f) {
+      if (!first)
         out += ',';
-      out += formatAction(rank[i]);
+      out += f;
+      first = false;
+    };
+    size_t c = 0;
+    for (size_t i = 0; i <= rank.size(); ++i) {
+      for (; c < comms.size() && comms[c].before <= static_cast<int>(i); ++c)
+        field(formatCommAction(comms[c]));
+      if (i < rank.size())
+        field(formatAction(rank[i]));
     }
+    for (; c < comms.size(); ++c)
+      field(formatCommAction(comms[c]));
     out += '\n';
   }
   return out;
@@ -71,6 +85,42 @@ private:
   size_t pos_, end_, col0_;
 };
 
+const char *kNonCompute =
+    "; non-compute actions are SEND_F, RECV_F, SEND_B, RECV_B (with a micro-batch), "
+    "UNSHARD, RESHARD and REDUCE_GRAD";
+
+/// After a stage number: a non-compute kind, or nullopt (cursor unmoved).
+std::optional<CommKind> commKindAt(Cursor &c) {
+  static const std::pair<const char *, CommKind> kinds[] = {
+      {"SEND_F", CommKind::SendF},   {"RECV_F", CommKind::RecvF},
+      {"SEND_B", CommKind::SendB},   {"RECV_B", CommKind::RecvB},
+      {"UNSHARD", CommKind::Unshard}, {"RESHARD", CommKind::Reshard},
+      {"REDUCE_GRAD", CommKind::ReduceGrad}};
+  for (auto &[text, kind] : kinds)
+    if (c.literal(text))
+      return kind;
+  return std::nullopt;
+}
+
+/// The rest of a non-compute action after its stage and kind.
+Expected<CommAction> parseCommRest(Cursor &c, int stage, CommKind kind) {
+  CommAction a{kind, stage, -1, 0};
+  if (a.hasMicrobatch()) {
+    std::optional<int> mb = c.number();
+    if (!mb)
+      return c.error(std::string("expected a micro-batch number after '") +
+                     commKindName(kind) + "', found " + c.found());
+    a.microbatch = *mb;
+  } else if (!c.atEnd() && isdigit(static_cast<unsigned char>(c.peek()))) {
+    return c.error(std::string(commKindName(kind)) + " names a stage only, not a "
+                   "micro-batch; found " + c.found());
+  }
+  if (!c.atEnd())
+    return c.error("unexpected " + c.found() + " after the action; actions are "
+                   "separated by ','");
+  return a;
+}
+
 Expected<Action> parseSingle(Cursor &c, const char *context) {
   std::optional<int> stage = c.number();
   if (!stage)
@@ -93,7 +143,7 @@ Expected<Action> parseSingle(Cursor &c, const char *context) {
     break;
   default:
     return c.error("expected an action kind F, B, I or W after the stage number, "
-                   "found " + c.found());
+                   "found " + c.found() + (*context ? "" : kNonCompute));
   }
   c.advance();
   std::optional<int> mb = c.number();
@@ -247,6 +297,25 @@ bool lastLineHadText(const std::string &text, size_t lineNo) {
   return false;
 }
 
+/// One CSV field: a compute action, or (commOut set) a non-compute one.
+Expected<Action> parseField(Cursor &c, std::optional<CommAction> &commOut) {
+  commOut.reset();
+  if (c.peek() != '(') {
+    Cursor probe = c;
+    std::optional<int> stage = probe.number();
+    if (stage) {
+      if (std::optional<CommKind> kind = commKindAt(probe)) {
+        Expected<CommAction> a = parseCommRest(probe, *stage, *kind);
+        if (!a)
+          return a.error();
+        commOut = *a;
+        return Action{};
+      }
+    }
+  }
+  return parseActionAt(c);
+}
+
 } // namespace
 
 Expected<Action> parseAction(const std::string &text) {
@@ -254,8 +323,22 @@ Expected<Action> parseAction(const std::string &text) {
   return parseActionAt(c);
 }
 
+Expected<CommAction> parseCommAction(const std::string &text) {
+  Cursor c(text, 0, text.size(), 1);
+  std::optional<int> stage = c.number();
+  if (!stage)
+    return c.error("expected a stage number, found " + c.found());
+  std::optional<CommKind> kind = commKindAt(c);
+  if (!kind)
+    return c.error("expected SEND_F, RECV_F, SEND_B, RECV_B, UNSHARD, RESHARD or "
+                   "REDUCE_GRAD after the stage number, found " + c.found());
+  return parseCommRest(c, *stage, *kind);
+}
+
 Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &opts) {
   std::vector<std::vector<Action>> ranks;
+  std::vector<std::vector<CommAction>> comms;
+  bool anyComm = false;
   int maxMb = -1;
   size_t lineStart = 0;
   int lineNo = 0;
@@ -268,6 +351,7 @@ Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &opts) {
     if (contentEnd > lineStart && text[contentEnd - 1] == '\r')
       --contentEnd;
     std::vector<Action> actions;
+    std::vector<CommAction> rankComms;
     size_t fieldStart = lineStart;
     while (fieldStart <= contentEnd) {
       size_t fieldEnd = text.find(',', fieldStart);
@@ -278,25 +362,42 @@ Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &opts) {
         ++b;
       while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t'))
         --e;
+      // Python's csv module quotes a field holding a delimiter or a quote.
+      if (e - b >= 2 && text[b] == '"' && text[e - 1] == '"') {
+        ++b;
+        --e;
+      }
       // Empty fields (idle slots in torch's dumps, or an empty line: a rank
       // with no actions) hold no action.
       if (b < e) {
         Cursor c(text, b, e, 1 - lineStart);
-        Expected<Action> a = parseActionAt(c);
+        std::optional<CommAction> comm;
+        Expected<Action> a = parseField(c, comm);
         if (!a)
           return Error{"line " + str(lineNo) + ", " + a.error().message};
-        for (int p = 0; p < a->numParts(); ++p)
-          maxMb = std::max(maxMb, a->part(p).microbatch);
-        actions.push_back(*a);
+        if (comm) {
+          comm->before = static_cast<int>(actions.size());
+          maxMb = std::max(maxMb, comm->microbatch);
+          rankComms.push_back(*comm);
+          anyComm = true;
+        } else {
+          for (int p = 0; p < a->numParts(); ++p)
+            maxMb = std::max(maxMb, a->part(p).microbatch);
+          actions.push_back(*a);
+        }
       }
       fieldStart = fieldEnd + 1;
     }
     ranks.push_back(std::move(actions));
+    comms.push_back(std::move(rankComms));
     lineStart = lineEnd + 1;
   }
   // Trailing blank lines are not ranks.
-  while (!ranks.empty() && ranks.back().empty() && !lastLineHadText(text, ranks.size()))
+  while (!ranks.empty() && ranks.back().empty() && comms.back().empty() &&
+         !lastLineHadText(text, ranks.size())) {
     ranks.pop_back();
+    comms.pop_back();
+  }
   if (ranks.empty())
     return Error{"line 1, column 1: the file is empty; expected one line of actions per "
                  "rank"};
@@ -330,6 +431,8 @@ Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &opts) {
   s.stageToRank = pl->stageToRank;
   s.pipelines = pl->pipelines;
   s.ranks = std::move(ranks);
+  if (anyComm)
+    s.comms = std::move(comms);
   return s;
 }
 

@@ -36,25 +36,50 @@ Generate, validate, simulate, draw and compare pipeline schedules
 
 Schedule:
   --schedule=NAME         gpipe, 1f1b, interleaved (interleaved-1f1b), zb1p (zbh1),
-                          zbv, dualpipe, dualpipev, auto
+                          zbv, dualpipe, dualpipev, loopedbfs, interleaved-zb,
+                          vhalf (v-half), vmin (v-min), auto
   --ranks=N               ranks in the pipeline group
   --microbatches=M        micro-batches per step (auto: optional, free if omitted)
-  --chunks=V              chunks per rank for interleaved 1F1B (default 2)
+  --chunks=V              chunks per rank for interleaved, loopedbfs and
+                          interleaved-zb (default 2)
   --input=FILE.csv        read a schedule (one line per rank, PyTorch's action
-                          grammar) instead of generating one; --schedule=NAME
-                          then names its placement (default: inferred)
+                          grammar, compute-only or compute+comms) instead of
+                          generating one; --schedule=NAME then names its
+                          placement (default: inferred)
 
 Cost model (per stage and micro-batch; auto: per N-way stage):
-  --cost=F=1,B=2,W=1,FB=3 forward, full backward, weight part of the backward
-                          (I costs B-W), overlapped F&B pair
+  --cost=F=1,B=2,W=1,FB=3 forward, full backward, weight part of the backward,
+                          overlapped F&B pair; I=X gives the input-gradient
+                          backward on its own (default B-W). A key takes one
+                          value for every stage or one per stage, stage 0
+                          first: --cost=F=1,2,1,1,B=2,4,2,2 (values after a
+                          key belong to it until the next KEY=)
+  --pair-cost=S:T=X,...   measured F&B of the pair (F of stage S; B of stage T)
   --latency=T             link latency per message (default 0)
   --bandwidth=X           link bandwidth in bytes per time unit (default infinite)
-  --message-bytes=X       bytes of every activation / gradient message (default 0)
-  --activation-bytes=X    bytes of one micro-batch's saved activations per stage,
-                          for peak activation bytes (and the auto budget)
-  --memory-budget=X       auto: per-rank activation budget, in bytes with
-                          --activation-bytes, else in micro-batches of an N-way stage
+  --message-bytes=X,...   bytes of each activation and gradient message a stage
+                          sends, one value or one per stage (default 0)
+  --activation-bytes=X,...  bytes of one micro-batch's saved activations per
+                          stage (one value or one per stage): peak activation bytes
+  --parameter-bytes=X,... bytes of each stage's parameters, gradients and
+                          optimizer state (one value or one per stage)
+  --memory-budget=BYTES   auto: per-rank memory budget; in bytes (parameters plus
+                          peak activations) with --activation-bytes or
+                          --parameter-bytes, else in activations of an N-way stage
   --max-microbatches=M    auto with free M: largest M tried (default 4N)
+
+Communication (validation; docs/schedules/README.md, "Comm models"):
+  --comm-model=MODEL      posted (default: sends never wait, receives are posted
+                          and awaited before their consumer; the CPU transports,
+                          torch's runtime) or blocking-groups (NCCL groups)
+  --receive-posting=P     early (default: as early as the receive buffers allow)
+                          or two-ahead (two receiving actions ahead)
+  --receive-buffers=K     early posting: receive buffers per link (default 2,
+                          0 = unlimited)
+  --comms=KIND            with --emit=csv: none (default; a file read with comms
+                          keeps them), pytorch (UNSHARD/RESHARD, REDUCE_GRAD and
+                          SEND/RECV placed as torch's lowering places them), or
+                          planned (SEND/RECV where the receive posting puts them)
 
 Output:
   --emit=KIND             csv (exactly the schedule CSV), table (default), svg,
@@ -97,31 +122,77 @@ double parseDouble(const std::string &flag, const std::string &v, double min) {
   return x;
 }
 
-void parseCost(const std::string &v, CostModel &cost) {
+/// A comma-separated list of numbers >= 0.
+std::vector<double> parseList(const std::string &flag, const std::string &v) {
+  std::vector<double> out;
   std::stringstream ss(v);
   std::string item;
+  while (std::getline(ss, item, ','))
+    out.push_back(parseDouble(flag, item, 0));
+  if (out.empty())
+    usageError(flag + " expects a number or one per stage, got '" + v + "'");
+  return out;
+}
+
+/// --cost: KEY=V[,V...] items; a value without a key continues the list of
+/// the key before it.
+struct CostLists {
+  std::vector<double> f, b, w, i;
+  std::optional<double> fb;
+};
+
+void parseCost(const std::string &v, CostLists &lists) {
+  std::stringstream ss(v);
+  std::string item;
+  std::vector<double> *current = nullptr;
+  std::string currentKey;
   while (std::getline(ss, item, ',')) {
     size_t eq = item.find('=');
-    if (eq == std::string::npos)
-      usageError("--cost expects KEY=VALUE pairs with KEY one of F, B, W, FB "
+    std::string key, val = item;
+    if (eq != std::string::npos) {
+      key = item.substr(0, eq);
+      val = item.substr(eq + 1);
+      if (key == "F")
+        current = &lists.f;
+      else if (key == "B")
+        current = &lists.b;
+      else if (key == "W")
+        current = &lists.w;
+      else if (key == "I")
+        current = &lists.i;
+      else if (key == "FB" || key == "F&B")
+        current = nullptr;
+      else
+        usageError("--cost: unknown key '" + key + "'; accepted keys are F, B, W, I, FB");
+      currentKey = key;
+      if (current)
+        current->clear();
+    } else if (currentKey.empty()) {
+      usageError("--cost expects KEY=VALUE pairs with KEY one of F, B, W, I, FB "
                  "(e.g. F=1,B=2,W=1,FB=3), got '" + item + "'");
-    std::string key = item.substr(0, eq), val = item.substr(eq + 1);
-    double x = parseDouble("--cost " + key, val, 0);
-    if (key == "F")
-      cost.uniform.f = x;
-    else if (key == "B")
-      cost.uniform.b = x;
-    else if (key == "W")
-      cost.uniform.w = x;
-    else if (key == "FB" || key == "F&B")
-      cost.fb = x;
+    } else if (!current) {
+      usageError("--cost: FB takes one value (the overlapped pair at the uniform "
+                 "costs); give measured pairs with --pair-cost=S:T=X");
+    }
+    double x = parseDouble("--cost " + currentKey, val, 0);
+    if (current)
+      current->push_back(x);
     else
-      usageError("--cost: unknown key '" + key + "'; accepted keys are F, B, W, FB");
+      lists.fb = x;
   }
-  if (cost.uniform.w > cost.uniform.b)
-    usageError("--cost: W (" + formatNumber(cost.uniform.w) +
-               ") must not exceed B (" + formatNumber(cost.uniform.b) +
-               "), since I costs B-W");
+}
+
+/// Expands one-or-per-stage values to `stages` entries; fails naming the
+/// flag when a list has another length.
+std::vector<double> perStage(const std::string &what, const std::vector<double> &v,
+                             int stages, const std::string &forWhat) {
+  if (v.size() <= 1)
+    return v;
+  if (static_cast<int>(v.size()) != stages)
+    usageError(what + " lists " + std::to_string(v.size()) + " values, but " + forWhat +
+               " has " + std::to_string(stages) +
+               " stages; give one value for every stage or one per stage, stage 0 first");
+  return v;
 }
 
 struct Options {
@@ -132,9 +203,12 @@ struct Options {
   bool chunksGiven = false;
   std::string input;
   CostModel cost;
-  double messageBytes = 0;
-  double activationBytes = 0;
+  CostLists costLists;
+  std::vector<PairCost> pairCosts;
+  std::vector<double> messageBytes, activationBytes, parameterBytes;
   double memoryBudget = 0;
+  ValidateOptions validation;
+  std::string comms = "none";
   int maxMicrobatches = 0;
   std::string emit = "table";
   std::string output;
@@ -161,8 +235,8 @@ Options parseArgs(int argc, char **argv) {
     if (flag == "--schedule") {
       if (v != "auto" && !parseScheduleName(v))
         usageError("--schedule expects one of gpipe, 1f1b, interleaved, "
-                   "interleaved-1f1b, zb1p, zbh1, zbv, dualpipe, dualpipev, auto; got '" +
-                   v + "'");
+                   "interleaved-1f1b, zb1p, zbh1, zbv, dualpipe, dualpipev, loopedbfs, "
+                   "interleaved-zb, vhalf, vmin, auto; got '" + v + "'");
       o.schedule = v;
     } else if (flag == "--ranks") {
       o.ranks = parseInt(flag, v, 1);
@@ -174,15 +248,50 @@ Options parseArgs(int argc, char **argv) {
     } else if (flag == "--input") {
       o.input = v;
     } else if (flag == "--cost") {
-      parseCost(v, o.cost);
+      parseCost(v, o.costLists);
+    } else if (flag == "--pair-cost") {
+      std::stringstream ss(v);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        size_t colon = item.find(':'), eq = item.find('=');
+        if (colon == std::string::npos || eq == std::string::npos || eq < colon)
+          usageError("--pair-cost expects S:T=X items (F of stage S with B of stage T "
+                     "costs X), got '" + item + "'");
+        o.pairCosts.push_back({parseInt("--pair-cost stage", item.substr(0, colon), 0),
+                               parseInt("--pair-cost stage",
+                                        item.substr(colon + 1, eq - colon - 1), 0),
+                               parseDouble("--pair-cost", item.substr(eq + 1), 0)});
+      }
+    } else if (flag == "--comm-model") {
+      if (v == "posted")
+        o.validation.model = CommModel::Posted;
+      else if (v == "blocking-groups")
+        o.validation.model = CommModel::BlockingGroups;
+      else
+        usageError("--comm-model expects posted or blocking-groups; got '" + v + "'");
+    } else if (flag == "--receive-posting") {
+      if (v == "early")
+        o.validation.posting.policy = ReceivePosting::Early;
+      else if (v == "two-ahead")
+        o.validation.posting.policy = ReceivePosting::TwoAhead;
+      else
+        usageError("--receive-posting expects early or two-ahead; got '" + v + "'");
+    } else if (flag == "--receive-buffers") {
+      o.validation.posting.buffersPerLink = parseInt(flag, v, 0);
+    } else if (flag == "--comms") {
+      if (v != "none" && v != "pytorch" && v != "planned")
+        usageError("--comms expects none, pytorch or planned; got '" + v + "'");
+      o.comms = v;
     } else if (flag == "--latency") {
       o.cost.linkLatency = parseDouble(flag, v, 0);
     } else if (flag == "--bandwidth") {
       o.cost.linkBandwidth = parseDouble(flag, v, 0);
     } else if (flag == "--message-bytes") {
-      o.messageBytes = parseDouble(flag, v, 0);
+      o.messageBytes = parseList(flag, v);
     } else if (flag == "--activation-bytes") {
-      o.activationBytes = parseDouble(flag, v, 0);
+      o.activationBytes = parseList(flag, v);
+    } else if (flag == "--parameter-bytes") {
+      o.parameterBytes = parseList(flag, v);
     } else if (flag == "--memory-budget") {
       o.memoryBudget = parseDouble(flag, v, 0);
     } else if (flag == "--max-microbatches") {
@@ -200,14 +309,85 @@ Options parseArgs(int argc, char **argv) {
   return o;
 }
 
-/// Fills the per-stage byte vectors once the stage count is known.
-void applyBytes(const Options &o, int numStages, CostModel &cost) {
-  if (o.messageBytes > 0) {
-    cost.activationMessageBytes.assign(numStages, o.messageBytes);
-    cost.gradientMessageBytes.assign(numStages, o.messageBytes);
+/// The cost model for a schedule of `stages` stages (`forWhat` names it in
+/// errors): per-stage lists expanded, bytes filled.
+CostModel costFor(const Options &o, int stages, const std::string &forWhat) {
+  CostModel cost = o.cost;
+  const CostLists &l = o.costLists;
+  auto f = perStage("--cost F", l.f, stages, forWhat);
+  auto b = perStage("--cost B", l.b, stages, forWhat);
+  auto w = perStage("--cost W", l.w, stages, forWhat);
+  auto i = perStage("--cost I", l.i, stages, forWhat);
+  if (f.size() == 1)
+    cost.uniform.f = f[0];
+  if (b.size() == 1)
+    cost.uniform.b = b[0];
+  if (w.size() == 1)
+    cost.uniform.w = w[0];
+  if (i.size() == 1)
+    cost.uniform.i = i[0];
+  if (l.fb)
+    cost.fb = *l.fb;
+  if (f.size() > 1 || b.size() > 1 || w.size() > 1 || i.size() > 1) {
+    cost.perStage.assign(stages, cost.uniform);
+    for (int s = 0; s < stages; ++s) {
+      if (f.size() > 1)
+        cost.perStage[s].f = f[s];
+      if (b.size() > 1)
+        cost.perStage[s].b = b[s];
+      if (w.size() > 1)
+        cost.perStage[s].w = w[s];
+      if (i.size() > 1)
+        cost.perStage[s].i = i[s];
+    }
   }
-  if (o.activationBytes > 0)
-    cost.activationBytes.assign(numStages, o.activationBytes);
+  std::vector<StageCost> check = cost.perStage.empty() ? std::vector<StageCost>{cost.uniform}
+                                                       : cost.perStage;
+  for (size_t s = 0; s < check.size(); ++s)
+    if (check[s].w > check[s].b)
+      usageError("--cost: W (" + formatNumber(check[s].w) + ") must not exceed B (" +
+                 formatNumber(check[s].b) + ")" +
+                 (check.size() > 1 ? " on stage " + std::to_string(s) : std::string()) +
+                 ", since B includes the weight work");
+  cost.pairCosts = o.pairCosts;
+  for (const PairCost &p : cost.pairCosts)
+    if (p.fStage >= stages || p.bStage >= stages)
+      usageError("--pair-cost names stage " + std::to_string(std::max(p.fStage, p.bStage)) +
+                 ", but " + forWhat + " has " + std::to_string(stages) + " stages");
+  auto fill = [&](const char *flag, const std::vector<double> &v, std::vector<double> &out) {
+    std::vector<double> per = perStage(flag, v, stages, forWhat);
+    if (per.size() == 1)
+      out.assign(stages, per[0]);
+    else
+      out = per;
+  };
+  fill("--message-bytes", o.messageBytes, cost.activationMessageBytes);
+  fill("--message-bytes", o.messageBytes, cost.gradientMessageBytes);
+  fill("--activation-bytes", o.activationBytes, cost.activationBytes);
+  fill("--parameter-bytes", o.parameterBytes, cost.parameterBytes);
+  return cost;
+}
+
+std::string describe(const Schedule &s) {
+  return std::string(scheduleName(s.kind)) + " on " + std::to_string(s.numRanks) + " ranks";
+}
+
+/// The schedule with the non-compute actions --comms asks for.
+Schedule withComms(const Options &o, const Schedule &s) {
+  if (o.comms == "pytorch") {
+    if (s.hasComms())
+      usageError("--comms=pytorch: the schedule already has non-compute actions");
+    Expected<Schedule> lowered = withPyTorchComms(s);
+    if (!lowered)
+      scheduleError(lowered.error().message);
+    return *lowered;
+  }
+  if (o.comms == "planned") {
+    if (s.hasComms())
+      usageError("--comms=planned: the schedule already has non-compute actions");
+    return withPlannedComms(s, o.validation.posting);
+  }
+  return s;
 }
 
 void writeOut(const Options &o, const std::string &text) {
@@ -224,7 +404,7 @@ void writeOut(const Options &o, const std::string &text) {
 int emit(const Options &o, const Schedule &s, const CostModel &cost,
          const std::string &preamble) {
   if (o.emit == "csv") {
-    writeOut(o, toCSV(s));
+    writeOut(o, toCSV(withComms(o, s)));
     return 0;
   }
   Expected<SimulationResult> sim = simulate(s, cost);
@@ -258,7 +438,13 @@ int main(int argc, char **argv) {
   if (o.compare) {
     if (o.ranks < 1 || !o.microbatches)
       usageError("--compare needs --ranks=N and --microbatches=M");
-    CostModel cost = o.cost;
+    const CostLists &l = o.costLists;
+    if (l.f.size() > 1 || l.b.size() > 1 || l.w.size() > 1 || l.i.size() > 1 ||
+        o.messageBytes.size() > 1 || o.activationBytes.size() > 1 ||
+        o.parameterBytes.size() > 1 || !o.pairCosts.empty())
+      usageError("--compare takes one value per cost for every stage (the schedules "
+                 "have different stage counts); per-stage lists need --schedule or --input");
+    CostModel cost = costFor(o, 1, "--compare");
     std::vector<ComparisonRow> rows = compareAll(o.ranks, *o.microbatches, cost, o.chunks);
     writeOut(o, formatComparison(o.ranks, *o.microbatches, cost, rows));
     return 0;
@@ -279,14 +465,13 @@ int main(int argc, char **argv) {
     if (o.ranks > 0 && o.ranks != s->numRanks)
       scheduleError(o.input + ": --ranks=" + std::to_string(o.ranks) + " but the file has " +
                     std::to_string(s->numRanks) + " lines (one per rank)");
-    ValidationReport rep = validate(*s);
+    ValidationReport rep = validate(*s, o.validation);
     if (!rep.ok()) {
       std::fprintf(stderr, "dualpipe-sched: error: %s: the schedule is invalid:\n%s",
                    o.input.c_str(), rep.str(*s).c_str());
       return 1;
     }
-    CostModel cost = o.cost;
-    applyBytes(o, s->numStages, cost);
+    CostModel cost = costFor(o, s->numStages, o.input);
     return emit(o, *s, cost, "");
   }
 
@@ -301,8 +486,7 @@ int main(int argc, char **argv) {
     req.numMicrobatches = o.microbatches;
     req.maxMicrobatches = o.maxMicrobatches;
     req.chunks = o.chunks;
-    req.cost = o.cost;
-    applyBytes(o, o.ranks, req.cost);
+    req.cost = costFor(o, o.ranks, "an N-way cut (auto's costs)");
     req.memoryBudget = o.memoryBudget;
     Expected<AutoChoice> choice = chooseAuto(req);
     if (!choice)
@@ -321,13 +505,15 @@ int main(int argc, char **argv) {
   Expected<Schedule> s = generate(cfg);
   if (!s)
     scheduleError(s.error().message);
-  ValidationReport rep = validate(*s);
+  ValidationReport rep = validate(*s, o.validation);
   if (!rep.ok()) {
-    std::fprintf(stderr, "dualpipe-sched: internal error: the generated schedule is "
-                         "invalid:\n%s", rep.str(*s).c_str());
+    std::fprintf(stderr, "dualpipe-sched: error: %s is not valid under %s:\n%s",
+                 describe(*s).c_str(),
+                 o.validation.model == CommModel::Posted ? "the posted model"
+                                                         : "blocking groups",
+                 rep.str(*s).c_str());
     return 1;
   }
-  CostModel cost = o.cost;
-  applyBytes(o, s->numStages, cost);
+  CostModel cost = costFor(o, s->numStages, describe(*s));
   return emit(o, *s, cost, "");
 }

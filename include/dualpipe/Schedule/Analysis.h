@@ -59,6 +59,18 @@ std::vector<ComparisonRow> compareAll(int numRanks, int numMicrobatches,
 std::string formatComparison(int numRanks, int numMicrobatches, const CostModel &cost,
                              const std::vector<ComparisonRow> &rows);
 
+/// How AutoRequest::cost's per-stage entries are read.
+enum class AutoCosts : uint8_t {
+  /// Costs of an N-way cut (one stage per rank); schedules with finer
+  /// stages run on proportionally smaller costs and activations
+  /// (scaleCostsForSchedule). dualpipe-sched's reading.
+  PerNWayStage,
+  /// Costs of the stages as they are: every candidate must have as many
+  /// stages as the per-stage entries (the compiler's reading, after the
+  /// partition fixed the stages; list only candidates of its placement).
+  AsGiven,
+};
+
 /// What chooseAuto() is asked.
 struct AutoRequest {
   int numRanks = 0;
@@ -72,9 +84,15 @@ struct AutoRequest {
   /// rank). Schedules with more, smaller stages get proportionally smaller
   /// costs and activations (DualPipeV, ZB-V: half; interleaved: 1/v).
   CostModel cost;
-  /// Per-rank activation budget: in bytes when cost.activationBytes is
-  /// given, else in micro-batches of one N-way stage. <= 0: no budget.
+  /// Per-rank memory budget: in bytes when cost.activationBytes or
+  /// cost.parameterBytes is given (the rank's parameter bytes plus its
+  /// peak activation bytes), else in activations of one N-way stage.
+  /// <= 0: no budget.
   double memoryBudget = 0;
+  /// The schedules to choose among, in tie-break order; empty: every
+  /// generated kind (allScheduleKinds()).
+  std::vector<ScheduleKind> kinds;
+  AutoCosts costs = AutoCosts::PerNWayStage;
 };
 
 /// One candidate auto considered.
@@ -98,8 +116,10 @@ struct AutoChoice {
 };
 
 /// Picks the schedule (and M, when free) with the least simulated step time
-/// (per micro-batch when M is free) whose worst-rank activation memory fits
-/// the budget. Fails if nothing fits, saying what the smallest need was.
+/// (per micro-batch when M is free) whose worst-rank memory fits the
+/// budget; ties go to the smaller memory, then to the earlier kind. Fails
+/// if nothing fits, saying what the smallest need was. The one `auto` of
+/// dualpipe-sched and of dualpipe-compile's --schedule=auto.
 Expected<AutoChoice> chooseAuto(const AutoRequest &request);
 
 /// Cost model `perNWayStage` rescaled for schedule `kind` on N ranks: each

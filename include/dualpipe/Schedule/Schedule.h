@@ -132,6 +132,49 @@ struct Action {
 /// `0F3`, `7I1`, `(0F3;7B1)OVERLAP_F_B`.
 std::string formatAction(const Action &action);
 
+/// torch.distributed.pipelining's non-compute actions, as its compute+comms
+/// schedules (`_dump_csv(format="compute_comms")`) hold them. SEND_F and
+/// SEND_B name the sending stage, RECV_F and RECV_B the receiving stage
+/// (`0SEND_F3` is matched by `1RECV_F3`); UNSHARD, RESHARD (FSDP's
+/// all-gather and release of a stage's parameters) and REDUCE_GRAD (the
+/// gradient reduction after a stage's last backward) name a stage only.
+enum class CommKind : uint8_t {
+  SendF,
+  RecvF,
+  SendB,
+  RecvB,
+  Unshard,
+  Reshard,
+  ReduceGrad,
+};
+
+/// "SEND_F", "RECV_F", "SEND_B", "RECV_B", "UNSHARD", "RESHARD",
+/// "REDUCE_GRAD".
+const char *commKindName(CommKind kind);
+
+/// One non-compute action of a rank, placed before the rank's compute
+/// action `before` (`before` == the number of compute actions: after the
+/// last one).
+struct CommAction {
+  CommKind kind = CommKind::SendF;
+  int stage = 0;
+  int microbatch = -1; ///< -1 for UNSHARD, RESHARD and REDUCE_GRAD.
+  int before = 0;
+
+  bool hasMicrobatch() const {
+    return kind == CommKind::SendF || kind == CommKind::RecvF ||
+           kind == CommKind::SendB || kind == CommKind::RecvB;
+  }
+  bool operator==(const CommAction &o) const {
+    return kind == o.kind && stage == o.stage && microbatch == o.microbatch &&
+           before == o.before;
+  }
+  bool operator!=(const CommAction &o) const { return !(*this == o); }
+};
+
+/// `3SEND_F1`, `4RECV_B0`, `2UNSHARD`, `7REDUCE_GRAD`.
+std::string formatCommAction(const CommAction &action);
+
 //===----------------------------------------------------------------------===//
 // Schedules
 //===----------------------------------------------------------------------===//
@@ -146,16 +189,20 @@ enum class ScheduleKind : uint8_t {
   ZBV,
   DualPipe,
   DualPipeV,
+  LoopedBFS,     ///< Breadth-first (Lamy-Poirier), as torch's ScheduleLoopedBFS.
+  InterleavedZB, ///< Interleaved ZB1P, as torch's ScheduleInterleavedZeroBubble.
+  VHalf,         ///< V-Half (Qi et al., controllable memory): ~1/2 of 1F1B's memory.
+  VMin,          ///< V-Min: ~1/3 of 1F1B's activation memory.
   Custom,
 };
 
 /// Canonical command-line name: gpipe, 1f1b, interleaved, zb1p, zbv,
-/// dualpipe, dualpipev, custom.
+/// dualpipe, dualpipev, loopedbfs, interleaved-zb, vhalf, vmin, custom.
 const char *scheduleName(ScheduleKind kind);
 /// Human name for tables and pictures: "GPipe", "1F1B", "ZB1P", ...
 const char *scheduleTitle(ScheduleKind kind);
-/// Parses a command-line name, accepting the aliases `interleaved-1f1b` and
-/// `zbh1`. Does not accept `auto` (that is a choice, not a schedule).
+/// Parses a command-line name, accepting the aliases `interleaved-1f1b`,
+/// `zbh1`, `v-half` and `v-min`. Does not accept `auto` (that is a choice, not a schedule).
 std::optional<ScheduleKind> parseScheduleName(const std::string &name);
 /// Every generated kind, in the order tables list them.
 const std::vector<ScheduleKind> &allScheduleKinds();
@@ -188,6 +235,18 @@ struct Schedule {
   std::vector<Pipeline> pipelines;
   /// ranks[r] is rank r's compute actions in issue order.
   std::vector<std::vector<Action>> ranks;
+  /// PyTorch's non-compute actions of a compute+comms schedule: comms[r]
+  /// holds rank r's, in issue order (non-decreasing `before`). Empty for a
+  /// compute-only schedule (every generated one); then the messages follow
+  /// from the compute actions and a receive-posting policy (Validator.h).
+  std::vector<std::vector<CommAction>> comms;
+
+  bool hasComms() const {
+    for (const auto &r : comms)
+      if (!r.empty())
+        return true;
+    return false;
+  }
 
   /// Total number of actions over all ranks (a pair counts once).
   size_t numActions() const;

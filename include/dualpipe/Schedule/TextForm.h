@@ -1,9 +1,11 @@
 //===- TextForm.h - Schedules as text (PyTorch's action grammar) -*- C++ -*-===//
 //
-// The interchange form of docs/schedules/contract.md: CSV, one line per
-// rank (rank 0 first), the rank's compute actions in issue order,
-// comma-separated, each in torch.distributed.pipelining's grammar (`0F3`,
-// `7I1`, `7W1`, `5B2`, `(0F3;7B1)OVERLAP_F_B`).
+// The interchange form of docs/schedules/contract.md: CSV, one line per rank (rank 0
+// first), the rank's actions in issue order, comma-separated, each in
+// torch.distributed.pipelining's grammar: compute actions (`0F3`, `7I1`,
+// `7W1`, `5B2`, `(0F3;7B1)OVERLAP_F_B`) and, in torch's compute+comms form,
+// non-compute ones (`0SEND_F3`, `1RECV_F3`, `2SEND_B0`, `1RECV_B0`,
+// `0UNSHARD`, `0RESHARD`, `0REDUCE_GRAD`).
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,7 +20,8 @@
 namespace dualpipe::sched {
 
 /// The CSV of `schedule`: one line per rank, each ending in '\n', nothing
-/// else.
+/// else; with its non-compute actions (Schedule::comms) in place when it
+/// has any (torch's compute+comms form).
 std::string toCSV(const Schedule &schedule);
 
 /// How to interpret a CSV file.
@@ -41,7 +44,14 @@ struct ParseOptions {
 /// error message starts with "column C: " (1-based, relative to `text`).
 Expected<Action> parseAction(const std::string &text);
 
-/// Parses a CSV schedule. Malformed text is reported as "line L, column C:
+/// Parses one non-compute action (`3SEND_F1`, `2UNSHARD`, `7REDUCE_GRAD`);
+/// `before` is 0.
+Expected<CommAction> parseCommAction(const std::string &text);
+
+/// Parses a CSV schedule, compute-only or compute+comms (torch's
+/// `_dump_csv` in either format: non-compute actions go to
+/// Schedule::comms, placed before the compute action that follows them;
+/// lines may end in "\r\n"; empty and quoted fields are accepted). Malformed text is reported as "line L, column C:
 /// <what was expected>"; a placement that cannot be inferred says what is
 /// ambiguous and how to resolve it (--schedule=NAME). The result is not
 /// validated: call validate() on it.

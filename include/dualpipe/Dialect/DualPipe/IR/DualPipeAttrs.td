@@ -64,7 +64,11 @@ def DualPipe_ScheduleKind : I32EnumAttr<"ScheduleKind",
       I32EnumAttrCase<"ZBV", 4, "zbv">,
       I32EnumAttrCase<"DualPipe", 5, "dualpipe">,
       I32EnumAttrCase<"DualPipeV", 6, "dualpipev">,
-      I32EnumAttrCase<"Custom", 7, "custom">,
+      I32EnumAttrCase<"LoopedBFS", 7, "loopedbfs">,
+      I32EnumAttrCase<"InterleavedZB", 8, "interleaved-zb">,
+      I32EnumAttrCase<"VHalf", 9, "vhalf">,
+      I32EnumAttrCase<"VMin", 10, "vmin">,
+      I32EnumAttrCase<"Custom", 11, "custom">,
     ]> {
   let cppNamespace = "::dualpipe";
   let genSpecializedAttr = 0;
