@@ -9,7 +9,7 @@
 
 #include "dualpipe/Runtime/SafeTensors.h"
 
-#include "AtomicFile.h"
+#include "dualpipe/Runtime/Files.h"
 
 #include <nlohmann/json.hpp>
 

@@ -2,7 +2,7 @@
 
 #include "World.h"
 
-#include "AtomicFile.h"
+#include "dualpipe/Runtime/Files.h"
 
 #include <algorithm>
 #include <cstring>
