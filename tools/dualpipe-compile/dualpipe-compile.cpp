@@ -12,6 +12,7 @@
 #endif
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
 #include "dualpipe/Transforms/Passes.h"
+#include "dualpipe/Runtime/Manifest.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/AsmState.h"
@@ -36,6 +37,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+#include "llvm/Support/SHA256.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -43,6 +45,7 @@
 #include "llvm/TargetParser/Host.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -189,53 +192,56 @@ std::string dtypeOf(Type t) {
   return "unknown";
 }
 
-llvm::json::Object tensorJson(Type type) {
+namespace mf = dualpipe::manifest;
+
+/// An argument's dtype and shape as the manifest records them.
+mf::Argument tensorArgument(Type type) {
   auto shaped = cast<ShapedType>(type);
-  llvm::json::Array shape;
-  for (int64_t d : shaped.getShape())
-    shape.push_back(d);
-  return llvm::json::Object{{"shape", std::move(shape)},
-                            {"dtype", dtypeOf(shaped.getElementType())}};
+  mf::Argument arg;
+  arg.shape.assign(shaped.getShape().begin(), shaped.getShape().end());
+  arg.dtype = dtypeOf(shaped.getElementType());
+  return arg;
 }
 
 /// An integer argument's dualpipe.int_range = array<i64: LO, HI> (the range
 /// its values lie in, [LO, HI)) as the manifest's "int_range": [LO, HI];
 /// dualpipe-run draws synthetic values from it.
-void addIntRange(llvm::json::Object &arg, func::FuncOp fn, unsigned i) {
+void addIntRange(mf::Argument &arg, func::FuncOp fn, unsigned i) {
   if (auto r = fn.getArgAttrOfType<DenseI64ArrayAttr>(i, "dualpipe.int_range"))
-    arg["int_range"] = llvm::json::Array(r.asArrayRef());
+    if (r.size() == 2)
+      arg.intRange = std::make_pair(r[0], r[1]);
 }
 
 /// The manifest entry of argument `i` of `fn`: its shape and dtype, and the
 /// role and name of the first (attribute, role) of `roles` it carries, else
 /// `fallbackRole` / `fallbackName`.
-llvm::json::Object argumentJson(
-    func::FuncOp fn, unsigned i,
-    ArrayRef<std::pair<StringRef, StringRef>> roles, StringRef fallbackRole,
-    const std::string &fallbackName) {
-  llvm::json::Object arg = tensorJson(fn.getArgument(i).getType());
+mf::Argument argumentEntry(func::FuncOp fn, unsigned i,
+                           ArrayRef<std::pair<StringRef, StringRef>> roles,
+                           StringRef fallbackRole,
+                           const std::string &fallbackName) {
+  mf::Argument arg = tensorArgument(fn.getArgument(i).getType());
   for (auto [attr, role] : roles)
     if (auto n = fn.getArgAttrOfType<StringAttr>(i, attr)) {
-      arg["role"] = role;
-      arg["name"] = n.getValue();
+      arg.role = role.str();
+      arg.name = n.getValue().str();
       return arg;
     }
-  arg["role"] = fallbackRole;
-  arg["name"] = fallbackName;
+  arg.role = fallbackRole.str();
+  arg.name = fallbackName;
   return arg;
 }
 
 /// The packed entry point of each rank, rank 0 first.
-llvm::json::Array rankEntryPoints(int64_t ranks) {
-  llvm::json::Array entries;
+std::vector<std::string> rankEntryPoints(int64_t ranks) {
+  std::vector<std::string> entries;
   for (int64_t r = 0; r < ranks; ++r)
     entries.push_back("dualpipe_rank" + std::to_string(r) + "_packed");
   return entries;
 }
 
 /// The rank of each stage of the pipeline.
-llvm::json::Array stageRanksOf(dualpipe::PipelineOp pipe) {
-  llvm::json::Array stageRanks;
+std::vector<int64_t> stageRanksOf(dualpipe::PipelineOp pipe) {
+  std::vector<int64_t> stageRanks;
   for (int64_t r : pipe.getOn())
     stageRanks.push_back(r);
   return stageRanks;
@@ -243,7 +249,7 @@ llvm::json::Array stageRanksOf(dualpipe::PipelineOp pipe) {
 
 /// Everything dualpipe-run needs to call the library, read off the
 /// partitioned (still tensor-level) module.
-llvm::json::Object buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
+mf::Manifest buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
   auto model = module.lookupSymbol<func::FuncOp>(*pipe.getModel());
   int64_t ranks = pipe.getNumRanks();
 
@@ -262,42 +268,32 @@ llvm::json::Object buildManifest(ModuleOp module, dualpipe::PipelineOp pipe) {
       }
   }
 
-  llvm::json::Array args;
+  mf::Manifest m;
+  m.model = model.getSymName().str();
+  m.target = targetOpt.getValue();
+  m.schedule = scheduleOpt.getValue();
+  m.microbatches = 1;
+  m.ranks = ranks;
+  m.stages = pipe.getNumStages();
+  m.placement = pipe.getPlacement().str();
+  m.stageRanks = stageRanksOf(pipe);
+  m.entryPoints = rankEntryPoints(ranks);
+  m.referenceEntryPoint = "dualpipe_reference_packed";
   for (unsigned i = 0; i < model.getNumArguments(); ++i) {
-    llvm::json::Object arg = argumentJson(
+    mf::Argument arg = argumentEntry(
         model, i, {{dualpipe::kParamAttr, "param"}, {dualpipe::kInputAttr, "input"}},
         "input", "arg" + std::to_string(i));
-    llvm::json::Array ownedBy;
-    for (int64_t r : owners[i])
-      ownedBy.push_back(r);
-    arg["ranks"] = std::move(ownedBy);
+    arg.ranks = owners[i];
     addIntRange(arg, model, i);
-    args.push_back(std::move(arg));
+    m.arguments.push_back(std::move(arg));
   }
-  llvm::json::Array outputs;
-  for (Type t : model.getFunctionType().getResults())
-    outputs.push_back(tensorJson(t));
-
-  llvm::json::Array entries = rankEntryPoints(ranks);
-  llvm::json::Array stageRanks = stageRanksOf(pipe);
-
-  return llvm::json::Object{
-      {"format", "dualpipe-step"},
-      {"version", 1},
-      {"model", model.getSymName()},
-      {"target", targetOpt.getValue()},
-      {"schedule", scheduleOpt.getValue()},
-      {"microbatches", 1},
-      {"ranks", ranks},
-      {"stages", pipe.getNumStages()},
-      {"placement", pipe.getPlacement()},
-      {"stage_ranks", std::move(stageRanks)},
-      {"library", "step.so"},
-      {"entry_points", std::move(entries)},
-      {"reference_entry_point", "dualpipe_reference_packed"},
-      {"arguments", std::move(args)},
-      {"outputs", std::move(outputs)},
-  };
+  for (auto [i, t] : llvm::enumerate(model.getFunctionType().getResults())) {
+    mf::Argument out = tensorArgument(t);
+    out.role = "output";
+    out.name = "output" + std::to_string(i);
+    m.outputs.push_back(std::move(out));
+  }
+  return m;
 }
 
 
@@ -468,91 +464,70 @@ LogicalResult lowerStepToLLVM(ModuleOp module) {
 }
 
 /// The manifest of a training step, read off the rank entry points.
-llvm::json::Object trainingManifest(ModuleOp module, int64_t ranks,
-                                    int64_t stages, int64_t microbatches,
-                                    StringRef schedule,
-                                    StringRef placement) {
+mf::Manifest trainingManifest(ModuleOp module, int64_t ranks, int64_t stages,
+                              int64_t microbatches, StringRef schedule,
+                              StringRef placement) {
   auto entry = module.lookupSymbol<func::FuncOp>("dualpipe_rank0");
-  llvm::json::Array args;
+  mf::Manifest m;
+  m.mode = "train";
+  m.target = targetOpt.getValue();
+  m.schedule = schedule.str();
+  m.placement = placement.str();
+  m.ranks = ranks;
+  m.stages = stages;
+  m.microbatches = microbatches;
+  m.entryPoints = rankEntryPoints(ranks);
+  m.referenceEntryPoint = "dualpipe_reference_rank0_packed";
   for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
-    llvm::json::Object arg =
-        argumentJson(entry, i,
-                     {{dualpipe::kParamAttr, "param"},
-                      {dualpipe::kInputAttr, "input"},
-                      {dualpipe::kLabelAttr, "label"},
-                      {"dualpipe.grad_of", "grad"}},
-                     "losses", "losses");
+    mf::Argument arg = argumentEntry(entry, i,
+                                     {{dualpipe::kParamAttr, "param"},
+                                      {dualpipe::kInputAttr, "input"},
+                                      {dualpipe::kLabelAttr, "label"},
+                                      {"dualpipe.grad_of", "grad"}},
+                                     "losses", "losses");
     addIntRange(arg, entry, i);
-    args.push_back(std::move(arg));
+    m.arguments.push_back(std::move(arg));
   }
   // Which ranks compute each parameter's gradient.
-  llvm::json::Object owners;
   dualpipe::PipelineOp pipe = dualpipe::lookupPipeline(module);
   for (auto [s, ref] : llvm::enumerate(pipe.getStages())) {
     auto stage = module.lookupSymbol<func::FuncOp>(
         cast<FlatSymbolRefAttr>(ref).getValue());
     for (unsigned i = 0; i < stage.getNumArguments(); ++i)
       if (auto n = stage.getArgAttrOfType<StringAttr>(i, dualpipe::kParamAttr)) {
-        llvm::json::Array *list = owners.getArray(n.getValue());
-        if (!list) {
-          owners[n.getValue()] = llvm::json::Array();
-          list = owners.getArray(n.getValue());
-        }
+        std::vector<int64_t> &list = m.paramRanks[n.getValue().str()];
         int64_t r = pipe.getRankOfStage(s);
-        bool seen = false;
-        for (const llvm::json::Value &v : *list)
-          seen |= v.getAsInteger() == r;
-        if (!seen)
-          list->push_back(r);
+        if (llvm::find(list, r) == list.end())
+          list.push_back(r);
       }
   }
-  llvm::json::Array entries = rankEntryPoints(ranks);
-  llvm::json::Array stageRanks = stageRanksOf(pipe);
-  return llvm::json::Object{
-      {"format", "dualpipe-step"},
-      {"version", 1},
-      {"mode", "train"},
-      {"target", targetOpt.getValue()},
-      {"schedule", schedule.str()},
-      {"placement", placement.str()},
-      {"ranks", ranks},
-      {"stages", stages},
-      {"stage_ranks", std::move(stageRanks)},
-      {"microbatches", microbatches},
-      {"library", "step.so"},
-      {"entry_points", std::move(entries)},
-      {"reference_entry_point", "dualpipe_reference_rank0_packed"},
-      {"arguments", std::move(args)},
-      {"param_ranks", std::move(owners)},
-  };
+  m.stageRanks = stageRanksOf(pipe);
+  return m;
 }
 
 /// The manifest's "optimizer": the compiled optimizer's entry point, its
 /// hyperparameters and its arguments in call order.
-llvm::json::Object optimizerManifest(ModuleOp module,
-                                     const OptimizerSpec &spec) {
+mf::Optimizer optimizerManifest(ModuleOp module, const OptimizerSpec &spec) {
   auto fn = module.lookupSymbol<func::FuncOp>("dualpipe_optimizer");
-  llvm::json::Array args;
+  mf::Optimizer o;
+  o.kind = spec.kind;
+  o.entryPoint = "dualpipe_optimizer_packed";
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
-    llvm::json::Object arg = argumentJson(fn, i,
-                                          {{dualpipe::kParamAttr, "param"},
-                                           {"dualpipe.grad_of", "grad"},
-                                           {"dualpipe.state", "state"}},
-                                          "scalars", "step");
+    mf::Argument arg = argumentEntry(fn, i,
+                                     {{dualpipe::kParamAttr, "param"},
+                                      {"dualpipe.grad_of", "grad"},
+                                      {"dualpipe.state", "state"}},
+                                     "scalars", "step");
     if (auto n = fn.getArgAttrOfType<StringAttr>(i, "dualpipe.state"))
-      arg["param"] = n.getValue().rsplit('.').first;
-    args.push_back(std::move(arg));
+      arg.param = n.getValue().rsplit('.').first.str();
+    o.arguments.push_back(std::move(arg));
   }
-  llvm::json::Object hyper;
   for (const auto &[k, v] : spec.hyper) {
     std::string key = k;
     std::replace(key.begin(), key.end(), '-', '_');
-    hyper[key] = v;
+    o.hyperparameters[key] = v;
   }
-  return llvm::json::Object{{"kind", spec.kind},
-                            {"entry_point", "dualpipe_optimizer_packed"},
-                            {"hyperparameters", std::move(hyper)},
-                            {"arguments", std::move(args)}};
+  return o;
 }
 
 /// Compiles `llvmModule` for the host into an object file at `path`.
@@ -598,8 +573,66 @@ LogicalResult emitObject(llvm::Module &llvmModule, StringRef path) {
   return success();
 }
 
-/// Links the object into a shared library with the runtime.
-LogicalResult linkLibrary(ArrayRef<std::string> objects, StringRef library) {
+/// `text` as a C string literal, split into lines; every byte that is not
+/// printable ASCII (and '"', '\\', '?') as an octal escape, so any name
+/// survives exactly.
+std::string cStringLiteral(StringRef text) {
+  std::string out = "  \"";
+  size_t line = 0;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '?')
+      out += static_cast<char>(c);
+    else
+      out += {'\\', char('0' + (c >> 6)), char('0' + ((c >> 3) & 7)),
+              char('0' + (c & 7))};
+    if (++line == 96) {
+      out += "\"\n  \"";
+      line = 0;
+    }
+  }
+  return out + "\"";
+}
+
+/// OUTDIR/step_abi.c: `const char dualpipe_step_abi[]`, the text of the
+/// entry points' signatures (Manifest::abiSignature()).
+LogicalResult writeAbiSource(StringRef path, StringRef abi) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Text);
+  if (ec)
+    return fail("cannot write " + path + ": " + ec.message()), failure();
+  os << "/* The signatures of this step's entry points, as its manifest.json\n"
+        "   records them in \"abi\" (dualpipe/Runtime/Manifest.h). */\n"
+     << "const char " << mf::kAbiSymbol << "[] =\n"
+     << cStringLiteral(abi) << ";\n";
+  return success();
+}
+
+/// Fills in what only the linked library knows (its size and SHA-256) and
+/// the abi text, then checks the whole manifest.
+LogicalResult sealManifest(mf::Manifest &manifest, StringRef library,
+                           const std::string &abi) {
+  auto bytes = llvm::MemoryBuffer::getFile(library, /*IsText=*/false,
+                                           /*RequiresNullTerminator=*/false);
+  if (!bytes)
+    return fail("cannot read " + library + ": " + bytes.getError().message()),
+           failure();
+  std::array<uint8_t, 32> digest =
+      llvm::SHA256::hash(llvm::arrayRefFromStringRef((*bytes)->getBuffer()));
+  manifest.libraryBytes = static_cast<int64_t>((*bytes)->getBufferSize());
+  manifest.librarySha256 = llvm::toHex(digest, /*LowerCase=*/true);
+  manifest.abi = abi;
+  std::string problem = mf::validateManifest(manifest);
+  if (!problem.empty())
+    return fail("the manifest of this step is not valid (" + problem +
+                "): a bug of dualpipe-compile, please report it"),
+           failure();
+  return success();
+}
+
+/// Links the objects and the abi text into a shared library with the
+/// runtime.
+LogicalResult linkLibrary(ArrayRef<std::string> objects, StringRef library,
+                          StringRef abi) {
   const char *env = std::getenv("CXX");
   std::string cxx = env && *env ? env : DUALPIPE_HOST_CXX;
   auto program = llvm::sys::findProgramByName(cxx);
@@ -608,8 +641,14 @@ LogicalResult linkLibrary(ArrayRef<std::string> objects, StringRef library) {
                 "'; set CXX to a C++ compiler"),
            failure();
   std::string runtimeDir = DUALPIPE_RUNTIME_LIB_DIR;
+  SmallString<256> abiSource = llvm::sys::path::parent_path(library);
+  llvm::sys::path::append(abiSource, "step_abi.c");
+  if (failed(writeAbiSource(abiSource, abi)))
+    return failure();
   std::vector<std::string> argv = {*program, "-shared", "-o", library.str()};
   argv.insert(argv.end(), objects.begin(), objects.end());
+  argv.insert(argv.end(), {"-fPIC", "-x", "c", abiSource.str().str(), "-x",
+                           "none"});
   argv.insert(argv.end(), {"-L" + runtimeDir,
                            "-Wl,-rpath," + runtimeDir, "-ldualpipe_runtime",
                            "-lm"});
@@ -629,6 +668,7 @@ LogicalResult linkLibrary(ArrayRef<std::string> objects, StringRef library) {
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
                                      &message);
+  llvm::sys::fs::remove(abiSource);
   if (rc != 0)
     return fail("linking " + library + " failed (" + cxx + " exited with " +
                 std::to_string(rc) + (message.empty() ? "" : ": ") + message +
@@ -726,7 +766,7 @@ int main(int argc, char **argv) {
     return 1;
 
   std::vector<OwningOpRef<ModuleOp>> steps;
-  llvm::json::Object manifest;
+  mf::Manifest manifest;
   int64_t numStages = 0, numRanks = 0;
   if (!training) {
     // Walking skeleton: partition first, the manifest is read off the stages.
@@ -787,12 +827,12 @@ int main(int argc, char **argv) {
     manifest = trainingManifest(*module, numRanks, numStages, microbatchesOpt,
                                 scheduleOpt, placement);
     if (optimizer)
-      manifest["optimizer"] = optimizerManifest(*module, *optimizer);
+      manifest.optimizer = optimizerManifest(*module, *optimizer);
     if (!outDir.empty()) {
       // The schedule (actions per rank, SCHEDULES.md's CSV) and the memory
       // plan's predicted peak per rank.
-      manifest["schedule_file"] = "schedule.csv";
-      manifest["memory_file"] = "memory.json";
+      manifest.scheduleFile = "schedule.csv";
+      manifest.memoryFile = "memory.json";
       auto report = llvm::MemoryBuffer::getFile(memoryReport);
       llvm::Expected<llvm::json::Value> memory =
           report ? llvm::json::parse((*report)->getBuffer())
@@ -801,12 +841,11 @@ int main(int argc, char **argv) {
       if (!memory)
         return fail("cannot read the memory plan " + memoryReport + ": " +
                     llvm::toString(memory.takeError()));
-      llvm::json::Array peaks;
       if (const llvm::json::Array *ranks =
               memory->getAsObject()->getArray("ranks"))
         for (const llvm::json::Value &r : *ranks)
-          peaks.push_back(r.getAsObject()->getInteger("peak_bytes").value_or(0));
-      manifest["peak_memory_bytes"] = std::move(peaks);
+          manifest.peakMemoryBytes.push_back(
+              r.getAsObject()->getInteger("peak_bytes").value_or(0));
     }
     // The reference runs 1F1B on one rank (F0 B0 F1 B1 ...): one
     // micro-batch of activations alive at a time, where GPipe would hold M.
@@ -823,7 +862,7 @@ int main(int argc, char **argv) {
     if (referenceOpt)
       steps.push_back(std::move(reference));
     else
-      manifest.erase("reference_entry_point");
+      manifest.referenceEntryPoint.clear();
   }
 
   if (!stopAfter().empty())
@@ -869,19 +908,23 @@ int main(int argc, char **argv) {
     objects.push_back(object.str().str());
   }
   phaseTimes.mark("other");
-  if (failed(linkLibrary(objects, library)))
+  // The library exports the text of its entry points' signatures; the
+  // manifest carries the same text and the library's size and SHA-256, so
+  // dualpipe-run can tell that the two belong together before a call.
+  std::string abi = manifest.abiSignature();
+  if (failed(linkLibrary(objects, library, abi)))
     return 1;
   phaseTimes.mark("link");
   for (const std::string &o : objects)
     llvm::sys::fs::remove(o);
+  if (failed(sealManifest(manifest, library, abi)))
+    return 1;
 
   std::error_code ec;
   llvm::ToolOutputFile out(manifestPath, ec, llvm::sys::fs::OF_Text);
   if (ec)
     return fail("cannot write " + manifestPath + ": " + ec.message());
-  out.os() << llvm::formatv("{0:2}",
-                            llvm::json::Value(std::move(manifest)))
-           << "\n";
+  out.os() << mf::writeManifest(manifest);
   out.keep();
   phaseTimes.mark("other");
   phaseTimes.print();
