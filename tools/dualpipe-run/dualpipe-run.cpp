@@ -72,8 +72,13 @@ std::string formatDuration(double seconds) {
 [[noreturn]] void die(const std::string &message, int code = 1,
                       bool quiet = false) {
   clearProgress();
-  if (!quiet)
-    std::cerr << "dualpipe-run: error: " << message << "\n";
+  if (!quiet) {
+    // One write: under mpirun the pieces of several writes interleave with
+    // the other processes' lines (two ranks that time out together).
+    std::string line = "dualpipe-run: error: " + message + "\n";
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+  }
   if (ss::inMpiJob())
     dualpipe_mpi_abort(code);
   std::exit(code);
@@ -286,7 +291,7 @@ CommandLine parseArgs(int argc, char **argv) {
   checkBackend(c.session.backend);
   c.session.warn = [](const std::string &message) {
     clearProgress();
-    std::cerr << "dualpipe-run: warning: " << message << "\n";
+    std::fputs(("dualpipe-run: warning: " + message + "\n").c_str(), stderr);
   };
   return c;
 }
