@@ -10,6 +10,8 @@ packages=(
   libopenmpi-dev openmpi-bin
   libopenblas-dev
   nlohmann-json3-dev
+  libssl-dev
+  clang-14 libclang-rt-14-dev
   ccache
 )
 

@@ -11,13 +11,18 @@
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SHA256.h"
 
 #include <algorithm>
 
 using namespace mlir;
 
 namespace dualpipe::driver {
+
+namespace mf = manifest;
 
 namespace {
 
@@ -35,56 +40,48 @@ std::string dtypeOf(Type t) {
   return "unknown";
 }
 
-llvm::json::Object tensorJson(Type type) {
+/// An argument's dtype and shape as the manifest records them.
+mf::Argument tensorArgument(Type type) {
   auto shaped = cast<ShapedType>(type);
-  llvm::json::Array shape;
-  for (int64_t d : shaped.getShape())
-    shape.push_back(d);
-  return llvm::json::Object{{"shape", std::move(shape)},
-                            {"dtype", dtypeOf(shaped.getElementType())}};
+  mf::Argument arg;
+  arg.shape.assign(shaped.getShape().begin(), shaped.getShape().end());
+  arg.dtype = dtypeOf(shaped.getElementType());
+  return arg;
 }
 
 /// An integer argument's dualpipe.int_range = array<i64: LO, HI> (the range
 /// its values lie in, [LO, HI)) as the manifest's "int_range": [LO, HI];
 /// dualpipe-run draws synthetic values from it.
-void addIntRange(llvm::json::Object &arg, func::FuncOp fn, unsigned i) {
+void addIntRange(mf::Argument &arg, func::FuncOp fn, unsigned i) {
   if (auto r = fn.getArgAttrOfType<DenseI64ArrayAttr>(i, kIntRangeAttr))
-    arg["int_range"] = llvm::json::Array(r.asArrayRef());
+    arg.intRange = std::make_pair(r[0], r[1]);
 }
 
 /// The manifest entry of argument `i` of `fn`: its shape and dtype, and the
 /// role and name of the first (attribute, role) of `roles` it carries, else
 /// `fallbackRole` / `fallbackName`.
-llvm::json::Object
-argumentJson(func::FuncOp fn, unsigned i,
-             ArrayRef<std::pair<StringRef, StringRef>> roles,
-             StringRef fallbackRole, const std::string &fallbackName) {
-  llvm::json::Object arg = tensorJson(fn.getArgument(i).getType());
+mf::Argument argumentEntry(func::FuncOp fn, unsigned i,
+                           ArrayRef<std::pair<StringRef, StringRef>> roles,
+                           StringRef fallbackRole,
+                           const std::string &fallbackName) {
+  mf::Argument arg = tensorArgument(fn.getArgument(i).getType());
   for (auto [attr, role] : roles)
-    if (auto n = fn.getArgAttrOfType<StringAttr>(i, attr)) {
-      arg["role"] = role;
-      arg["name"] = n.getValue();
+    if (std::optional<StringRef> name = argumentName(fn, i, attr)) {
+      arg.role = role.str();
+      arg.name = name->str();
       return arg;
     }
-  arg["role"] = fallbackRole;
-  arg["name"] = fallbackName;
+  arg.role = fallbackRole.str();
+  arg.name = fallbackName;
   return arg;
 }
 
 /// The packed entry point of each rank, rank 0 first.
-llvm::json::Array rankEntryPoints(int64_t ranks) {
-  llvm::json::Array entries;
+std::vector<std::string> rankEntryPoints(int64_t ranks) {
+  std::vector<std::string> entries;
   for (int64_t r = 0; r < ranks; ++r)
     entries.push_back("dualpipe_rank" + std::to_string(r) + "_packed");
   return entries;
-}
-
-/// The rank of each stage of the pipeline.
-llvm::json::Array stageRanksOf(PipelineOp pipe) {
-  llvm::json::Array stageRanks;
-  for (int64_t r : pipe.getOn())
-    stageRanks.push_back(r);
-  return stageRanks;
 }
 
 /// The stage functions of `pipe` with their ranks.
@@ -98,36 +95,40 @@ SmallVector<std::pair<func::FuncOp, int64_t>> stagesOf(ModuleOp module,
   return stages;
 }
 
+/// What every manifest reads off the pipeline op.
+void describePipeline(mf::Manifest &m, PipelineOp pipe, Target target) {
+  m.target = targetName(target).str();
+  m.ranks = pipe.getNumRanks();
+  m.placement = stringifyPlacement(pipe.getPlacement()).str();
+  m.stageRanks.assign(pipe.getOn().begin(), pipe.getOn().end());
+  m.entryPoints = rankEntryPoints(pipe.getNumRanks());
+}
+
 /// The manifest's "optimizer": the compiled optimizer's entry point, its
 /// hyperparameters and its arguments in call order.
-llvm::json::Object optimizerManifest(ModuleOp module,
-                                     const OptimizerSpec &spec) {
+mf::Optimizer optimizerManifest(ModuleOp module, const OptimizerSpec &spec) {
   auto fn = module.lookupSymbol<func::FuncOp>("dualpipe_optimizer");
-  llvm::json::Array args;
+  mf::Optimizer o;
+  o.kind = spec.kind;
+  o.entryPoint = "dualpipe_optimizer_packed";
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
-    llvm::json::Object arg = argumentJson(fn, i,
-                                          {{kParamAttr, "param"},
-                                           {kGradOfAttr, "grad"},
-                                           {kStateAttr, "state"}},
-                                          "scalars", "step");
-    if (auto n = fn.getArgAttrOfType<StringAttr>(i, kStateAttr))
-      arg["param"] = n.getValue().rsplit('.').first;
-    args.push_back(std::move(arg));
+    mf::Argument arg = argumentEntry(
+        fn, i, {{kParamAttr, "param"}, {kGradOfAttr, "grad"}, {kStateAttr, "state"}},
+        "scalars", "step");
+    if (std::optional<StringRef> state = argumentName(fn, i, kStateAttr))
+      arg.param = state->rsplit('.').first.str();
+    o.arguments.push_back(std::move(arg));
   }
-  llvm::json::Object hyper;
   for (const auto &[k, v] : spec.hyper) {
     std::string key = k;
     std::replace(key.begin(), key.end(), '-', '_');
-    hyper[key] = v;
+    o.hyperparameters[key] = v;
   }
-  return llvm::json::Object{{"kind", spec.kind},
-                            {"entry_point", "dualpipe_optimizer_packed"},
-                            {"hyperparameters", std::move(hyper)},
-                            {"arguments", std::move(args)}};
+  return o;
 }
 
 /// The memory plan's predicted peak bytes per rank, from its report.
-FailureOr<llvm::json::Array> peakBytes(StringRef memoryReport) {
+FailureOr<std::vector<int64_t>> peakBytes(StringRef memoryReport) {
   auto report = llvm::MemoryBuffer::getFile(memoryReport);
   llvm::Expected<llvm::json::Value> memory =
       report ? llvm::json::parse((*report)->getBuffer())
@@ -136,7 +137,7 @@ FailureOr<llvm::json::Array> peakBytes(StringRef memoryReport) {
   if (!memory)
     return compileError("cannot read the memory plan " + memoryReport + ": " +
                         llvm::toString(memory.takeError()));
-  llvm::json::Array peaks;
+  std::vector<int64_t> peaks;
   if (const llvm::json::Array *ranks = memory->getAsObject()->getArray("ranks"))
     for (const llvm::json::Value &r : *ranks)
       peaks.push_back(r.getAsObject()->getInteger("peak_bytes").value_or(0));
@@ -145,7 +146,7 @@ FailureOr<llvm::json::Array> peakBytes(StringRef memoryReport) {
 
 } // namespace
 
-llvm::json::Object forwardManifest(ModuleOp module, Target target) {
+mf::Manifest forwardManifest(ModuleOp module, Target target) {
   PipelineOp pipe = lookupPipeline(module);
   auto model = module.lookupSymbol<func::FuncOp>(*pipe.getModel());
 
@@ -153,106 +154,98 @@ llvm::json::Object forwardManifest(ModuleOp module, Target target) {
   std::vector<std::vector<int64_t>> owners(model.getNumArguments());
   for (auto [stage, rank] : stagesOf(module, pipe))
     for (unsigned i = 0; i < stage.getNumArguments(); ++i)
-      if (auto idx =
-              stage.getArgAttrOfType<IntegerAttr>(i, kArgIndexAttr)) {
+      if (auto idx = stage.getArgAttrOfType<IntegerAttr>(i, kArgIndexAttr)) {
         auto &o = owners[idx.getInt()];
         if (llvm::find(o, rank) == o.end())
           o.push_back(rank);
       }
 
-  llvm::json::Array args;
+  mf::Manifest m;
+  describePipeline(m, pipe, target);
+  m.model = model.getSymName().str();
+  m.schedule = "forward";
+  m.microbatches = 1;
+  m.stages = pipe.getNumStages();
+  m.referenceEntryPoint = "dualpipe_reference_packed";
   for (unsigned i = 0; i < model.getNumArguments(); ++i) {
-    llvm::json::Object arg =
-        argumentJson(model, i, {{kParamAttr, "param"}, {kInputAttr, "input"}},
-                     "input", "arg" + std::to_string(i));
-    arg["ranks"] = llvm::json::Array(owners[i]);
+    mf::Argument arg =
+        argumentEntry(model, i, {{kParamAttr, "param"}, {kInputAttr, "input"}},
+                      "input", "arg" + std::to_string(i));
+    arg.ranks = owners[i];
     addIntRange(arg, model, i);
-    args.push_back(std::move(arg));
+    m.arguments.push_back(std::move(arg));
   }
-  llvm::json::Array outputs;
-  for (Type t : model.getFunctionType().getResults())
-    outputs.push_back(tensorJson(t));
-
-  return llvm::json::Object{
-      {"format", "dualpipe-step"},
-      {"version", 1},
-      {"model", model.getSymName()},
-      {"target", targetName(target)},
-      {"schedule", "forward"},
-      {"microbatches", 1},
-      {"ranks", pipe.getNumRanks()},
-      {"stages", pipe.getNumStages()},
-      {"placement", stringifyPlacement(pipe.getPlacement())},
-      {"stage_ranks", stageRanksOf(pipe)},
-      {"library", "step.so"},
-      {"entry_points", rankEntryPoints(pipe.getNumRanks())},
-      {"reference_entry_point", "dualpipe_reference_packed"},
-      {"arguments", std::move(args)},
-      {"outputs", std::move(outputs)},
-  };
+  for (auto [i, t] : llvm::enumerate(model.getFunctionType().getResults())) {
+    mf::Argument out = tensorArgument(t);
+    out.role = "output";
+    out.name = "output" + std::to_string(i);
+    m.outputs.push_back(std::move(out));
+  }
+  return m;
 }
 
-FailureOr<llvm::json::Object> trainingManifest(ModuleOp module,
-                                               const StepOptions &step,
-                                               StringRef memoryReport) {
+FailureOr<mf::Manifest> trainingManifest(ModuleOp module,
+                                         const StepOptions &step,
+                                         StringRef memoryReport) {
   auto entry = module.lookupSymbol<func::FuncOp>(step.entryPrefix + "0");
-  llvm::json::Array args;
+  PipelineOp pipe = lookupPipeline(module);
+  mf::Manifest m;
+  describePipeline(m, pipe, step.target);
+  m.mode = "train";
+  m.schedule = step.schedule;
+  m.stages = step.numStages();
+  m.microbatches = step.microbatches;
+  if (step.reference)
+    m.referenceEntryPoint = "dualpipe_reference_rank0_packed";
   for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
-    llvm::json::Object arg = argumentJson(entry, i,
-                                          {{kParamAttr, "param"},
-                                           {kInputAttr, "input"},
-                                           {kLabelAttr, "label"},
-                                           {kGradOfAttr, "grad"}},
-                                          "losses", "losses");
+    mf::Argument arg = argumentEntry(entry, i,
+                                     {{kParamAttr, "param"},
+                                      {kInputAttr, "input"},
+                                      {kLabelAttr, "label"},
+                                      {kGradOfAttr, "grad"}},
+                                     "losses", "losses");
     addIntRange(arg, entry, i);
-    args.push_back(std::move(arg));
+    m.arguments.push_back(std::move(arg));
   }
   // Which ranks compute each parameter's gradient.
-  llvm::json::Object owners;
-  PipelineOp pipe = lookupPipeline(module);
   for (auto [stage, rank] : stagesOf(module, pipe))
     for (unsigned i = 0; i < stage.getNumArguments(); ++i)
-      if (auto n = stage.getArgAttrOfType<StringAttr>(i, kParamAttr)) {
-        if (!owners.getArray(n.getValue()))
-          owners[n.getValue()] = llvm::json::Array();
-        llvm::json::Array *list = owners.getArray(n.getValue());
-        if (llvm::none_of(*list, [&, r = rank](const llvm::json::Value &v) {
-              return v.getAsInteger() == r;
-            }))
-          list->push_back(rank);
+      if (std::optional<StringRef> n = argumentName(stage, i, kParamAttr)) {
+        std::vector<int64_t> &list = m.paramRanks[n->str()];
+        if (llvm::find(list, rank) == list.end())
+          list.push_back(rank);
       }
-  llvm::json::Object manifest{
-      {"format", "dualpipe-step"},
-      {"version", 1},
-      {"mode", "train"},
-      {"target", targetName(step.target)},
-      {"schedule", step.schedule},
-      {"placement", step.placement()},
-      {"ranks", step.ranks},
-      {"stages", step.numStages()},
-      {"stage_ranks", stageRanksOf(pipe)},
-      {"microbatches", step.microbatches},
-      {"library", "step.so"},
-      {"entry_points", rankEntryPoints(step.ranks)},
-      {"reference_entry_point", "dualpipe_reference_rank0_packed"},
-      {"arguments", std::move(args)},
-      {"param_ranks", std::move(owners)},
-  };
-  if (!step.reference)
-    manifest.erase("reference_entry_point");
   if (step.optimizer)
-    manifest["optimizer"] = optimizerManifest(module, *step.optimizer);
+    m.optimizer = optimizerManifest(module, *step.optimizer);
   if (!memoryReport.empty()) {
     // The schedule (actions per rank, docs/schedules/contract.md's CSV) and
     // the memory plan's predicted peak per rank.
-    manifest["schedule_file"] = "schedule.csv";
-    manifest["memory_file"] = "memory.json";
-    FailureOr<llvm::json::Array> peaks = peakBytes(memoryReport);
+    m.scheduleFile = "schedule.csv";
+    m.memoryFile = "memory.json";
+    FailureOr<std::vector<int64_t>> peaks = peakBytes(memoryReport);
     if (failed(peaks))
       return failure();
-    manifest["peak_memory_bytes"] = std::move(*peaks);
+    m.peakMemoryBytes = std::move(*peaks);
   }
-  return manifest;
+  return m;
+}
+
+LogicalResult sealManifest(mf::Manifest &manifest, StringRef library) {
+  auto bytes = llvm::MemoryBuffer::getFile(library, /*IsText=*/false,
+                                           /*RequiresNullTerminator=*/false);
+  if (!bytes)
+    return compileError("cannot read " + library + ": " +
+                        bytes.getError().message());
+  std::array<uint8_t, 32> digest =
+      llvm::SHA256::hash(llvm::arrayRefFromStringRef((*bytes)->getBuffer()));
+  manifest.libraryBytes = static_cast<int64_t>((*bytes)->getBufferSize());
+  manifest.librarySha256 = llvm::toHex(digest, /*LowerCase=*/true);
+  manifest.abi = manifest.abiSignature();
+  std::string problem = mf::validateManifest(manifest);
+  if (!problem.empty())
+    return compileError("the manifest of this step is not valid (" + problem +
+                        "): a bug of dualpipe-compile, please report it");
+  return success();
 }
 
 } // namespace dualpipe::driver

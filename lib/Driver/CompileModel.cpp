@@ -88,7 +88,7 @@ private:
   /// The modules to translate, in link order: the step, the reference.
   SmallVector<ModuleOp, 2> modules;
   OwningOpRef<ModuleOp> reference;
-  llvm::json::Object manifest;
+  manifest::Manifest stepManifest;
   CompileResult result;
 };
 
@@ -134,7 +134,7 @@ LogicalResult ModelCompiler::compileForward(ModuleOp module) {
   if (cut || (step.stopAfter && *step.stopAfter < Phase::Bufferize))
     return success();
   PipelineOp pipe = lookupPipeline(module);
-  manifest = driver::forwardManifest(module, step.target);
+  stepManifest = driver::forwardManifest(module, step.target);
   result.numStages = pipe.getNumStages();
   result.numRanks = pipe.getNumRanks();
   return runPasses(module, [&](OpPassManager &pm) {
@@ -173,11 +173,11 @@ LogicalResult ModelCompiler::compileTraining(ModuleOp module) {
   if (cut)
     return success();
   if (options.emit == EmitKind::Library) {
-    FailureOr<llvm::json::Object> m =
+    FailureOr<manifest::Manifest> m =
         driver::trainingManifest(module, step, step.memoryReport);
     if (failed(m))
       return failure();
-    manifest = std::move(*m);
+    stepManifest = std::move(*m);
   }
   if (reference &&
       failed(runPasses(*reference, phases(referenceStep, Phase::ContractCheck,
@@ -231,8 +231,9 @@ LogicalResult ModelCompiler::emit() {
       return failure();
   }
   mark("other");
-  if (failed(driver::linkLibrary(objects, result.library,
-                                 options.step.target)))
+  if (failed(driver::linkLibrary(objects, result.library, options.step.target,
+                                 stepManifest.abiSignature())) ||
+      failed(driver::sealManifest(stepManifest, result.library)))
     return failure();
   mark("link");
   for (const std::string &o : objects)
@@ -243,8 +244,7 @@ LogicalResult ModelCompiler::emit() {
   if (ec)
     return compileError("cannot write " + result.manifest + ": " +
                         ec.message());
-  file.os() << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest)))
-            << "\n";
+  file.os() << manifest::writeManifest(stepManifest);
   file.keep();
   mark("other");
   return success();

@@ -3,21 +3,21 @@
 #define DUALPIPE_LIB_DRIVER_COMPILESTEPS_H
 
 #include "dualpipe/Driver/Driver.h"
+#include "dualpipe/Runtime/Manifest.h"
 
 #include "llvm/IR/Module.h"
-#include "llvm/Support/JSON.h"
 
 namespace dualpipe::driver {
 
 /// The manifest of the forward-only skeleton, read off the partitioned
 /// (still tensor-level) module.
-llvm::json::Object forwardManifest(mlir::ModuleOp module, Target target);
+manifest::Manifest forwardManifest(mlir::ModuleOp module, Target target);
 
 /// The manifest of a training step, read off the tensor-level module after
 /// --dualpipe-lower-schedule (and --dualpipe-build-optimizer). With an
 /// output folder, also the schedule and memory-plan files and the plan's
 /// predicted peak bytes per rank (read from `memoryReport`).
-mlir::FailureOr<llvm::json::Object>
+mlir::FailureOr<manifest::Manifest>
 trainingManifest(mlir::ModuleOp module, const StepOptions &step,
                  llvm::StringRef memoryReport);
 
@@ -28,10 +28,17 @@ mlir::LogicalResult emitObject(llvm::Module &module, llvm::StringRef path,
                                llvm::StringRef cpu, unsigned optLevel,
                                PhaseTimer *timer);
 
-/// Links `objects` into the shared library `library` with the runtime (and
-/// the CUDA libraries for the cuda target).
+/// Links `objects` and the exported `dualpipe_step_abi` string (`abi`, the
+/// manifest's signature text) into the shared library `library` with the
+/// runtime (and the CUDA libraries for the cuda target).
 mlir::LogicalResult linkLibrary(llvm::ArrayRef<std::string> objects,
-                                llvm::StringRef library, Target target);
+                                llvm::StringRef library, Target target,
+                                llvm::StringRef abi);
+
+/// Records what only the linked library knows (its size and SHA-256) and
+/// the abi text in `manifest`, then checks the whole manifest.
+mlir::LogicalResult sealManifest(manifest::Manifest &manifest,
+                                 llvm::StringRef library);
 
 } // namespace dualpipe::driver
 

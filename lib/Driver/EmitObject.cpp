@@ -1,6 +1,8 @@
 //===- EmitObject.cpp - LLVM IR to an object file, objects to step.so ----===//
 #include "CompileSteps.h"
 
+#include "llvm/Support/raw_ostream.h"
+
 #include "mlir/ExecutionEngine/OptUtils.h"
 
 #include "llvm/IR/LegacyPassManager.h"
@@ -71,8 +73,42 @@ LogicalResult emitObject(llvm::Module &module, StringRef path, StringRef cpu,
   return success();
 }
 
+/// `text` as a C string literal, split into lines; every byte that is not
+/// printable ASCII (and '"', '\\', '?') as an octal escape, so any name
+/// survives exactly.
+static std::string cStringLiteral(StringRef text) {
+  std::string out = "  \"";
+  size_t line = 0;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '?')
+      out += static_cast<char>(c);
+    else
+      out += {'\\', char('0' + (c >> 6)), char('0' + ((c >> 3) & 7)),
+              char('0' + (c & 7))};
+    if (++line == 96) {
+      out += "\"\n  \"";
+      line = 0;
+    }
+  }
+  return out + "\"";
+}
+
+/// OUTDIR/step_abi.c: `const char dualpipe_step_abi[]`, the text of the
+/// entry points' signatures (Manifest::abiSignature()).
+static LogicalResult writeAbiSource(StringRef path, StringRef abi) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Text);
+  if (ec)
+    return compileError("cannot write " + path + ": " + ec.message());
+  os << "/* The signatures of this step's entry points, as its manifest.json\n"
+        "   records them in \"abi\" (dualpipe/Runtime/Manifest.h). */\n"
+     << "const char " << manifest::kAbiSymbol << "[] =\n"
+     << cStringLiteral(abi) << ";\n";
+  return success();
+}
+
 LogicalResult linkLibrary(ArrayRef<std::string> objects, StringRef library,
-                          Target target) {
+                          Target target, StringRef abi) {
   const char *env = std::getenv("CXX");
   std::string cxx = env && *env ? env : DUALPIPE_HOST_CXX;
   auto program = llvm::sys::findProgramByName(cxx);
@@ -80,8 +116,14 @@ LogicalResult linkLibrary(ArrayRef<std::string> objects, StringRef library,
     return compileError("cannot find the linker driver '" + cxx +
                         "'; set CXX to a C++ compiler");
   std::string runtimeDir = DUALPIPE_RUNTIME_LIB_DIR;
+  SmallString<256> abiSource = llvm::sys::path::parent_path(library);
+  llvm::sys::path::append(abiSource, "step_abi.c");
+  if (failed(writeAbiSource(abiSource, abi)))
+    return failure();
   std::vector<std::string> argv = {*program, "-shared", "-o", library.str()};
   argv.insert(argv.end(), objects.begin(), objects.end());
+  argv.insert(argv.end(),
+              {"-fPIC", "-x", "c", abiSource.str().str(), "-x", "none"});
   argv.insert(argv.end(), {"-L" + runtimeDir, "-Wl,-rpath," + runtimeDir,
                            "-ldualpipe_runtime", "-lm"});
 #ifdef DUALPIPE_COMPILE_HAVE_CUDA
@@ -102,6 +144,7 @@ LogicalResult linkLibrary(ArrayRef<std::string> objects, StringRef library,
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0,
                                      &message);
+  llvm::sys::fs::remove(abiSource);
   if (rc != 0)
     return compileError("linking " + library + " failed (" + cxx +
                         " exited with " + std::to_string(rc) +

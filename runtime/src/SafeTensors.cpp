@@ -9,7 +9,7 @@
 
 #include "dualpipe/Runtime/SafeTensors.h"
 
-#include "AtomicFile.h"
+#include "dualpipe/Runtime/Files.h"
 
 #include <nlohmann/json.hpp>
 
@@ -309,7 +309,10 @@ std::string writeFile(const std::string &path, const TensorFile &file) {
   if (!file.metadata.empty())
     header[kMetadataKey] = file.metadata;
   uint64_t offset = 0;
-  for (const auto &[name, tensor] : file.tensors) {
+  for (const auto &entry : file.tensors) {
+    // Not a structured binding: a lambda may not capture one before C++20.
+    const std::string &name = entry.first;
+    const Tensor &tensor = entry.second;
     auto problem = [&](const std::string &what) {
       return path + ": cannot write tensor '" + name + "': " + what;
     };

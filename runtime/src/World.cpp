@@ -2,7 +2,7 @@
 
 #include "World.h"
 
-#include "AtomicFile.h"
+#include "dualpipe/Runtime/Files.h"
 
 #include <algorithm>
 #include <cstring>
@@ -59,6 +59,7 @@ void World::unbind(int32_t rank) {
     state.timeline.add(std::move(event));
     state.actions.pop_back();
   }
+  state.last.reset();
   state.bound.store(false, std::memory_order_release);
 }
 
@@ -113,11 +114,15 @@ std::string World::writeTrace(const std::string &path) const {
 //--- Rank side --------------------------------------------------------------//
 
 std::string World::during(int32_t self) const {
-  const std::vector<ActionFrame> &open = ranks_[self]->actions;
+  const RankState &state = *ranks_[self];
+  const std::vector<ActionFrame> &open = state.actions;
   std::string text;
   for (auto it = open.rbegin(); it != open.rend(); ++it)
     text += (it == open.rbegin() ? " during " : " inside ") +
             actionLongName(it->kind, it->stage, it->microbatch);
+  if (open.empty() && state.last)
+    text = " following " + actionLongName(state.last->kind, state.last->stage,
+                                          state.last->microbatch);
   return text;
 }
 
@@ -345,6 +350,8 @@ void World::endAction(int32_t self) {
   event.startUs = open.startUs;
   event.durationUs = nowUs() - open.startUs;
   state.timeline.add(std::move(event));
+  if (state.actions.size() == 1)
+    state.last = open; // an outermost action ended
   state.actions.pop_back();
 }
 

@@ -18,6 +18,7 @@
 #include "Transport.h"
 
 #include <functional>
+#include <optional>
 
 namespace dualpipe::rt {
 
@@ -86,11 +87,17 @@ private:
   struct RankState {
     std::atomic<bool> bound{false};
     std::vector<ActionFrame> actions; ///< Open actions, innermost last.
+    /// The last action that ended since the rank was bound: a call between
+    /// two actions (compiled steps wait for a message just before the
+    /// action that uses it) is named after it.
+    std::optional<ActionFrame> last;
     Timeline timeline;
   };
 
   double nowUs() const;
-  /// " during F of stage 1, micro-batch 3" (innermost action first), or "".
+  /// " during F of stage 1, micro-batch 3" (innermost action first), else
+  /// " following F of stage 1, micro-batch 2" (the last one that ended), or
+  /// "" before the rank's first action.
   std::string during(int32_t self) const;
   /// The message for a call that failed before reaching the transport.
   std::string reject(int32_t self, const std::string &op,

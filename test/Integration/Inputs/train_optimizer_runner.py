@@ -28,6 +28,9 @@ import struct
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import manifest_seal  # noqa: E402  (the manifest's abi text and library hash)
+
 step_dir, work = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 use_mpi = "--mpi" in sys.argv[3:]
 failures = []
@@ -116,7 +119,9 @@ void dualpipe_optimizer_packed(void **args) {
 
 def make(kind, lr):
     """OUT dir for `kind` (sgd or adamw): opt.so (the optimizer, NEEDing
-    step.so) and a manifest whose library is opt.so."""
+    step.so) and a manifest whose library is opt.so. opt.so exports the abi
+    text of that manifest (its entry points and the optimizer's), and the
+    manifest records opt.so's size and SHA-256, as dualpipe-compile does."""
     out = os.path.join(work, "step-" + kind)
     os.makedirs(out, exist_ok=True)
     args = [dict(name=a["name"], role="param", shape=a["shape"], dtype="f32") for a in params]
@@ -128,19 +133,22 @@ def make(kind, lr):
                                  shape=a["shape"], dtype="f32"))
         args.append(dict(name="seen.t", role="state", shape=[1], dtype="f32"))
     args.append(dict(name="step", role="scalars", shape=[2], dtype="f32"))
-    src = os.path.join(out, "opt.c")
-    with open(src, "w") as f:
-        f.write(C % dict(P=P, count=", ".join(map(str, count)), scalars=len(args) - 1))
-    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-DKIND=%d" % (kind == "adamw"),
-                    "-o", os.path.join(out, "opt.so"), src, "-Wl,--no-as-needed",
-                    os.path.join(step_dir, "step.so"), "-Wl,-rpath," + step_dir, "-lm"],
-                   check=True)
     m = dict(manifest)
     m["library"] = "opt.so"
     m["optimizer"] = {"kind": kind, "entry_point": "dualpipe_optimizer_packed",
                       "hyperparameters": {"lr": lr, "beta1": 0.9, "beta2": 0.999,
                                           "eps": 1e-8, "weight_decay": 0.01},
                       "arguments": args}
+    src = os.path.join(out, "opt.c")
+    with open(src, "w") as f:
+        f.write(C % dict(P=P, count=", ".join(map(str, count)), scalars=len(args) - 1))
+        f.write(manifest_seal.c_definition(m))
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-DKIND=%d" % (kind == "adamw"),
+                    "-o", os.path.join(out, "opt.so"), src, "-Wl,--no-as-needed",
+                    os.path.join(step_dir, "step.so"), "-Wl,-rpath," + step_dir, "-lm"],
+                   check=True)
+    m.update(manifest_seal.library_fields(os.path.join(out, "opt.so")))
+    m["abi"] = manifest_seal.abi(m)
     json.dump(m, open(os.path.join(out, "manifest.json"), "w"), indent=1)
     return out
 

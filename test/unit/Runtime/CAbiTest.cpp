@@ -8,10 +8,19 @@
 using namespace dualpipe::test;
 
 extern "C" int dualpipe_test_c_abi_smoke(void);
+extern "C" int dualpipe_test_step_abi_declared(void);
+extern "C" int dualpipe_test_host_header(void);
 
 namespace {
 
 TEST(CAbi, UsableFromC) { EXPECT_EQ(dualpipe_test_c_abi_smoke(), 0); }
+
+// StepABI.h (what generated code calls) and Host.h (what runners call) each
+// compile alone as C99.
+TEST(CAbi, StepAbiAndHostHeadersStandAlone) {
+  EXPECT_EQ(dualpipe_test_step_abi_declared(), 0);
+  EXPECT_EQ(dualpipe_test_host_header(), 0);
+}
 
 TEST(CAbi, CreateRejectsBadArguments) {
   EXPECT_EQ(dualpipe_world_create_local(0, 1.0), nullptr);

@@ -160,6 +160,23 @@ TEST(PointToPoint, TimeoutNamesRankPeerTagAndAction) {
   dualpipe_rt_unbind();
 }
 
+// Compiled steps wait for a message between actions, just before the one
+// that uses it: the message names the action the rank finished last.
+TEST(PointToPoint, TimeoutBetweenActionsNamesTheLastOne) {
+  WorldPtr world = makeWorld(2, 0.2);
+  ASSERT_EQ(dualpipe_rt_bind(world.get(), 1), 0);
+  dualpipe_rt_begin_action(DUALPIPE_ACTION_F, 1, 2);
+  dualpipe_rt_end_action();
+  float buffer[4];
+  EXPECT_NE(dualpipe_rt_recv(0, 7, buffer, sizeof buffer), 0);
+  EXPECT_EQ(lastError(),
+            "rank 1: receive from rank 0 (tag 7) following F of stage 1, "
+            "micro-batch 2 timed out after 0.2 s (nothing unreceived from "
+            "rank 0: its matching send is missing, late, or it is blocked "
+            "itself)");
+  dualpipe_rt_unbind();
+}
+
 TEST(PointToPoint, TimeoutPointsAtATagMismatch) {
   WorldPtr world = makeWorld(2, 0.2);
   std::string message;

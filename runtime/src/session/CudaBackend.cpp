@@ -1,4 +1,4 @@
-//===- CudaBackend.cpp - dualpipe-run's support for --target=cuda steps ---===//
+//===- CudaBackend.cpp - The session's support for --target=cuda steps ----===//
 //
 // Managed memory for the step's arguments, the device checks, and the end
 // of a rank's step. See CudaBackend.h; docs/cuda.md says why the local
@@ -22,7 +22,7 @@
 #include <string>
 #include <type_traits>
 
-namespace dualpipe::run {
+namespace dualpipe::session {
 namespace {
 
 /// The CUDA runtime library's entry points dualpipe-run uses.
@@ -37,7 +37,6 @@ struct CudaLibrary {
 
 CudaLibrary cuda;
 std::atomic<bool> active{false};
-int32_t deviceOption = -1; ///< --device=K; -1: not given.
 
 /// libdualpipe_runtime_cuda.so from the folder of libdualpipe_runtime.so.
 std::string loadCudaLibrary() {
@@ -95,36 +94,8 @@ struct Header {
 
 } // namespace
 
-bool parseCudaOption(const std::string &arg) {
-  const std::string flag = "--device=";
-  if (arg.compare(0, flag.size(), flag) != 0)
-    return false;
-  std::string value = arg.substr(flag.size());
-  char *end = nullptr;
-  long device = std::strtol(value.c_str(), &end, 10);
-  if (value.empty() || *end || device < 0 || device > 1024) {
-    std::cerr << "dualpipe-run: error: --device needs a GPU number (0, 1, "
-                 "...), got '"
-              << value << "'\n";
-    std::exit(2);
-  }
-  deviceOption = static_cast<int32_t>(device);
-  return true;
-}
-
-const char *cudaOptionsHelp() {
-  return "  --backend=nccl         one rank per process under mpirun, one GPU "
-         "each (the\n"
-         "                         launcher's local rank), messages with "
-         "NCCL; --target=cuda\n"
-         "                         steps only\n"
-         "  --device=K             the GPU of a --target=cuda step on "
-         "--backend=local (all\n"
-         "                         ranks share it; default 0)\n";
-}
-
 std::string startCudaBackend(const std::string &target,
-                             const std::string &backend) {
+                             const std::string &backend, int32_t deviceOption) {
   if (target != "cuda") {
     if (backend == "nccl")
       return "this step was compiled for --target=" + target +
@@ -216,4 +187,4 @@ void freeArgument(void *ptr) noexcept {
     std::free(block);
 }
 
-} // namespace dualpipe::run
+} // namespace dualpipe::session

@@ -1,9 +1,9 @@
-//===- CudaBackend.h - dualpipe-run's support for --target=cuda steps -----===//
+//===- CudaBackend.h - The session's support for --target=cuda steps ------===//
 //
 // A step compiled with `dualpipe-compile --target=cuda` reads and writes its
 // arguments on the GPU, so they must live in CUDA managed memory, and the
-// host may read them only once the device is done. This is all of
-// dualpipe-run's CUDA: it reaches the runtime's CUDA library
+// host may read them only once the device is done. This is all of the
+// session's CUDA: it reaches the runtime's CUDA library
 // (libdualpipe_runtime_cuda.so) with dlopen, so the runner builds and runs
 // where CUDA is absent, and says so only when a cuda step asks for it.
 //
@@ -15,28 +15,23 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef DUALPIPE_RUN_CUDABACKEND_H
-#define DUALPIPE_RUN_CUDABACKEND_H
+#ifndef DUALPIPE_SESSION_CUDABACKEND_H
+#define DUALPIPE_SESSION_CUDABACKEND_H
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <string>
 
-namespace dualpipe::run {
-
-/// Consumes a CUDA option of the command line (--device=K); true if `arg`
-/// was one. Exits with a usage error when its value is bad.
-bool parseCudaOption(const std::string &arg);
-
-/// The help lines of the CUDA options.
-const char *cudaOptionsHelp();
+namespace dualpipe::session {
 
 /// Called once the manifest is read, before any argument is allocated:
 /// checks that the step's target ("cpu" or "cuda") and the backend fit and,
 /// for a cuda step, that a GPU is there; then makes argument buffers managed
-/// memory. "" or the error to print (exit status 1).
+/// memory. `device` is --device (-1: not given). "" or the error to print
+/// (exit status 1).
 std::string startCudaBackend(const std::string &target,
-                             const std::string &backend);
+                             const std::string &backend, int32_t device);
 
 /// True once a cuda step has been started.
 bool cudaBackendActive();
@@ -71,6 +66,6 @@ template <typename T> struct ArgumentAllocator {
   }
 };
 
-} // namespace dualpipe::run
+} // namespace dualpipe::session
 
-#endif // DUALPIPE_RUN_CUDABACKEND_H
+#endif // DUALPIPE_SESSION_CUDABACKEND_H

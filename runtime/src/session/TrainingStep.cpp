@@ -1,0 +1,361 @@
+//===- TrainingStep.cpp - Run, combine, check, update, save ---------------===//
+
+#include "CudaBackend.h"
+#include "TrainingState.h"
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+namespace dualpipe::session {
+
+/// The packed arguments of one rank: every argument's descriptor in the
+/// manifest's order.
+std::vector<void *> TrainingSession::State::pack(std::vector<Buffer> &in,
+                                                 StepOutputs &out) const {
+  std::vector<void *> packed;
+  for (const Slot &slot : layout)
+    packed.push_back(slot.kind == Slot::Input    ? in[slot.index].describe()
+                     : slot.kind == Slot::Losses ? out.losses.describe()
+                                                 : out.grads[slot.index]
+                                                       .describe());
+  return packed;
+}
+
+/// Runs every rank's step function once on the local backend: one world of
+/// programs.size() threads per replica, every replica at once. Fills
+/// out[d][r]; traces[d] (if not empty) gets replica d's timeline.
+std::string TrainingSession::State::runLocal(
+    const std::vector<PackedFn> &programs, std::vector<std::vector<Buffer>> &in,
+    std::vector<std::vector<StepOutputs>> &out,
+    const std::vector<std::string> &traces) {
+  int32_t n = static_cast<int32_t>(programs.size());
+  size_t worldCount = in.size();
+  std::vector<dualpipe_world *> worlds;
+  for (size_t d = 0; d < worldCount; ++d) {
+    dualpipe_world *world = dualpipe_world_create_local(n, opt.timeout);
+    if (!world) {
+      for (dualpipe_world *w : worlds)
+        dualpipe_world_destroy(w);
+      return std::string("cannot create the local world: ") +
+             (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?");
+    }
+    worlds.push_back(world);
+  }
+  std::vector<std::vector<std::vector<void *>>> packed(worldCount);
+  for (size_t d = 0; d < worldCount; ++d)
+    for (int32_t r = 0; r < n; ++r)
+      packed[d].push_back(pack(in[d], out[d][r]));
+  std::vector<std::thread> threads;
+  for (size_t d = 0; d < worldCount; ++d)
+    for (int32_t r = 0; r < n; ++r)
+      threads.emplace_back([&, d, r] {
+        if (dualpipe_rt_bind(worlds[d], r) != 0)
+          return;
+        programs[r](packed[d][r].data());
+        finishCudaProgram();
+        dualpipe_rt_unbind();
+      });
+  for (std::thread &t : threads)
+    t.join();
+  std::string error;
+  for (size_t d = 0; d < worldCount; ++d) {
+    const std::string &trace = d < traces.size() ? traces[d] : std::string();
+    if (!trace.empty() &&
+        dualpipe_world_write_trace(worlds[d], trace.c_str()) != 0)
+      warn("could not write the trace to " + trace);
+    if (error.empty() && dualpipe_world_failed(worlds[d])) {
+      error = dualpipe_world_error(worlds[d]) ? dualpipe_world_error(worlds[d])
+                                              : "unknown failure";
+      if (worldCount > 1)
+        error = "replica " + std::to_string(d) + ": " + error;
+    }
+  }
+  for (dualpipe_world *world : worlds)
+    dualpipe_world_destroy(world);
+  return error;
+}
+
+/// The mpi backend: this process runs its rank of its replica's pipeline.
+std::string TrainingSession::State::runOwnRank() {
+  std::vector<void *> packed = pack(args[replica], outs[0][0]);
+  if (dualpipe_rt_bind(pipe, pipeRank) != 0)
+    return dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "cannot bind";
+  step->rank(pipeRank)(packed.data());
+  finishCudaProgram();
+  dualpipe_rt_unbind();
+  if (dualpipe_world_failed(pipe))
+    return dualpipe_world_error(pipe) ? dualpipe_world_error(pipe)
+                                      : "unknown failure";
+  return "";
+}
+
+/// One all-reduce over every process: each puts its micro-batches' losses
+/// at its replica's place and the gradients it owns; the others add zeros.
+void TrainingSession::State::combineMpi(int64_t stepNumber) {
+  const size_t m = shape.losses.count();
+  size_t total = losses.size();
+  for (const Buffer &g : grads)
+    total += g.count();
+  std::vector<float> buffer(total, 0.0f);
+  std::copy(outs[0][0].losses.f32(), outs[0][0].losses.f32() + m,
+            buffer.begin() + replica * m);
+  size_t at = losses.size();
+  for (size_t p = 0; p < grads.size(); ++p) {
+    const Buffer &mine = outs[0][0].grads[p];
+    if (owner[p] == pipeRank)
+      std::copy(mine.f32(), mine.f32() + mine.count(), buffer.begin() + at);
+    at += mine.count();
+  }
+  std::vector<int32_t> everyone(ranks * replicas);
+  for (size_t r = 0; r < everyone.size(); ++r)
+    everyone[r] = static_cast<int32_t>(r);
+  if (dualpipe_rt_bind(all, globalRank) != 0 ||
+      dualpipe_rt_allreduce_sum_f32(buffer.data(), buffer.size(),
+                                    everyone.data(), everyone.size()) != 0)
+    throw Error("step " + std::to_string(stepNumber) +
+                " failed while combining the ranks' losses and gradients: " +
+                (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?"));
+  dualpipe_rt_unbind();
+  std::copy(buffer.begin(), buffer.begin() + losses.size(), losses.begin());
+  at = losses.size();
+  for (Buffer &g : grads) {
+    std::copy(buffer.begin() + at, buffer.begin() + at + g.count(), g.f32());
+    at += g.count();
+  }
+}
+
+/// Losses: summed over the ranks of a replica (only the rank with the last
+/// stage of a micro-batch writes one). Gradients: the owner's, summed over
+/// the replicas in replica order.
+void TrainingSession::State::combineLocal() {
+  const size_t m = shape.losses.count();
+  std::fill(losses.begin(), losses.end(), 0.0f);
+  for (int64_t d = 0; d < replicas; ++d)
+    for (const StepOutputs &o : outs[d])
+      for (size_t k = 0; k < m; ++k)
+        losses[d * m + k] += o.losses.f32()[k];
+  for (size_t p = 0; p < grads.size(); ++p) {
+    if (replicas == 1) {
+      grads[p].copyFrom(outs[0][owner[p]].grads[p]);
+      continue;
+    }
+    std::fill(grads[p].f32(), grads[p].f32() + grads[p].count(), 0.0f);
+    for (int64_t d = 0; d < replicas; ++d)
+      for (int64_t i = 0; i < grads[p].count(); ++i)
+        grads[p].f32()[i] += outs[d][owner[p]].grads[p].f32()[i];
+  }
+}
+
+/// A NaN or infinite loss or gradient would be trained into the parameters
+/// (and saved): stop instead.
+void TrainingSession::State::checkFinite(int64_t stepNumber,
+                                         double mean) const {
+  std::string what;
+  if (!std::isfinite(mean)) {
+    what = "the loss is " + std::to_string(mean);
+  } else {
+    for (size_t p = 0; p < grads.size() && what.empty(); ++p)
+      for (int64_t i = 0; i < grads[p].count(); ++i)
+        if (!std::isfinite(grads[p].f32()[i])) {
+          what = "the gradient of '" + paramNames[p] + "' holds " +
+                 std::to_string(grads[p].f32()[i]);
+          break;
+        }
+  }
+  if (!what.empty())
+    throw Error("step " + std::to_string(stepNumber) + " failed: " + what +
+                ": the step diverged or its inputs hold NaN or infinity; "
+                "nothing was updated or saved (lower --lr, or check --params "
+                "and --data)");
+}
+
+StepResult TrainingSession::run(int64_t stepNumber, bool trace) {
+  State &s = *s_;
+  if (stepNumber == s.fault.step &&
+      (s.mpi ? s.fault.rank == s.globalRank
+             : s.fault.rank < s.ranks * s.replicas))
+    s.fault.fire(stepNumber);
+  auto start = std::chrono::steady_clock::now();
+  std::string err;
+  if (s.mpi) {
+    if (trace)
+      dualpipe_world_set_trace_limit(s.pipe, 1000000);
+    err = s.runOwnRank();
+    if (!err.empty() && s.replicas > 1)
+      err = "replica " + std::to_string(s.replica) + ": " + err;
+  } else {
+    std::vector<std::string> traces;
+    if (trace)
+      for (int64_t d = 0; d < s.replicas; ++d)
+        traces.push_back(s.replicas == 1
+                             ? s.opt.trace
+                             : withSuffix(s.opt.trace,
+                                          ".replica" + std::to_string(d)));
+    std::vector<PackedFn> programs;
+    for (int32_t r = 0; r < s.ranks; ++r)
+      programs.push_back(s.step->rank(r));
+    err = s.runLocal(programs, s.args, s.outs, traces);
+    if (trace)
+      s.tracesWritten = traces;
+  }
+  if (!err.empty()) {
+    if (s.mpi && dualpipe_world_failed_rank(s.pipe) != s.pipeRank)
+      // Let the rank that failed first say so before this one ends the job.
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    throw Error("step " + std::to_string(stepNumber) + " failed: " + err);
+  }
+  if (s.mpi)
+    s.combineMpi(stepNumber);
+  else
+    s.combineLocal();
+  if (s.replicas > 1)
+    for (Buffer &g : s.grads)
+      for (int64_t i = 0; i < g.count(); ++i)
+        g.f32()[i] /= static_cast<float>(s.replicas);
+  StepResult result;
+  result.milliseconds = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+  for (float l : s.losses)
+    result.loss += l;
+  result.loss /= s.losses.size();
+  s.checkFinite(stepNumber, result.loss);
+  s.ran = true;
+  return result;
+}
+
+namespace {
+
+/// Relative error of `got` against `want`: max |got - want| over max |want|.
+double relativeError(const float *got, const std::vector<float> &want) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    diff = std::max(diff, std::fabs(double(got[i]) - want[i]));
+    scale = std::max(scale, std::fabs(double(want[i])));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+} // namespace
+
+CheckResult TrainingSession::check() {
+  State &s = *s_;
+  if (!s.step->reference() || !s.ran)
+    throw Error("check: no reference, or no step has run");
+  // The reference over the same R x M micro-batches: once per replica's
+  // slice, combined as the replicas are.
+  const size_t m = s.shape.losses.count();
+  std::vector<float> refLosses(s.losses.size());
+  std::vector<std::vector<float>> refGrads(s.grads.size());
+  for (size_t p = 0; p < s.grads.size(); ++p)
+    refGrads[p].assign(s.grads[p].count(), 0.0f);
+  for (int64_t d = 0; d < s.replicas; ++d) {
+    std::vector<std::vector<Buffer>> refArgs = {s.args[d]};
+    std::vector<std::vector<StepOutputs>> refOut(
+        1, std::vector<StepOutputs>(1, s.shape));
+    std::string err = s.runLocal({s.step->reference()}, refArgs, refOut, {});
+    if (!err.empty())
+      throw Error("the single-rank reference failed: " + err);
+    const StepOutputs &o = refOut[0][0];
+    std::copy(o.losses.f32(), o.losses.f32() + m, refLosses.begin() + d * m);
+    for (size_t p = 0; p < s.grads.size(); ++p) {
+      if (s.replicas == 1) {
+        refGrads[p].assign(o.grads[p].f32(),
+                           o.grads[p].f32() + refGrads[p].size());
+        continue;
+      }
+      for (size_t i = 0; i < refGrads[p].size(); ++i)
+        refGrads[p][i] += o.grads[p].f32()[i];
+    }
+  }
+  if (s.replicas > 1)
+    for (std::vector<float> &g : refGrads)
+      for (float &v : g)
+        v /= static_cast<float>(s.replicas);
+  CheckResult result;
+  result.lossError = relativeError(s.losses.data(), refLosses);
+  result.worst = "-";
+  for (size_t p = 0; p < s.grads.size(); ++p) {
+    double e = relativeError(s.grads[p].f32(), refGrads[p]);
+    if (e >= result.gradError) {
+      result.gradError = e;
+      result.worst = s.paramNames[p];
+    }
+  }
+  result.pass = std::isfinite(result.lossError) &&
+                std::isfinite(result.gradError) && result.lossError <= 1e-5 &&
+                result.gradError <= 1e-5;
+  return result;
+}
+
+void TrainingSession::dumpGradients(const std::string &path) const {
+  st::TensorFile file;
+  for (size_t p = 0; p < s_->grads.size(); ++p)
+    file.tensors[s_->paramNames[p]] = toTensor(s_->grads[p]);
+  if (std::string e = st::writeSafeTensors(path, file); !e.empty())
+    throw Error(e);
+}
+
+void TrainingSession::update(int64_t stepNumber) {
+  State &s = *s_;
+  // Every replica (and every process) applies the same update.
+  if (s.optimizer) {
+    // The compiled optimizer on replica 0's parameters, copied to the others.
+    CompiledOptimizer &o = s.optimizer;
+    o.scalars.f32()[0] = static_cast<float>(o.lr);
+    o.scalars.f32()[1] = static_cast<float>(stepNumber + 1);
+    std::vector<void *> packed;
+    for (auto [kind, i] : o.order)
+      packed.push_back(kind == CompiledOptimizer::Param
+                           ? s.args[0][s.paramSlots[i]].describe()
+                       : kind == CompiledOptimizer::Grad  ? s.grads[i].describe()
+                       : kind == CompiledOptimizer::State ? o.state[i].describe()
+                                                          : o.scalars.describe());
+    o.fn(packed.data());
+    for (int64_t d = 1; d < s.replicas; ++d)
+      for (size_t i : s.paramSlots)
+        s.args[d][i].copyFrom(s.args[0][i]);
+    return;
+  }
+  // The runner's SGD.
+  for (std::vector<Buffer> &replicaArgs : s.args)
+    for (size_t p = 0; p < s.paramSlots.size(); ++p) {
+      Buffer &b = replicaArgs[s.paramSlots[p]];
+      for (int64_t i = 0; i < b.count(); ++i)
+        b.f32()[i] -= static_cast<float>(s.opt.lr) * s.grads[p].f32()[i];
+    }
+}
+
+void TrainingSession::saveCheckpoint(const std::string &path,
+                                     int64_t done) const {
+  st::TensorFile file;
+  for (size_t i : s_->paramSlots)
+    file.tensors[s_->args[0][i].name] = toTensor(s_->args[0][i]);
+  for (const Buffer &b : s_->optimizer.state)
+    file.tensors[b.name] = toTensor(b);
+  file.metadata["step"] = std::to_string(done);
+  file.metadata["optimizer"] = s_->optimizerKind;
+  if (std::string e = st::writeSafeTensors(path, file); !e.empty())
+    throw Error(e);
+}
+
+TraceFiles TrainingSession::finishTrace() {
+  State &s = *s_;
+  TraceFiles files;
+  if (s.opt.trace.empty())
+    return files;
+  if (s.mpi) {
+    std::string path =
+        withSuffix(s.opt.trace, ".rank" + std::to_string(s.globalRank));
+    if (dualpipe_world_write_trace(s.pipe, path.c_str()) != 0)
+      s.warn("could not write the trace to " + path);
+    files.paths.push_back(withSuffix(s.opt.trace, ".rank*"));
+    files.perProcess = true;
+    return files;
+  }
+  files.paths = s.tracesWritten;
+  return files;
+}
+
+} // namespace dualpipe::session
