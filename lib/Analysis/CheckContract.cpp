@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "dualpipe/Analysis/Passes.h"
 
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace dualpipe {
@@ -97,7 +98,48 @@ struct CheckContractPass
     }
   }
 
-  /// Only linalg, arith, math and tensor ops, on static shapes.
+  /// Block functions already checked (or being checked: a call cycle).
+  llvm::DenseSet<Operation *> checkedBlocks;
+
+  /// A call must name a block: a function of the module with a body that
+  /// follows the contract itself, on static tensors, not part of a cycle.
+  void checkCall(func::CallOp call) {
+    auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+        call, call.getCalleeAttr());
+    if (!callee || callee.isExternal()) {
+      error(call.getLoc())
+          << "'func.call' calls @" << call.getCallee()
+          << ", which has no body in this module; a model may call only "
+             "block functions defined in the module (linalg, arith, math "
+             "and tensor ops on static tensors): define it or inline it "
+             "before import";
+      return;
+    }
+    if (callee->hasAttr(kModelAttr) || callee->hasAttr(kLossAttr)) {
+      error(call.getLoc()) << "'func.call' calls @" << callee.getSymName()
+                           << ", the model or loss function itself; a "
+                              "model may call only block functions";
+      return;
+    }
+    if (!checkedBlocks.insert(callee).second)
+      return;
+    for (auto [i, t] : llvm::enumerate(callee.getArgumentTypes()))
+      if (!isStaticTensor(t))
+        error(argLoc(callee, i))
+            << "argument #" << i << " of the block @" << callee.getSymName()
+            << " has type " << t
+            << "; block functions take ranked tensors of static shape";
+    if (!callee.getBody().hasOneBlock()) {
+      error(callee.getLoc()) << "the block @" << callee.getSymName()
+                             << " has control flow; a block is one "
+                                "straight-line region";
+      return;
+    }
+    checkBody(callee);
+  }
+
+  /// Only linalg, arith, math and tensor ops, and calls of block functions,
+  /// on static shapes.
   void checkBody(func::FuncOp fn) {
     fn.getBody().walk([&](Operation *op) {
       if (op == fn.getOperation())
@@ -113,12 +155,21 @@ struct CheckContractPass
                                "tosa-to-linalg, tosa-to-arith, tosa-to-tensor)";
         return;
       }
+      if (auto call = dyn_cast<func::CallOp>(op)) {
+        if (op->getParentOp() != fn.getOperation()) {
+          error(op->getLoc()) << "'func.call' inside a region; call block "
+                                 "functions from the function body only";
+          return;
+        }
+        checkCall(call);
+        allowed = true;
+      }
       if (!allowed) {
         error(op->getLoc()) << "'" << op->getName()
                             << "' is not supported in a model: the contract "
-                               "allows linalg, arith, math and tensor ops (no "
-                               "calls or control flow; inline and unroll "
-                               "before import)";
+                               "allows linalg, arith, math and tensor ops and "
+                               "calls of block functions (no control flow; "
+                               "unroll before import)";
         return;
       }
       for (Value r : op->getResults())

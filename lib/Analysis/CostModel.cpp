@@ -11,6 +11,7 @@
 
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -140,9 +141,39 @@ static OpCost linalgCost(linalg::LinalgOp op) {
   return cost;
 }
 
+/// The function a call names, if the module defines it.
+static func::FuncOp calleeOf(Operation *op) {
+  auto call = dyn_cast<func::CallOp>(op);
+  if (!call)
+    return {};
+  auto fn = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+      call, call.getCalleeAttr());
+  return fn && !fn.isExternal() ? fn : func::FuncOp();
+}
+
+/// The ops of a function's body that do work.
+static SmallVector<Operation *> costedOps(func::FuncOp fn) {
+  SmallVector<Operation *> ops;
+  for (Operation &op : fn.getBody().front())
+    if (!op.hasTrait<OpTrait::IsTerminator>() && !isRematerializable(&op))
+      ops.push_back(&op);
+  return ops;
+}
+
 OpCost dualpipe::estimateOpCost(Operation *op) {
   if (auto linalgOp = dyn_cast<linalg::LinalgOp>(op))
     return linalgCost(linalgOp);
+  // A call of a block function costs what the block's ops cost.
+  if (func::FuncOp callee = calleeOf(op)) {
+    OpCost cost;
+    for (Operation *inner : costedOps(callee)) {
+      OpCost c = estimateOpCost(inner);
+      cost.flops += c.flops;
+      cost.bytes += c.bytes;
+      cost.contraction |= c.contraction;
+    }
+    return cost;
+  }
   OpCost cost;
   if (op->getNumResults() > 0)
     cost.elementBits = bitsOf(op->getResult(0).getType());
@@ -188,6 +219,18 @@ double dualpipe::estimateSeconds(const OpCost &cost,
   double memory =
       profile.bytesPerSecond > 0 ? cost.bytes / profile.bytesPerSecond : 0;
   return std::max(compute, memory);
+}
+
+double dualpipe::estimateOpSeconds(Operation *op,
+                                   const DeviceProfile &profile) {
+  func::FuncOp callee = calleeOf(op);
+  if (!callee)
+    return estimateSeconds(estimateOpCost(op), profile);
+  // Each op of the block at its own roofline, not the block as one op.
+  double seconds = 0;
+  for (Operation *inner : costedOps(callee))
+    seconds += estimateOpSeconds(inner, profile);
+  return seconds;
 }
 
 bool dualpipe::isRematerializable(Operation *op) {
@@ -238,7 +281,7 @@ ModelCost::ModelCost(func::FuncOp model, const DeviceProfile &profile,
     if (op.hasTrait<OpTrait::IsTerminator>() || isRematerializable(&op))
       continue;
     Unit unit{&op, estimateOpCost(&op), 0, {}};
-    unit.seconds = estimateSeconds(unit.cost, profile);
+    unit.seconds = estimateOpSeconds(&op, profile);
     for (Value v : usedValues(op))
       if (auto arg = dyn_cast<BlockArgument>(v))
         if (arg.getOwner() == &body &&
@@ -291,7 +334,7 @@ ModelCost::ModelCost(func::FuncOp model, const DeviceProfile &profile,
       OpCost c = estimateOpCost(&op);
       loss.flops += c.flops;
       loss.bytes += c.bytes;
-      lossTime += estimateSeconds(c, profile);
+      lossTime += estimateOpSeconds(&op, profile);
     }
 }
 

@@ -34,7 +34,7 @@ func.func private @helper(tensor<4xf32>) -> tensor<4xf32>
 func.func @ops(%x: tensor<4xf32> {dualpipe.input = "x"}) -> tensor<4xf32> attributes {dualpipe.model} {
   // expected-error @+1 {{'tosa.tanh' is TOSA; convert it to linalg first with --dualpipe-import}}
   %t = tosa.tanh %x : (tensor<4xf32>) -> tensor<4xf32>
-  // expected-error @+1 {{'func.call' is not supported in a model: the contract allows linalg, arith, math and tensor ops (no calls or control flow; inline and unroll before import)}}
+  // expected-error @+1 {{'func.call' calls @helper, which has no body in this module; a model may call only block functions defined in the module (linalg, arith, math and tensor ops on static tensors): define it or inline it before import}}
   %h = func.call @helper(%t) : (tensor<4xf32>) -> tensor<4xf32>
   return %h : tensor<4xf32>
 }
@@ -94,4 +94,24 @@ func.func @loss(%y: tensor<8xf32>) -> tensor<f32> attributes {dualpipe.loss} {
 // expected-error @+1 {{no function is marked dualpipe.loss; add one (model results and dualpipe.label arguments in, scalar tensor<f32> out) or choose a built-in loss with loss=mse|cross_entropy}}
 func.func @m(%x: tensor<4xf32> {dualpipe.input = "x"}) -> tensor<4xf32> attributes {dualpipe.model} {
   return %x : tensor<4xf32>
+}
+
+// -----
+
+// A block function is held to the contract too.
+// expected-error @+1 {{argument #0 of the block @block has type 'tensor<?xf32>'; block functions take ranked tensors of static shape}}
+func.func private @block(%x: tensor<?xf32>) -> tensor<?xf32> {
+  return %x : tensor<?xf32>
+}
+func.func @calls(%x: tensor<4xf32> {dualpipe.input = "x"}) -> tensor<4xf32> attributes {dualpipe.model} {
+  // expected-error @+1 {{'tensor.cast' produces 'tensor<?xf32>'; the contract needs static shapes}}
+  %c = tensor.cast %x : tensor<4xf32> to tensor<?xf32>
+  // expected-error @+1 {{'func.call' produces 'tensor<?xf32>'; the contract needs static shapes}}
+  %y = func.call @block(%c) : (tensor<?xf32>) -> tensor<?xf32>
+  %d = tensor.cast %y : tensor<?xf32> to tensor<4xf32>
+  return %d : tensor<4xf32>
+}
+func.func @loss(%y: tensor<4xf32>) -> tensor<f32> attributes {dualpipe.loss} {
+  %c = arith.constant dense<0.0> : tensor<f32>
+  return %c : tensor<f32>
 }

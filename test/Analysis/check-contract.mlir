@@ -3,11 +3,16 @@
 // RUN: dualpipe-opt %s --dualpipe-check-contract | FileCheck %s
 // RUN: dualpipe-opt %S/Inputs/logits-model.mlir --dualpipe-check-contract="loss=cross_entropy" | FileCheck %s --check-prefix=BUILTIN
 // RUN: dualpipe-opt %S/Inputs/logits-model.mlir --dualpipe-check-contract="loss=mse" | FileCheck %s --check-prefix=BUILTIN
+// RUN: dualpipe-opt %S/Inputs/block-model.mlir --dualpipe-check-contract="loss=mse" | FileCheck %s --check-prefix=BLOCK
 
 // CHECK-LABEL: func.func @m(
 // CHECK: dualpipe.stage_boundary
 // CHECK-LABEL: func.func @loss(
 // BUILTIN-LABEL: func.func @logits(
+// A model may call block functions of the module (checked like the model).
+// BLOCK-LABEL: func.func private @layer(
+// BLOCK: call @layer
+// BLOCK: call @layer
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #all = affine_map<(d0, d1) -> ()>
 func.func @m(%x: tensor<2x4xf32> {dualpipe.input = "x"}, %w: tensor<4x4xf32> {dualpipe.param = "w"}) -> tensor<2x4xf32> attributes {dualpipe.model} {

@@ -46,6 +46,10 @@ gpt options:
   --vocab=N        vocabulary size (default 1000)
   --batch=N        sequences per micro-batch (default 2)
   --ffn=N          MLP width (default 4 x hidden)
+  --flat=1         every block's ops inline in the model (default 0: one
+                   function @block, called once per block with that
+                   block's parameters h.<l>.*, so that the compiler
+                   compiles it once)
   model: token and position embedding, per block pre-norm causal attention
   (softmax) and a GELU MLP with residuals, final layer norm and an untied LM
   head; output logits [batch x seq x vocab].
@@ -336,8 +340,17 @@ struct Gpt {
   int64_t B, S, H, NH, D, F, V, T;
   Emitter e;
   std::vector<Arg> args;
+  /// While the block function is written: its parameters become its
+  /// arguments (key: the name below "h.<l>."), not the model's.
+  bool inBlock = false;
+  std::vector<Arg> blockParams;
 
   std::string param(const std::string &key, std::vector<int64_t> dims) {
+    if (inBlock) {
+      std::string name = "%bp" + std::to_string(blockParams.size());
+      blockParams.push_back({name, shape(dims), "", key});
+      return name;
+    }
     std::string name = "%p" + std::to_string(args.size());
     args.push_back({name, shape(dims), "dualpipe.param", key});
     return name;
@@ -489,19 +502,63 @@ struct Gpt {
     return flat;
   }
 
-  std::string block(const std::string &x, int64_t l) {
-    std::string p = "h." + std::to_string(l);
-    std::string a = attention(layerNorm(x, p + ".ln_1"), p + ".attn");
-    std::string wo = param(p + ".attn.proj.weight", {H, H}),
-                bo = param(p + ".attn.proj.bias", {H});
+  /// One transformer block on x [T x H]; parameter names start with `p`
+  /// ("h.<l>." in the flat model, "" in the block function).
+  std::string block(const std::string &x, const std::string &p) {
+    std::string a = attention(layerNorm(x, p + "ln_1"), p + "attn");
+    std::string wo = param(p + "attn.proj.weight", {H, H}),
+                bo = param(p + "attn.proj.bias", {H});
     std::string x1 = biasAdd(e.matmul(a, wo, T, H, H), bo, H, x, false);
-    std::string n2 = layerNorm(x1, p + ".ln_2");
-    std::string w1 = param(p + ".mlp.fc.weight", {H, F}),
-                b1 = param(p + ".mlp.fc.bias", {F});
+    std::string n2 = layerNorm(x1, p + "ln_2");
+    std::string w1 = param(p + "mlp.fc.weight", {H, F}),
+                b1 = param(p + "mlp.fc.bias", {F});
     std::string hdn = biasAdd(e.matmul(n2, w1, T, H, F), b1, F, "", true);
-    std::string w2 = param(p + ".mlp.proj.weight", {F, H}),
-                b2 = param(p + ".mlp.proj.bias", {H});
+    std::string w2 = param(p + "mlp.proj.weight", {F, H}),
+                b2 = param(p + "mlp.proj.bias", {H});
     return biasAdd(e.matmul(hdn, w2, T, F, H), b2, H, x1, false);
+  }
+
+  /// The constants every function of the model uses.
+  std::string constants(const std::string &scale) const {
+    return std::string(kConstants) +
+           "    %ninf = arith.constant 0xFF800000 : f32\n"
+           "    %eps = arith.constant 1.0e-05 : f32\n"
+           "    %width = arith.constant " +
+           std::to_string(H) + ".0 : f32\n    %scale = arith.constant " +
+           scale + " : f32\n";
+  }
+
+  /// The block as a function of its input and its parameters:
+  /// `func.func private @block(%bx, %bp0, ...) -> tensor<T x H>`.
+  std::string blockFunction(const std::string &scale) {
+    Emitter outer = std::move(e);
+    e = Emitter();
+    inBlock = true;
+    std::string y = block("%bx", "");
+    inBlock = false;
+    std::vector<Arg> fnArgs{{"%bx", shape({T, H}), "", ""}};
+    fnArgs.insert(fnArgs.end(), blockParams.begin(), blockParams.end());
+    std::string text = signature("block", fnArgs);
+    text.replace(text.find("func.func @"), 11, "func.func private @");
+    text += " -> " + shape({T, H}) + " {\n" + constants(scale) +
+            e.body.str() + "    return " + y + " : " + shape({T, H}) +
+            "\n  }\n";
+    e = std::move(outer);
+    return text;
+  }
+
+  /// Block `l` in the model: a call of @block with the layer's parameters.
+  std::string callBlock(const std::string &x, int64_t l) {
+    std::string operands = x, types = shape({T, H});
+    for (const Arg &bp : blockParams) {
+      operands += ", " + param("h." + std::to_string(l) + "." + bp.key, {});
+      args.back().type = bp.type;
+      types += ", " + bp.type;
+    }
+    std::string r = e.fresh("blk");
+    e.line(r + " = func.call @block(" + operands + ") : (" + types + ") -> " +
+           shape({T, H}));
+    return r;
   }
 };
 
@@ -515,6 +572,7 @@ std::string gpt(Options &o) {
   g.B = o.integer("batch", 2);
   g.F = o.integer("ffn", 4 * g.H);
   int64_t every = o.integer("boundary-every", 0, 0);
+  bool flat = o.integer("flat", 0, 0) != 0;
   o.checkAllUsed("gpt");
   if (g.H % g.NH)
     fail("--heads=" + std::to_string(g.NH) + " must divide --hidden=" +
@@ -543,8 +601,11 @@ std::string gpt(Options &o) {
   std::string x = e.fresh("x");
   e.line(x + " = tensor.collapse_shape " + emb + " [[0, 1], [2]] : " +
          shape({B, S, H}) + " into " + shape({T, H}));
+  char scaleText[32];
+  std::snprintf(scaleText, sizeof scaleText, "%.9e", 1.0 / std::sqrt(double(g.D)));
+  std::string blockText = flat ? "" : g.blockFunction(scaleText);
   for (int64_t l = 0; l < layers; ++l) {
-    x = g.block(x, l);
+    x = flat ? g.block(x, "h." + std::to_string(l) + ".") : g.callBlock(x, l);
     if (every > 0 && (l + 1) % every == 0 && l + 1 < layers) {
       std::string c = e.fresh("cut");
       e.line(c + " = dualpipe.stage_boundary " + x + " : " + shape({T, H}));
@@ -560,8 +621,6 @@ std::string gpt(Options &o) {
          std::to_string(S) + ", " + std::to_string(V) + "] : " +
          shape({T, V}) + " into " + shape({B, S, V}));
 
-  char scaleText[32];
-  std::snprintf(scaleText, sizeof scaleText, "%.9e", 1.0 / std::sqrt(double(g.D)));
   std::ostringstream s;
   s << "// dualpipe-gen gpt: " << layers << " blocks, hidden " << H << ", "
     << g.NH << " heads, seq " << S << ", vocab " << V << ", batch " << B
@@ -584,15 +643,10 @@ std::string gpt(Options &o) {
        "#v5 = affine_map<(b, i, n, d, j) -> (b, j, n, d)>\n"
        "#o5 = affine_map<(b, i, n, d, j) -> (b, i, n, d)>\n"
        "module {\n";
+  s << blockText;
   s << signature("gpt", g.args) << " -> " << shape({B, S, V})
     << " attributes {dualpipe.model} {\n"
-    << kConstants
-    << "    %ninf = arith.constant 0xFF800000 : f32\n"
-       "    %eps = arith.constant 1.0e-05 : f32\n"
-       "    %width = arith.constant "
-    << H << ".0 : f32\n    %scale = arith.constant "
-    << scaleText << " : f32\n"
-    << e.body.str() << "    return " << logits << " : " << shape({B, S, V})
+    << g.constants(scaleText) << e.body.str() << "    return " << logits << " : " << shape({B, S, V})
     << "\n  }\n";
 
   // Cross-entropy: mean over tokens of logsumexp(logits) - logits[target].

@@ -49,8 +49,15 @@ int64_t tensorBytes(mlir::Type type);
 
 /// FLOPs and bytes of `op`: linalg ops from their iteration domain and body
 /// (named ops included), elementwise arith/math on tensors per element,
-/// reshapes as free, other ops from the bytes of their operands and results.
+/// reshapes as free, a call of a function the module defines (a block) as
+/// the sum of the callee's ops, other ops from the bytes of their operands
+/// and results.
 OpCost estimateOpCost(mlir::Operation *op);
+
+/// Roofline time of `op` on `profile`: estimateSeconds of its cost, or for
+/// a call of a block the sum over the block's ops (each at its own
+/// roofline).
+double estimateOpSeconds(mlir::Operation *op, const DeviceProfile &profile);
 
 /// Roofline time of `cost` on `profile`, in seconds.
 double estimateSeconds(const OpCost &cost, const DeviceProfile &profile);
