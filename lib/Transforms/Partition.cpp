@@ -248,38 +248,51 @@ LogicalResult checkTiedParams(func::FuncOp model, const Cut &cut) {
   return success();
 }
 
-/// Stage loads, rank loads and cut traffic of a partition, as JSON.
-llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
-                               const Cut &cut, ArrayRef<int64_t> bounds,
-                               StringRef placement, int64_t numRanks,
+/// Per-stage sums of the cost model's units, and which units each holds.
+struct StageLoads {
+  SmallVector<double> time, flops, activation;
+  SmallVector<int64_t> firstOp, lastOp;
+};
+
+StageLoads computeStageLoads(const ModelCost &cost, const Cut &cut) {
+  int64_t K = cut.numStages;
+  StageLoads l;
+  l.time.assign(K, 0);
+  l.flops.assign(K, 0);
+  l.activation.assign(K, 0);
+  l.firstOp.assign(K, -1);
+  l.lastOp.assign(K, -1);
+  for (auto [i, unit] : llvm::enumerate(cost.units())) {
+    int64_t s = cut.stageOf.lookup(unit.op);
+    l.time[s] += unit.seconds;
+    l.flops[s] += unit.cost.flops;
+    for (Value r : unit.op->getResults())
+      l.activation[s] += tensorBytes(r.getType());
+    if (l.firstOp[s] < 0)
+      l.firstOp[s] = i;
+    l.lastOp[s] = i;
+  }
+  l.time[K - 1] += cost.lossSeconds();
+  l.flops[K - 1] += cost.lossCost().flops;
+  return l;
+}
+
+/// Bytes of the tensors crossing cut `c`.
+int64_t crossingBytes(const Cut &cut, int64_t c) {
+  int64_t sum = 0;
+  for (Value v : cut.crossing[c])
+    sum += tensorBytes(v.getType());
+  return sum;
+}
+
+/// The report's "stages" array.
+llvm::json::Array stagesReport(func::FuncOp model, const ModelCost &cost,
+                               const Cut &cut, const StageLoads &l,
                                ArrayRef<int64_t> pipelineStages,
-                               ArrayRef<int64_t> on, bool chosenBySolver,
-                               bool tieBreakExact,
-                               std::optional<PartitionSolution> linear) {
+                               ArrayRef<int64_t> on) {
   using llvm::json::Array;
   using llvm::json::Object;
   int64_t K = cut.numStages;
-  SmallVector<double> time(K, 0), flops(K, 0), activation(K, 0);
-  SmallVector<int64_t> firstOp(K, -1), lastOp(K, -1);
-  for (auto [i, unit] : llvm::enumerate(cost.units())) {
-    int64_t s = cut.stageOf.lookup(unit.op);
-    time[s] += unit.seconds;
-    flops[s] += unit.cost.flops;
-    for (Value r : unit.op->getResults())
-      activation[s] += tensorBytes(r.getType());
-    if (firstOp[s] < 0)
-      firstOp[s] = i;
-    lastOp[s] = i;
-  }
-  time[K - 1] += cost.lossSeconds();
-  flops[K - 1] += cost.lossCost().flops;
-  auto crossingBytes = [&](int64_t c) {
-    int64_t sum = 0;
-    for (Value v : cut.crossing[c])
-      sum += tensorBytes(v.getType());
-    return sum;
-  };
-
   Array stages;
   for (int64_t s = 0; s < K; ++s) {
     int64_t paramBytes = 0;
@@ -297,20 +310,27 @@ llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
     stages.push_back(Object{
         {"stage", s},
         {"function", (model.getSymName() + "_stage" + Twine(s)).str()},
-        {"ops", Array{firstOp[s], lastOp[s]}},
-        {"flops", flops[s]},
-        {"time_s", time[s]},
+        {"ops", Array{l.firstOp[s], l.lastOp[s]}},
+        {"flops", l.flops[s]},
+        {"time_s", l.time[s]},
         {"param_bytes", paramBytes},
         {"params", std::move(params)},
-        {"activation_bytes", activation[s]},
-        {"recv_bytes", s > 0 ? crossingBytes(s - 1) : 0},
-        {"send_bytes", s < K - 1 ? crossingBytes(s) : 0},
+        {"activation_bytes", l.activation[s]},
+        {"recv_bytes", s > 0 ? crossingBytes(cut, s - 1) : 0},
+        {"send_bytes", s < K - 1 ? crossingBytes(cut, s) : 0},
         {"ranks", std::move(ranksOf)},
     });
   }
+  return stages;
+}
 
-  // A DualPipe rank runs each of its two stages for half the micro-batches.
-  double copies = placement == "dualpipe" ? 2.0 : 1.0;
+/// The report's "ranks" array; `maxLoad` gets the largest rank load.
+llvm::json::Array ranksReport(ArrayRef<double> time, int64_t numRanks,
+                              ArrayRef<int64_t> pipelineStages,
+                              ArrayRef<int64_t> on, double copies,
+                              double &maxLoad) {
+  using llvm::json::Array;
+  using llvm::json::Object;
   SmallVector<double> rankLoad(numRanks, 0);
   SmallVector<SmallVector<int64_t>> rankStages(numRanks);
   for (auto [i, s] : llvm::enumerate(pipelineStages)) {
@@ -318,7 +338,7 @@ llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
     rankStages[on[i]].push_back(s);
   }
   Array ranks;
-  double maxLoad = 0;
+  maxLoad = 0;
   for (int64_t r = 0; r < numRanks; ++r) {
     maxLoad = std::max(maxLoad, rankLoad[r]);
     Array st;
@@ -329,8 +349,15 @@ llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
                            {"load_s", rankLoad[r]},
                            {"load_per_microbatch_s", rankLoad[r] / copies}});
   }
+  return ranks;
+}
+
+/// The report's "cuts" array.
+llvm::json::Array cutsReport(const Cut &cut, ArrayRef<int64_t> bounds) {
+  using llvm::json::Array;
+  using llvm::json::Object;
   Array cuts;
-  for (int64_t c = 0; c + 1 < K; ++c) {
+  for (int64_t c = 0; c + 1 < cut.numStages; ++c) {
     Array types;
     for (Value v : cut.crossing[c]) {
       std::string text;
@@ -339,9 +366,32 @@ llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
     }
     cuts.push_back(Object{{"cut", c},
                           {"before_op", bounds[c + 1]},
-                          {"bytes", crossingBytes(c)},
+                          {"bytes", crossingBytes(cut, c)},
                           {"tensors", std::move(types)}});
   }
+  return cuts;
+}
+
+/// Stage loads, rank loads and cut traffic of a partition, as JSON.
+llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
+                               const Cut &cut, ArrayRef<int64_t> bounds,
+                               StringRef placement, int64_t numRanks,
+                               ArrayRef<int64_t> pipelineStages,
+                               ArrayRef<int64_t> on, bool chosenBySolver,
+                               bool tieBreakExact,
+                               std::optional<PartitionSolution> linear) {
+  using llvm::json::Array;
+  using llvm::json::Object;
+  int64_t K = cut.numStages;
+  StageLoads loads = computeStageLoads(cost, cut);
+  Array stages = stagesReport(model, cost, cut, loads, pipelineStages, on);
+
+  // A DualPipe rank runs each of its two stages for half the micro-batches.
+  double copies = placement == "dualpipe" ? 2.0 : 1.0;
+  double maxLoad = 0;
+  Array ranks =
+      ranksReport(loads.time, numRanks, pipelineStages, on, copies, maxLoad);
+  Array cuts = cutsReport(cut, bounds);
   const DeviceProfile &p = cost.profile();
   Object report{
       {"model", model.getSymName()},
@@ -379,55 +429,220 @@ llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
   return report;
 }
 
+/// Finds the one function marked as the model (and the first loss function)
+/// and checks the model can be partitioned.
+LogicalResult findModel(ModuleOp module, func::FuncOp &model,
+                        func::FuncOp &lossFn) {
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    if (fn->hasAttr(kLossAttr) && !lossFn)
+      lossFn = fn;
+    if (!fn->hasAttr(kModelAttr))
+      continue;
+    if (model) {
+      fn.emitError() << "a second function is marked " << kModelAttr
+                     << "; mark exactly one model per module";
+      return failure();
+    }
+    model = fn;
+  }
+  if (!model) {
+    module.emitError() << "no func.func is marked " << kModelAttr
+                       << "; add `attributes {" << kModelAttr
+                       << "}` to the model function";
+    return failure();
+  }
+  if (auto existing = lookupPipeline(module)) {
+    existing.emitError() << "the module is already partitioned; run "
+                            "--dualpipe-partition once";
+    return failure();
+  }
+  if (!model.getBody().hasOneBlock()) {
+    model.emitError() << "the model function has "
+                      << model.getBody().getBlocks().size()
+                      << " blocks; the partitioner needs a single block "
+                         "(structured control flow only)";
+    return failure();
+  }
+  return success();
+}
+
+/// The model's dualpipe.stage_boundary markers, each at its top level.
+LogicalResult collectMarkers(func::FuncOp model,
+                             SmallVectorImpl<StageBoundaryOp> &markerOps) {
+  WalkResult walk = model.walk([&](StageBoundaryOp marker) {
+    if (marker->getParentOp() != model) {
+      marker.emitError() << "a stage boundary must be at the top level of "
+                            "the model function, not inside "
+                         << marker->getParentOp()->getName();
+      return WalkResult::interrupt();
+    }
+    markerOps.push_back(marker);
+    return WalkResult::advance();
+  });
+  return failure(walk.wasInterrupted());
+}
+
+/// Which stage functions the pipeline runs, and on how many ranks.
+struct Layout {
+  Placement rule;
+  StringRef ruleName;
+  int64_t numRanks;
+  SmallVector<int64_t> pipelineStages; // index into the stage functions
+};
+
+/// Resolves the placement and rank count of `numStages` stages, and checks
+/// the solver (`solve`) can choose cuts for that placement.
+FailureOr<Layout> planLayout(func::FuncOp model, StringRef placement,
+                             int64_t ranks, int64_t numStages, bool solve) {
+  std::optional<Placement> parsedRule = symbolizePlacement(placement);
+  if (!parsedRule) {
+    model.emitError() << "unknown placement '" << placement
+                      << "'; use linear, interleaved, dualpipe or dualpipev";
+    return failure();
+  }
+  Layout l;
+  l.rule = *parsedRule;
+  Placement rule = l.rule;
+  l.ruleName = stringifyPlacement(rule);
+  int64_t &numRanks = l.numRanks;
+  numRanks = ranks;
+  SmallVector<int64_t> &pipelineStages = l.pipelineStages;
+  if (rule == Placement::DualPipe) {
+    if (numRanks == 0)
+      numRanks = numStages;
+    if (numRanks != numStages) {
+      model.emitError() << "placement=dualpipe runs the " << numStages
+                        << " stages on as many ranks, but ranks="
+                        << numRanks << " was asked for";
+      return failure();
+    }
+    for (int copy = 0; copy < 2; ++copy)
+      for (int64_t s = 0; s < numStages; ++s)
+        pipelineStages.push_back(s);
+  } else {
+    if (numRanks == 0)
+      numRanks = rule == Placement::DualPipeV ? numStages / 2 : numStages;
+    for (int64_t s = 0; s < numStages; ++s)
+      pipelineStages.push_back(s);
+  }
+  int64_t total = pipelineStages.size();
+  if (numRanks < 1 || numRanks > total ||
+      (rule == Placement::DualPipeV && total != 2 * numRanks)) {
+    model.emitError() << "cannot place " << total << " stages on "
+                      << numRanks << " ranks with placement '" << l.ruleName
+                      << "'" << (rule == Placement::DualPipeV
+                                     ? " (it needs 2 stages per rank)"
+                                     : " (every rank needs a stage)");
+    return failure();
+  }
+  if (solve && (rule == Placement::Interleaved ||
+                (rule == Placement::Linear && numRanks != numStages))) {
+    model.emitError() << "the partitioner chooses cuts for one stage per "
+                         "rank (linear) or two (dualpipe, dualpipev); with "
+                         "placement '"
+                      << l.ruleName << "' on " << numRanks
+                      << " ranks, place all " << numStages - 1
+                      << " cuts with dualpipe.stage_boundary markers";
+    return failure();
+  }
+  return l;
+}
+
+/// The cuts the solver chose, and the best linear partition on as many
+/// ranks for the report.
+struct SolvedCuts {
+  SmallVector<int64_t> bounds;
+  bool tieBreakExact = true;
+  std::optional<PartitionSolution> linear;
+};
+
+/// Chooses the cuts of `numStages` stages over the cost model, keeping the
+/// markers' cuts.
+LogicalResult solveCuts(func::FuncOp model, const ModelCost &cost,
+                        MutableArrayRef<StageBoundaryOp> markerOps,
+                        int64_t numStages, const Layout &layout,
+                        SolvedCuts &out) {
+  int64_t markers = markerOps.size();
+  int64_t n = cost.numUnits();
+  PartitionProblem problem;
+  for (const ModelCost::Unit &u : cost.units())
+    problem.unitCost.push_back(toSolverCost(u.seconds));
+  if (n > 0)
+    problem.unitCost.back() += toSolverCost(cost.lossSeconds());
+  llvm::append_range(problem.cutBytes, cost.allCutBytes());
+  problem.mandatory.assign(n + 1, false);
+  for (auto [marker, c] : llvm::zip_equal(markerOps, cost.markerBoundaries())) {
+    if (c == 0 || c == n || problem.mandatory[c]) {
+      marker.emitError()
+          << "this marker leaves a stage without ops ("
+          << (c == 0 ? "nothing costs anything before it"
+              : c == n ? "nothing costs anything after it"
+                       : "another marker is right before it")
+          << "); the partitioner needs ops in every stage: remove it";
+      return failure();
+    }
+    problem.mandatory[c] = true;
+  }
+  problem.numStages = numStages;
+  problem.pairing =
+      layout.rule == Placement::Linear ? Pairing::Linear : Pairing::Nested;
+  std::string whyNot;
+  std::optional<PartitionSolution> sol = solvePartition(problem, &whyNot);
+  if (!sol) {
+    model.emitError() << "stages=" << numStages
+                      << " was asked for, but the model has " << markers
+                      << " dualpipe.stage_boundary markers (" << markers + 1
+                      << " stages) and the cost model "
+                      << "cannot cut the rest: " << whyNot
+                      << "; ask for fewer stages";
+    return failure();
+  }
+  out.bounds.assign(sol->bounds.begin(), sol->bounds.end());
+  out.tieBreakExact = sol->tieBreakExact;
+  if (layout.rule != Placement::Linear && layout.numRanks - 1 >= markers) {
+    PartitionProblem lin = problem;
+    lin.numStages = layout.numRanks;
+    lin.pairing = Pairing::Linear;
+    out.linear = solvePartition(lin);
+  }
+  return success();
+}
+
+/// Writes the JSON report of the partition to `reportFile`.
+LogicalResult writeReport(func::FuncOp model, const ModelCost &cost,
+                          const Cut &cut, const Layout &layout,
+                          ArrayRef<int64_t> on, bool solve,
+                          const SolvedCuts &solved, StringRef reportFile) {
+  SmallVector<int64_t> cutAt = solved.bounds;
+  if (cutAt.empty()) { // at the markers
+    cutAt.push_back(0);
+    llvm::append_range(cutAt, cost.markerBoundaries());
+    cutAt.push_back(cost.numUnits());
+  }
+  llvm::json::Object json = buildReport(
+      model, cost, cut, cutAt, layout.ruleName, layout.numRanks,
+      layout.pipelineStages, on, solve, solved.tieBreakExact, solved.linear);
+  std::error_code ec;
+  llvm::raw_fd_ostream os(reportFile, ec, llvm::sys::fs::OF_Text);
+  if (ec) {
+    model.emitError() << "cannot write the partition report to "
+                      << reportFile << ": " << ec.message();
+    return failure();
+  }
+  os << llvm::formatv("{0:2}", llvm::json::Value(std::move(json))) << "\n";
+  return success();
+}
+
 struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
   using DualPipePartitionBase::DualPipePartitionBase;
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
     func::FuncOp model, lossFn;
-    for (auto fn : module.getOps<func::FuncOp>()) {
-      if (fn->hasAttr(kLossAttr) && !lossFn)
-        lossFn = fn;
-      if (!fn->hasAttr(kModelAttr))
-        continue;
-      if (model) {
-        fn.emitError() << "a second function is marked " << kModelAttr
-                       << "; mark exactly one model per module";
-        return signalPassFailure();
-      }
-      model = fn;
-    }
-    if (!model) {
-      module.emitError() << "no func.func is marked " << kModelAttr
-                         << "; add `attributes {" << kModelAttr
-                         << "}` to the model function";
+    if (failed(findModel(module, model, lossFn)))
       return signalPassFailure();
-    }
-    if (auto existing = lookupPipeline(module)) {
-      existing.emitError() << "the module is already partitioned; run "
-                              "--dualpipe-partition once";
-      return signalPassFailure();
-    }
-    if (!model.getBody().hasOneBlock()) {
-      model.emitError() << "the model function has "
-                        << model.getBody().getBlocks().size()
-                        << " blocks; the partitioner needs a single block "
-                           "(structured control flow only)";
-      return signalPassFailure();
-    }
-
     SmallVector<StageBoundaryOp> markerOps;
-    WalkResult walk = model.walk([&](StageBoundaryOp marker) {
-      if (marker->getParentOp() != model) {
-        marker.emitError() << "a stage boundary must be at the top level of "
-                              "the model function, not inside "
-                           << marker->getParentOp()->getName();
-        return WalkResult::interrupt();
-      }
-      markerOps.push_back(marker);
-      return WalkResult::advance();
-    });
-    if (walk.wasInterrupted())
+    if (failed(collectMarkers(model, markerOps)))
       return signalPassFailure();
     int64_t markers = markerOps.size();
 
@@ -440,55 +655,10 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
       return signalPassFailure();
     }
     bool solve = numStages > markers + 1;
-
-    std::optional<Placement> parsedRule = symbolizePlacement(placement);
-    if (!parsedRule) {
-      model.emitError() << "unknown placement '" << placement.getValue()
-                        << "'; use linear, interleaved, dualpipe or dualpipev";
+    FailureOr<Layout> layout =
+        planLayout(model, placement, ranks, numStages, solve);
+    if (failed(layout))
       return signalPassFailure();
-    }
-    Placement rule = *parsedRule;
-    StringRef ruleName = stringifyPlacement(rule);
-    int64_t numRanks = ranks;
-    SmallVector<int64_t> pipelineStages; // index into the stage functions
-    if (rule == Placement::DualPipe) {
-      if (numRanks == 0)
-        numRanks = numStages;
-      if (numRanks != numStages) {
-        model.emitError() << "placement=dualpipe runs the " << numStages
-                          << " stages on as many ranks, but ranks="
-                          << numRanks << " was asked for";
-        return signalPassFailure();
-      }
-      for (int copy = 0; copy < 2; ++copy)
-        for (int64_t s = 0; s < numStages; ++s)
-          pipelineStages.push_back(s);
-    } else {
-      if (numRanks == 0)
-        numRanks = rule == Placement::DualPipeV ? numStages / 2 : numStages;
-      for (int64_t s = 0; s < numStages; ++s)
-        pipelineStages.push_back(s);
-    }
-    int64_t total = pipelineStages.size();
-    if (numRanks < 1 || numRanks > total ||
-        (rule == Placement::DualPipeV && total != 2 * numRanks)) {
-      model.emitError() << "cannot place " << total << " stages on "
-                        << numRanks << " ranks with placement '" << ruleName
-                        << "'" << (rule == Placement::DualPipeV
-                                       ? " (it needs 2 stages per rank)"
-                                       : " (every rank needs a stage)");
-      return signalPassFailure();
-    }
-    if (solve && (rule == Placement::Interleaved ||
-                  (rule == Placement::Linear && numRanks != numStages))) {
-      model.emitError() << "the partitioner chooses cuts for one stage per "
-                           "rank (linear) or two (dualpipe, dualpipev); with "
-                           "placement '"
-                        << ruleName << "' on " << numRanks << " ranks, place all "
-                        << numStages - 1
-                        << " cuts with dualpipe.stage_boundary markers";
-      return signalPassFailure();
-    }
 
     std::string reportFile = !report.empty() ? std::string(report)
                                              : std::string(reportFlag);
@@ -504,57 +674,13 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
     }
 
     // Where the cuts go.
-    SmallVector<int64_t> bounds;
-    bool tieBreakExact = true;
-    std::optional<PartitionSolution> linear;
-    if (solve) {
-      int64_t n = cost->numUnits();
-      PartitionProblem problem;
-      for (const ModelCost::Unit &u : cost->units())
-        problem.unitCost.push_back(toSolverCost(u.seconds));
-      if (n > 0)
-        problem.unitCost.back() += toSolverCost(cost->lossSeconds());
-      llvm::append_range(problem.cutBytes, cost->allCutBytes());
-      problem.mandatory.assign(n + 1, false);
-      for (auto [marker, c] :
-           llvm::zip_equal(markerOps, cost->markerBoundaries())) {
-        if (c == 0 || c == n || problem.mandatory[c]) {
-          marker.emitError()
-              << "this marker leaves a stage without ops ("
-              << (c == 0 ? "nothing costs anything before it"
-                  : c == n ? "nothing costs anything after it"
-                           : "another marker is right before it")
-              << "); the partitioner needs ops in every stage: remove it";
-          return signalPassFailure();
-        }
-        problem.mandatory[c] = true;
-      }
-      problem.numStages = numStages;
-      problem.pairing =
-          rule == Placement::Linear ? Pairing::Linear : Pairing::Nested;
-      std::string whyNot;
-      std::optional<PartitionSolution> sol = solvePartition(problem, &whyNot);
-      if (!sol) {
-        model.emitError() << "stages=" << numStages
-                          << " was asked for, but the model has " << markers
-                          << " dualpipe.stage_boundary markers ("
-                          << markers + 1 << " stages) and the cost model "
-                          << "cannot cut the rest: " << whyNot
-                          << "; ask for fewer stages";
-        return signalPassFailure();
-      }
-      bounds.assign(sol->bounds.begin(), sol->bounds.end());
-      tieBreakExact = sol->tieBreakExact;
-      if (rule != Placement::Linear && numRanks - 1 >= markers) {
-        PartitionProblem lin = problem;
-        lin.numStages = numRanks;
-        lin.pairing = Pairing::Linear;
-        linear = solvePartition(lin);
-      }
-    }
-
+    SolvedCuts solved;
+    if (solve &&
+        failed(solveCuts(model, *cost, markerOps, numStages, *layout, solved)))
+      return signalPassFailure();
     Cut cut = analyze(model, numStages,
-                      assignStages(model, cost ? &*cost : nullptr, bounds));
+                      assignStages(model, cost ? &*cost : nullptr,
+                                   solved.bounds));
     if (failed(checkTiedParams(model, cut)))
       return signalPassFailure();
 
@@ -568,9 +694,10 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
 
     SmallVector<Attribute> refs;
     SmallVector<int64_t> on;
-    for (auto [i, s] : llvm::enumerate(pipelineStages)) {
+    int64_t total = layout->pipelineStages.size();
+    for (auto [i, s] : llvm::enumerate(layout->pipelineStages)) {
       refs.push_back(FlatSymbolRefAttr::get(fns[s].getSymNameAttr()));
-      on.push_back(placementRank(rule, i, total, numRanks));
+      on.push_back(placementRank(layout->rule, i, total, layout->numRanks));
     }
     SmallVector<Attribute> cutTypes;
     for (ArrayRef<Value> values : cut.crossing) {
@@ -580,26 +707,10 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
       cutTypes.push_back(builder.getArrayAttr(types));
     }
 
-    if (!reportFile.empty()) {
-      SmallVector<int64_t> cutAt = bounds;
-      if (cutAt.empty()) { // at the markers
-        cutAt.push_back(0);
-        llvm::append_range(cutAt, cost->markerBoundaries());
-        cutAt.push_back(cost->numUnits());
-      }
-      llvm::json::Object json =
-          buildReport(model, *cost, cut, cutAt, ruleName, numRanks,
-                      pipelineStages, on, solve, tieBreakExact, linear);
-      std::error_code ec;
-      llvm::raw_fd_ostream os(reportFile, ec, llvm::sys::fs::OF_Text);
-      if (ec) {
-        model.emitError() << "cannot write the partition report to "
-                          << reportFile << ": " << ec.message();
-        return signalPassFailure();
-      }
-      os << llvm::formatv("{0:2}", llvm::json::Value(std::move(json)))
-         << "\n";
-    }
+    if (!reportFile.empty() && failed(writeReport(model, *cost, cut, *layout,
+                                                  on, solve, solved,
+                                                  reportFile)))
+      return signalPassFailure();
 
     // The model stays as the single-device reference, without markers.
     for (StageBoundaryOp marker : markerOps) {
@@ -609,8 +720,8 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
 
     builder.setInsertionPointToEnd(module.getBody());
     PipelineOp::create(builder, model.getLoc(),
-                       PlacementAttr::get(builder.getContext(), rule),
-                       builder.getI64IntegerAttr(numRanks),
+                       PlacementAttr::get(builder.getContext(), layout->rule),
+                       builder.getI64IntegerAttr(layout->numRanks),
                        builder.getArrayAttr(refs),
                        builder.getDenseI64ArrayAttr(on),
                        FlatSymbolRefAttr::get(model.getSymNameAttr()),
