@@ -562,31 +562,15 @@ struct Gpt {
   }
 };
 
-std::string gpt(Options &o) {
-  Gpt g;
-  int64_t layers = o.integer("layers", 2);
-  g.H = o.integer("hidden", 64);
-  g.NH = o.integer("heads", 4);
-  g.S = o.integer("seq", 16);
-  g.V = o.integer("vocab", 1000);
-  g.B = o.integer("batch", 2);
-  g.F = o.integer("ffn", 4 * g.H);
-  int64_t every = o.integer("boundary-every", 0, 0);
-  bool flat = o.integer("flat", 0, 0) != 0;
-  o.checkAllUsed("gpt");
-  if (g.H % g.NH)
-    fail("--heads=" + std::to_string(g.NH) + " must divide --hidden=" +
-         std::to_string(g.H));
-  g.D = g.H / g.NH;
-  g.T = g.B * g.S;
+/// The token and position embeddings of the GPT model: the gather
+/// x[b, s, h] = wte[tokens[b, s], h] + wpe[s, h], collapsed to [T x H].
+std::string embedding(Gpt &g) {
   int64_t B = g.B, S = g.S, H = g.H, V = g.V, T = g.T;
   Emitter &e = g.e;
-
   g.args.push_back({"%tokens", shape({B, S}, "i64"), "dualpipe.input",
                     "tokens", intRange(V)});
   std::string wte = g.param("wte.weight", {V, H});
   std::string wpe = g.param("wpe.weight", {S, H});
-  // x[b, s, h] = wte[tokens[b, s], h] + wpe[s, h]  (a gather)
   std::string emb = e.generic(
       {"#tok3", "#pos3", "#id3"}, {"parallel", "parallel", "parallel"},
       {{"%tokens", shape({B, S}, "i64")}, {wpe, shape({S, H})}},
@@ -601,55 +585,34 @@ std::string gpt(Options &o) {
   std::string x = e.fresh("x");
   e.line(x + " = tensor.collapse_shape " + emb + " [[0, 1], [2]] : " +
          shape({B, S, H}) + " into " + shape({T, H}));
-  char scaleText[32];
-  std::snprintf(scaleText, sizeof scaleText, "%.9e", 1.0 / std::sqrt(double(g.D)));
-  std::string blockText = flat ? "" : g.blockFunction(scaleText);
-  for (int64_t l = 0; l < layers; ++l) {
-    x = flat ? g.block(x, "h." + std::to_string(l) + ".") : g.callBlock(x, l);
-    if (every > 0 && (l + 1) % every == 0 && l + 1 < layers) {
-      std::string c = e.fresh("cut");
-      e.line(c + " = dualpipe.stage_boundary " + x + " : " + shape({T, H}));
-      x = c;
-    }
-  }
-  std::string xf = g.layerNorm(x, "ln_f");
-  std::string head = g.param("lm_head.weight", {H, V});
-  std::string logits2 = e.matmul(xf, head, T, H, V);
-  std::string logits = e.fresh("logits");
-  e.line(logits + " = tensor.expand_shape " + logits2 +
-         " [[0, 1], [2]] output_shape [" + std::to_string(B) + ", " +
-         std::to_string(S) + ", " + std::to_string(V) + "] : " +
-         shape({T, V}) + " into " + shape({B, S, V}));
+  return x;
+}
 
+/// The affine maps the GPT model and its loss use, and the module's start.
+const char kGptMaps[] =
+    "#id2 = affine_map<(d0, d1) -> (d0, d1)>\n"
+    "#row2 = affine_map<(d0, d1) -> (d1)>\n"
+    "#col2 = affine_map<(d0, d1) -> (d0)>\n"
+    "#tok3 = affine_map<(d0, d1, d2) -> (d0, d1)>\n"
+    "#pos3 = affine_map<(d0, d1, d2) -> (d1, d2)>\n"
+    "#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>\n"
+    "#red3 = affine_map<(d0, d1, d2) -> (d0, d1)>\n"
+    "#all2 = affine_map<(d0, d1) -> ()>\n"
+    "#scalar = affine_map<() -> ()>\n"
+    "#id4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>\n"
+    "#red4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>\n"
+    "#q5 = affine_map<(b, n, i, j, d) -> (b, i, n, d)>\n"
+    "#k5 = affine_map<(b, n, i, j, d) -> (b, j, n, d)>\n"
+    "#s5 = affine_map<(b, n, i, j, d) -> (b, n, i, j)>\n"
+    "#p5 = affine_map<(b, i, n, d, j) -> (b, n, i, j)>\n"
+    "#v5 = affine_map<(b, i, n, d, j) -> (b, j, n, d)>\n"
+    "#o5 = affine_map<(b, i, n, d, j) -> (b, i, n, d)>\n"
+    "module {\n";
+
+/// The loss function: cross-entropy, the mean over tokens of
+/// logsumexp(logits) - logits[target].
+std::string crossEntropyLoss(int64_t B, int64_t S, int64_t V, int64_t T) {
   std::ostringstream s;
-  s << "// dualpipe-gen gpt: " << layers << " blocks, hidden " << H << ", "
-    << g.NH << " heads, seq " << S << ", vocab " << V << ", batch " << B
-    << ", ffn " << g.F << "\n";
-  s << "#id2 = affine_map<(d0, d1) -> (d0, d1)>\n"
-       "#row2 = affine_map<(d0, d1) -> (d1)>\n"
-       "#col2 = affine_map<(d0, d1) -> (d0)>\n"
-       "#tok3 = affine_map<(d0, d1, d2) -> (d0, d1)>\n"
-       "#pos3 = affine_map<(d0, d1, d2) -> (d1, d2)>\n"
-       "#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>\n"
-       "#red3 = affine_map<(d0, d1, d2) -> (d0, d1)>\n"
-       "#all2 = affine_map<(d0, d1) -> ()>\n"
-       "#scalar = affine_map<() -> ()>\n"
-       "#id4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>\n"
-       "#red4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>\n"
-       "#q5 = affine_map<(b, n, i, j, d) -> (b, i, n, d)>\n"
-       "#k5 = affine_map<(b, n, i, j, d) -> (b, j, n, d)>\n"
-       "#s5 = affine_map<(b, n, i, j, d) -> (b, n, i, j)>\n"
-       "#p5 = affine_map<(b, i, n, d, j) -> (b, n, i, j)>\n"
-       "#v5 = affine_map<(b, i, n, d, j) -> (b, j, n, d)>\n"
-       "#o5 = affine_map<(b, i, n, d, j) -> (b, i, n, d)>\n"
-       "module {\n";
-  s << blockText;
-  s << signature("gpt", g.args) << " -> " << shape({B, S, V})
-    << " attributes {dualpipe.model} {\n"
-    << g.constants(scaleText) << e.body.str() << "    return " << logits << " : " << shape({B, S, V})
-    << "\n  }\n";
-
-  // Cross-entropy: mean over tokens of logsumexp(logits) - logits[target].
   std::string lt = shape({B, S, V}), rt = shape({B, S}),
               tt = shape({B, S}, "i64");
   s << "  func.func @loss(%logits: " << lt << ", %targets: " << tt
@@ -724,6 +687,62 @@ std::string gpt(Options &o) {
        "    } -> tensor<f32>\n"
        "    return %mean : tensor<f32>\n"
        "  }\n}\n";
+  return s.str();
+}
+
+std::string gpt(Options &o) {
+  Gpt g;
+  int64_t layers = o.integer("layers", 2);
+  g.H = o.integer("hidden", 64);
+  g.NH = o.integer("heads", 4);
+  g.S = o.integer("seq", 16);
+  g.V = o.integer("vocab", 1000);
+  g.B = o.integer("batch", 2);
+  g.F = o.integer("ffn", 4 * g.H);
+  int64_t every = o.integer("boundary-every", 0, 0);
+  bool flat = o.integer("flat", 0, 0) != 0;
+  o.checkAllUsed("gpt");
+  if (g.H % g.NH)
+    fail("--heads=" + std::to_string(g.NH) + " must divide --hidden=" +
+         std::to_string(g.H));
+  g.D = g.H / g.NH;
+  g.T = g.B * g.S;
+  int64_t B = g.B, S = g.S, H = g.H, V = g.V, T = g.T;
+  Emitter &e = g.e;
+
+  std::string x = embedding(g);
+  char scaleText[32];
+  std::snprintf(scaleText, sizeof scaleText, "%.9e", 1.0 / std::sqrt(double(g.D)));
+  std::string blockText = flat ? "" : g.blockFunction(scaleText);
+  for (int64_t l = 0; l < layers; ++l) {
+    x = flat ? g.block(x, "h." + std::to_string(l) + ".") : g.callBlock(x, l);
+    if (every > 0 && (l + 1) % every == 0 && l + 1 < layers) {
+      std::string c = e.fresh("cut");
+      e.line(c + " = dualpipe.stage_boundary " + x + " : " + shape({T, H}));
+      x = c;
+    }
+  }
+  std::string xf = g.layerNorm(x, "ln_f");
+  std::string head = g.param("lm_head.weight", {H, V});
+  std::string logits2 = e.matmul(xf, head, T, H, V);
+  std::string logits = e.fresh("logits");
+  e.line(logits + " = tensor.expand_shape " + logits2 +
+         " [[0, 1], [2]] output_shape [" + std::to_string(B) + ", " +
+         std::to_string(S) + ", " + std::to_string(V) + "] : " +
+         shape({T, V}) + " into " + shape({B, S, V}));
+
+  std::ostringstream s;
+  s << "// dualpipe-gen gpt: " << layers << " blocks, hidden " << H << ", "
+    << g.NH << " heads, seq " << S << ", vocab " << V << ", batch " << B
+    << ", ffn " << g.F << "\n";
+  s << kGptMaps;
+  s << blockText;
+  s << signature("gpt", g.args) << " -> " << shape({B, S, V})
+    << " attributes {dualpipe.model} {\n"
+    << g.constants(scaleText) << e.body.str() << "    return " << logits << " : " << shape({B, S, V})
+    << "\n  }\n";
+
+  s << crossEntropyLoss(B, S, V, T);
   return s.str();
 }
 

@@ -421,6 +421,88 @@ int fail(const Twine &msg) {
   return 2;
 }
 
+/// Partitions the module (unless it is already) and differentiates it.
+LogicalResult differentiate(MLIRContext &ctx, ModuleOp module) {
+  PassManager pm(&ctx);
+  if (!dualpipe::lookupPipeline(module)) {
+    dualpipe::DualPipePartitionOptions partOpts;
+    partOpts.stages = stagesOpt;
+    partOpts.placement = placementOpt;
+    pm.addPass(dualpipe::createDualPipePartition(partOpts));
+  }
+  dualpipe::DualPipeAutodiffOptions adOpts;
+  adOpts.loss = lossOpt;
+  adOpts.microbatches = microbatchesOpt;
+  adOpts.recompute = recomputeOpt;
+  pm.addPass(dualpipe::createDualPipeAutodiff(adOpts));
+  return pm.run(module);
+}
+
+/// The stage functions of the pipeline, each once, in pipeline order.
+std::vector<std::string> distinctStages(dualpipe::PipelineOp pipe) {
+  std::vector<std::string> stageNames;
+  for (Attribute a : pipe.getStages()) {
+    std::string n = cast<FlatSymbolRefAttr>(a).getValue().str();
+    if (llvm::find(stageNames, n) == stageNames.end())
+      stageNames.push_back(n);
+  }
+  return stageNames;
+}
+
+/// Lowers `lowered` (a copy of the module) to LLVM for the JIT: every
+/// function gets a C interface with its results turned into output
+/// buffers. On failure `why` says what failed.
+LogicalResult lowerForJit(MLIRContext &ctx, ModuleOp lowered,
+                          std::string &why) {
+  // Arguments are read-only: one-shot-bufferize would otherwise update
+  // them in place (a matmul into an init argument), and the checks call
+  // every function many times on the same buffers.
+  for (auto f : lowered.getOps<func::FuncOp>()) {
+    f->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&ctx));
+    for (unsigned i = 0; i < f.getNumArguments(); ++i)
+      f.setArgAttr(i, "bufferization.writable", BoolAttr::get(&ctx, false));
+  }
+  PassManager lower(&ctx);
+  lower.addPass(dualpipe::createDualPipeStripAnnotations());
+  if (failed(parsePassPipeline(
+          "func.func(convert-elementwise-to-linalg),"
+          "one-shot-bufferize{bufferize-function-boundaries "
+          "function-boundary-type-conversion=identity-layout-map},"
+          "buffer-results-to-out-params{modify-public-functions},"
+          "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
+          "func.func(convert-linalg-to-loops),lower-affine,convert-scf-to-cf,"
+          "expand-strided-metadata,convert-math-to-llvm,convert-math-to-libm,"
+          "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
+          "convert-index-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
+          "reconcile-unrealized-casts",
+          lower, llvm::errs()))) {
+    why = "cannot parse the lowering pipeline";
+    return failure();
+  }
+  if (failed(lower.run(lowered))) {
+    why = "lowering to LLVM failed";
+    return failure();
+  }
+  return success();
+}
+
+/// Prints the summary of the checks; true when they pass.
+bool printSummary(const Report &rep, size_t numStages) {
+  bool pass = rep.worst <= tolOpt && rep.splitExact && rep.forwardExact;
+  llvm::outs() << "gradcheck: " << numStages << " stages, " << rep.tensors
+               << " gradient tensors, " << rep.entries << " entries\n"
+               << "gradcheck: max relative error "
+               << llvm::format("%.3e", rep.worst) << " (" << rep.worstName
+               << ")\n"
+               << "gradcheck: bwd_i + bwd_w == bwd: "
+               << (rep.splitExact ? "bitwise" : "MISMATCH") << "\n"
+               << "gradcheck: fwd == stage/model forward: "
+               << (rep.forwardExact ? "bitwise" : "MISMATCH") << "\n"
+               << "gradcheck: " << (pass ? "PASS" : "FAIL") << " (tolerance "
+               << llvm::format("%.0e", double(tolOpt)) << ")\n";
+  return pass;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -450,63 +532,21 @@ int main(int argc, char **argv) {
   if (!module)
     return 2;
 
-  PassManager pm(&ctx);
-  if (!dualpipe::lookupPipeline(*module))
-  {
-    dualpipe::DualPipePartitionOptions partOpts;
-    partOpts.stages = stagesOpt;
-    partOpts.placement = placementOpt;
-    pm.addPass(dualpipe::createDualPipePartition(partOpts));
-  }
-  dualpipe::DualPipeAutodiffOptions adOpts;
-  adOpts.loss = lossOpt;
-  adOpts.microbatches = microbatchesOpt;
-  adOpts.recompute = recomputeOpt;
-  pm.addPass(dualpipe::createDualPipeAutodiff(adOpts));
-  if (failed(pm.run(*module)))
+  if (failed(differentiate(ctx, *module)))
     return fail("the partition/autodiff passes failed");
 
   dualpipe::PipelineOp pipe = dualpipe::lookupPipeline(*module);
-  std::vector<std::string> stageNames;
-  for (Attribute a : pipe.getStages()) {
-    std::string n = cast<FlatSymbolRefAttr>(a).getValue().str();
-    if (llvm::find(stageNames, n) == stageNames.end())
-      stageNames.push_back(n);
-  }
+  std::vector<std::string> stageNames = distinctStages(pipe);
   std::string lastName =
       cast<FlatSymbolRefAttr>(pipe.getStages().getValue().back()).getValue().str();
   func::FuncOp model;
   if (auto ref = pipe.getModel())
     model = module->lookupSymbol<func::FuncOp>(*ref);
 
-  // Lower a copy to LLVM for the JIT: every function gets a C interface
-  // with its results turned into output buffers.
   OwningOpRef<ModuleOp> lowered = cast<ModuleOp>((*module)->clone());
-  // Arguments are read-only: one-shot-bufferize would otherwise update
-  // them in place (a matmul into an init argument), and the checks call
-  // every function many times on the same buffers.
-  for (auto f : lowered->getOps<func::FuncOp>()) {
-    f->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), UnitAttr::get(&ctx));
-    for (unsigned i = 0; i < f.getNumArguments(); ++i)
-      f.setArgAttr(i, "bufferization.writable", BoolAttr::get(&ctx, false));
-  }
-  PassManager lower(&ctx);
-  lower.addPass(dualpipe::createDualPipeStripAnnotations());
-  if (failed(parsePassPipeline(
-          "func.func(convert-elementwise-to-linalg),"
-          "one-shot-bufferize{bufferize-function-boundaries "
-          "function-boundary-type-conversion=identity-layout-map},"
-          "buffer-results-to-out-params{modify-public-functions},"
-          "buffer-deallocation-pipeline,convert-bufferization-to-memref,"
-          "func.func(convert-linalg-to-loops),lower-affine,convert-scf-to-cf,"
-          "expand-strided-metadata,convert-math-to-llvm,convert-math-to-libm,"
-          "finalize-memref-to-llvm,convert-math-to-llvm,convert-arith-to-llvm,"
-          "convert-index-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
-          "reconcile-unrealized-casts",
-          lower, llvm::errs())))
-    return fail("cannot parse the lowering pipeline");
-  if (failed(lower.run(*lowered)))
-    return fail("lowering to LLVM failed");
+  std::string why;
+  if (failed(lowerForJit(ctx, *lowered, why)))
+    return fail(why);
   ExecutionEngineOptions eo;
   eo.transformer = makeOptimizingTransformer(2, 0, nullptr);
   // memrefCopy (strided copies of slices) lives in the C runner utils.
@@ -531,17 +571,5 @@ int main(int argc, char **argv) {
       return fail("the pipeline names no model function; use --mode=stages");
     checkModel(runner, model, stages, rep);
   }
-  bool pass = rep.worst <= tolOpt && rep.splitExact && rep.forwardExact;
-  llvm::outs() << "gradcheck: " << stages.size() << " stages, " << rep.tensors
-               << " gradient tensors, " << rep.entries << " entries\n"
-               << "gradcheck: max relative error "
-               << llvm::format("%.3e", rep.worst) << " (" << rep.worstName
-               << ")\n"
-               << "gradcheck: bwd_i + bwd_w == bwd: "
-               << (rep.splitExact ? "bitwise" : "MISMATCH") << "\n"
-               << "gradcheck: fwd == stage/model forward: "
-               << (rep.forwardExact ? "bitwise" : "MISMATCH") << "\n"
-               << "gradcheck: " << (pass ? "PASS" : "FAIL") << " (tolerance "
-               << llvm::format("%.0e", double(tolOpt)) << ")\n";
-  return pass ? 0 : 1;
+  return printSummary(rep, stages.size()) ? 0 : 1;
 }
