@@ -212,6 +212,117 @@ std::string perStageMismatch(const CostModel &c, int stages) {
   return "";
 }
 
+/// The micro-batch counts auto tries for `kind`: the one asked for, or every
+/// valid count up to `maxM`.
+std::vector<int> microbatchCounts(const AutoRequest &req, ScheduleKind kind, int n, bool freeM,
+                                  int maxM) {
+  std::vector<int> ms;
+  if (!freeM) {
+    ms.push_back(*req.numMicrobatches);
+  } else if (std::optional<MicrobatchRule> rule = microbatchRule(kind, n, req.chunks)) {
+    for (int m = rule->min; m <= maxM; m += rule->step)
+      ms.push_back(m);
+  }
+  return ms;
+}
+
+/// Simulates `kind` at each micro-batch count in `ms` and keeps the best
+/// candidate (fitting first, then least time, then least memory); none when
+/// every count fails, with the first failure in `firstError`. `smallestNeed`
+/// gets the least peak memory seen.
+std::optional<AutoCandidate> bestCandidateOfKind(const AutoRequest &req, ScheduleKind kind,
+                                                 int n, const std::vector<int> &ms, bool freeM,
+                                                 bool bytes, double &smallestNeed,
+                                                 std::string &firstError) {
+  const bool asGiven = req.costs == AutoCosts::AsGiven;
+  CostModel cost = asGiven ? req.cost : scaleCostsForSchedule(req.cost, kind, n, req.chunks);
+  const double unit =
+      asGiven ? 1.0 : static_cast<double>(n) / modelPieces(kind, n, req.chunks);
+  std::optional<AutoCandidate> bestOfKind;
+  for (int m : ms) {
+    Expected<Schedule> s = generate({kind, n, m, req.chunks});
+    if (!s) {
+      if (firstError.empty())
+        firstError = s.error().message;
+      continue;
+    }
+    if (asGiven) {
+      std::string bad = perStageMismatch(cost, s->numStages);
+      if (!bad.empty()) {
+        if (firstError.empty())
+          firstError = "it has " + std::to_string(s->numStages) + " stages but " + bad;
+        continue;
+      }
+    }
+    Expected<SimulationResult> sim = simulate(*s, cost);
+    if (!sim) {
+      if (firstError.empty())
+        firstError = sim.error().message;
+      continue;
+    }
+    AutoCandidate c;
+    c.kind = kind;
+    c.numMicrobatches = m;
+    c.stepTime = sim->makespan;
+    c.timePerMicrobatch = sim->makespan / m;
+    c.peakMemory = bytes ? sim->maxPeakMemoryBytes() : sim->maxPeakActivations() * unit;
+    c.fits = req.memoryBudget <= 0 || c.peakMemory <= req.memoryBudget + 1e-9;
+    if (smallestNeed < 0 || c.peakMemory < smallestNeed)
+      smallestNeed = c.peakMemory;
+    double key = freeM ? c.timePerMicrobatch : c.stepTime;
+    auto better = [&](const std::optional<AutoCandidate> &o) {
+      if (!o)
+        return true;
+      if (c.fits != o->fits)
+        return c.fits;
+      double ok = freeM ? o->timePerMicrobatch : o->stepTime;
+      if (std::fabs(key - ok) > 1e-9)
+        return key < ok;
+      return c.peakMemory < o->peakMemory - 1e-9;
+    };
+    if (better(bestOfKind))
+      bestOfKind = c;
+  }
+  return bestOfKind;
+}
+
+/// The explanation of auto's choice `best`: why, and the table of candidates
+/// and rejections.
+std::string explainChoice(const AutoRequest &req, const AutoChoice &choice,
+                          const AutoCandidate &best, bool freeM, bool bytes,
+                          const std::string &unitName) {
+  std::string o = "auto: chose " + std::string(scheduleName(best.kind)) + " with M=" +
+                  std::to_string(best.numMicrobatches) + ": ";
+  o += freeM ? "the least simulated step time per micro-batch (" +
+                   formatNumber(best.timePerMicrobatch) + ", step " +
+                   formatNumber(best.stepTime) + ")"
+             : "the least simulated step time (" + formatNumber(best.stepTime) + ")";
+  o += req.memoryBudget > 0 ? " within the " + std::string(bytes ? "memory" : "activation") +
+                                  " budget of " + formatNumber(req.memoryBudget) + unitName +
+                                  " per rank"
+                            : " (no memory budget given)";
+  o += req.costs == AutoCosts::AsGiven
+           ? ".\nCosts are per stage as given.\n"
+           : ".\nCosts are per N-way stage; schedules with finer stages run on "
+             "proportionally smaller costs and activations.\n";
+  char line[200];
+  std::snprintf(line, sizeof line, "  %-14s %5s %10s %12s %12s  %s\n", "schedule", "M",
+                "step", "per-mb", "peak-mem", "");
+  o += line;
+  for (const AutoCandidate &c : choice.candidates) {
+    std::string note = c.kind == best.kind ? "<- chosen" : (c.fits ? "" : "over budget");
+    std::snprintf(line, sizeof line, "  %-14s %5d %10s %12s %12s  %s\n",
+                  scheduleName(c.kind), c.numMicrobatches,
+                  formatNumber(c.stepTime).c_str(),
+                  formatNumber(std::round(c.timePerMicrobatch * 1e4) / 1e4).c_str(),
+                  formatNumber(c.peakMemory).c_str(), note.c_str());
+    o += line;
+  }
+  for (const std::string &r : choice.rejected)
+    o += "  not possible: " + r + "\n";
+  return o;
+}
+
 } // namespace
 
 Expected<AutoChoice> chooseAuto(const AutoRequest &req) {
@@ -227,13 +338,7 @@ Expected<AutoChoice> chooseAuto(const AutoRequest &req) {
   std::optional<AutoCandidate> best;
   double smallestNeed = -1;
   for (ScheduleKind kind : kinds) {
-    std::vector<int> ms;
-    if (!freeM) {
-      ms.push_back(*req.numMicrobatches);
-    } else if (std::optional<MicrobatchRule> rule = microbatchRule(kind, n, req.chunks)) {
-      for (int m = rule->min; m <= maxM; m += rule->step)
-        ms.push_back(m);
-    }
+    std::vector<int> ms = microbatchCounts(req, kind, n, freeM, maxM);
     if (ms.empty()) {
       ScheduleConfig cfg{kind, n, freeM ? maxM : *req.numMicrobatches, req.chunks};
       std::optional<Error> e = checkConfig(cfg);
@@ -242,56 +347,9 @@ Expected<AutoChoice> chooseAuto(const AutoRequest &req) {
                                                       std::to_string(maxM)));
       continue;
     }
-    const bool asGiven = req.costs == AutoCosts::AsGiven;
-    CostModel cost = asGiven ? req.cost : scaleCostsForSchedule(req.cost, kind, n, req.chunks);
-    const double unit =
-        asGiven ? 1.0 : static_cast<double>(n) / modelPieces(kind, n, req.chunks);
-    std::optional<AutoCandidate> bestOfKind;
     std::string firstError;
-    for (int m : ms) {
-      Expected<Schedule> s = generate({kind, n, m, req.chunks});
-      if (!s) {
-        if (firstError.empty())
-          firstError = s.error().message;
-        continue;
-      }
-      if (asGiven) {
-        std::string bad = perStageMismatch(cost, s->numStages);
-        if (!bad.empty()) {
-          if (firstError.empty())
-            firstError = "it has " + std::to_string(s->numStages) + " stages but " + bad;
-          continue;
-        }
-      }
-      Expected<SimulationResult> sim = simulate(*s, cost);
-      if (!sim) {
-        if (firstError.empty())
-          firstError = sim.error().message;
-        continue;
-      }
-      AutoCandidate c;
-      c.kind = kind;
-      c.numMicrobatches = m;
-      c.stepTime = sim->makespan;
-      c.timePerMicrobatch = sim->makespan / m;
-      c.peakMemory = bytes ? sim->maxPeakMemoryBytes() : sim->maxPeakActivations() * unit;
-      c.fits = req.memoryBudget <= 0 || c.peakMemory <= req.memoryBudget + 1e-9;
-      if (smallestNeed < 0 || c.peakMemory < smallestNeed)
-        smallestNeed = c.peakMemory;
-      double key = freeM ? c.timePerMicrobatch : c.stepTime;
-      auto better = [&](const std::optional<AutoCandidate> &o) {
-        if (!o)
-          return true;
-        if (c.fits != o->fits)
-          return c.fits;
-        double ok = freeM ? o->timePerMicrobatch : o->stepTime;
-        if (std::fabs(key - ok) > 1e-9)
-          return key < ok;
-        return c.peakMemory < o->peakMemory - 1e-9;
-      };
-      if (better(bestOfKind))
-        bestOfKind = c;
-    }
+    std::optional<AutoCandidate> bestOfKind =
+        bestCandidateOfKind(req, kind, n, ms, freeM, bytes, smallestNeed, firstError);
     if (!bestOfKind) {
       choice.rejected.push_back(std::string(scheduleName(kind)) + ": " + firstError);
       continue;
@@ -323,36 +381,7 @@ Expected<AutoChoice> chooseAuto(const AutoRequest &req) {
   choice.numMicrobatches = best->numMicrobatches;
   choice.schedule = *generate({best->kind, n, best->numMicrobatches, req.chunks});
 
-  std::string o = "auto: chose " + std::string(scheduleName(best->kind)) + " with M=" +
-                  std::to_string(best->numMicrobatches) + ": ";
-  o += freeM ? "the least simulated step time per micro-batch (" +
-                   formatNumber(best->timePerMicrobatch) + ", step " +
-                   formatNumber(best->stepTime) + ")"
-             : "the least simulated step time (" + formatNumber(best->stepTime) + ")";
-  o += req.memoryBudget > 0 ? " within the " + std::string(bytes ? "memory" : "activation") +
-                                  " budget of " + formatNumber(req.memoryBudget) + unitName +
-                                  " per rank"
-                            : " (no memory budget given)";
-  o += req.costs == AutoCosts::AsGiven
-           ? ".\nCosts are per stage as given.\n"
-           : ".\nCosts are per N-way stage; schedules with finer stages run on "
-             "proportionally smaller costs and activations.\n";
-  char line[200];
-  std::snprintf(line, sizeof line, "  %-14s %5s %10s %12s %12s  %s\n", "schedule", "M",
-                "step", "per-mb", "peak-mem", "");
-  o += line;
-  for (const AutoCandidate &c : choice.candidates) {
-    std::string note = c.kind == best->kind ? "<- chosen" : (c.fits ? "" : "over budget");
-    std::snprintf(line, sizeof line, "  %-14s %5d %10s %12s %12s  %s\n",
-                  scheduleName(c.kind), c.numMicrobatches,
-                  formatNumber(c.stepTime).c_str(),
-                  formatNumber(std::round(c.timePerMicrobatch * 1e4) / 1e4).c_str(),
-                  formatNumber(c.peakMemory).c_str(), note.c_str());
-    o += line;
-  }
-  for (const std::string &r : choice.rejected)
-    o += "  not possible: " + r + "\n";
-  choice.explanation = o;
+  choice.explanation = explainChoice(req, choice, *best, freeM, bytes, unitName);
   return choice;
 }
 

@@ -400,6 +400,162 @@ std::optional<Error> checkVShapeConfig(const ScheduleConfig &cfg) {
   return std::nullopt;
 }
 
+/// The slots of the V-shape passes while generateVShape moves them:
+/// slot[r][p][k]; busy[r][t] = 1 when taken (0 = free); mem[r][t], the live
+/// activations of rank r at slot t; cap, the building block's peak.
+struct VSlots {
+  int n, m, horizon;
+  std::vector<std::vector<std::vector<int>>> slot;
+  std::vector<std::vector<int>> busy, mem;
+  int cap = 0;
+};
+
+/// Pass p of micro-batch k on rank r, at slot t.
+struct VItem {
+  int t, r, p, k;
+};
+
+/// Step 1: every pass at its building-block slot; returns the passes in
+/// increasing slot order (ties by rank, then pass).
+std::vector<VItem> placeBuildingBlocks(const ScheduleConfig &cfg, VSlots &v) {
+  const int n = v.n, m = v.m;
+  v.slot.assign(n, std::vector<std::vector<int>>(4, std::vector<int>(m)));
+  v.busy.assign(n, std::vector<int>(v.horizon, 0));
+  std::vector<VItem> items;
+  for (int r = 0; r < n; ++r)
+    for (int p = 0; p < 4; ++p)
+      for (int k = 0; k < m; ++k) {
+        int t = vOffset(cfg.kind, n, r, p) + 6 * k;
+        v.slot[r][p][k] = t;
+        v.busy[r][t] = 1;
+        items.push_back({t, r, p, k});
+      }
+  std::sort(items.begin(), items.end(), [](const VItem &a, const VItem &b) {
+    return a.t != b.t ? a.t < b.t : a.r != b.r ? a.r < b.r : a.p < b.p;
+  });
+  return items;
+}
+
+/// The live activations of each rank at each slot, and their peak (`cap`).
+void computeLiveProfiles(VSlots &v) {
+  const int horizon = v.horizon;
+  auto profile = [&](int r) {
+    std::vector<int> mem(horizon, 0);
+    std::vector<int> delta(horizon + 1, 0);
+    for (int p = 0; p < 4; ++p)
+      for (int k = 0; k < v.m; ++k)
+        delta[v.slot[r][p][k]] += (p == F0 || p == F1) ? 1 : -1;
+    int live = 0;
+    for (int t = 0; t < horizon; ++t)
+      mem[t] = live += delta[t];
+    return mem;
+  };
+  v.mem.assign(v.n, {});
+  v.cap = 0;
+  for (int r = 0; r < v.n; ++r) {
+    v.mem[r] = profile(r);
+    v.cap = std::max(v.cap, *std::max_element(v.mem[r].begin(), v.mem[r].end()));
+  }
+}
+
+/// The earliest slot pass p of micro-batch k on rank r may take: after the
+/// upstream pass of the same micro-batch, its own F for an I, and the same
+/// pass of the previous micro-batch.
+int readySlot(const VSlots &v, int r, int p, int k) {
+  const int n = v.n;
+  int ready = 0;
+  auto after = [&](int rank, int pass, int mb) {
+    ready = std::max(ready, v.slot[rank][pass][mb] + 1);
+  };
+  if (k > 0)
+    after(r, p, k - 1);
+  switch (p) {
+  case F0:
+    if (r > 0)
+      after(r - 1, F0, k);
+    break;
+  case F1:
+    if (r < n - 1)
+      after(r + 1, F1, k);
+    else
+      after(r, F0, k);
+    break;
+  case I1:
+    after(r, F1, k);
+    if (r > 0)
+      after(r - 1, I1, k);
+    break;
+  case I0:
+    after(r, F0, k);
+    if (r < n - 1)
+      after(r + 1, I0, k);
+    else
+      after(r, I1, k);
+    break;
+  }
+  return ready;
+}
+
+/// Step 2: in `items` order, each pass moves to the earliest free slot of
+/// its rank after its inputs, keeping the live activations within `cap`.
+void squeeze(VSlots &v, const std::vector<VItem> &items) {
+  for (const VItem &it : items) {
+    const int r = it.r, p = it.p, k = it.k, from = v.slot[r][p][k];
+    int ready = readySlot(v, r, p, k);
+    const bool forward = p == F0 || p == F1;
+    // Highest live count over [t, from) for each candidate t, from the right.
+    int highest = 0, to = from;
+    for (int t = from - 1; t >= ready; --t) {
+      highest = std::max(highest, v.mem[r][t]);
+      if (v.busy[r][t] == 0 && (!forward || highest + 1 <= v.cap))
+        to = t;
+    }
+    if (to == from)
+      continue;
+    v.busy[r][from] = 0;
+    v.busy[r][to] = 1;
+    v.slot[r][p][k] = to;
+    for (int t = to; t < from; ++t)
+      v.mem[r][t] += forward ? 1 : -1;
+  }
+}
+
+/// Step 3 for rank r: its passes in slot order, the W's in the free slots
+/// (the oldest pending I's first), the rest after the last slot.
+void issueVRank(const VSlots &v, int r, Schedule &s) {
+  const int n = v.n, m = v.m;
+  std::vector<std::pair<int, int>> at(v.horizon, {-1, -1}); // (pass, mb)
+  int last = 0;
+  for (int p = 0; p < 4; ++p)
+    for (int k = 0; k < m; ++k) {
+      at[v.slot[r][p][k]] = {p, k};
+      last = std::max(last, v.slot[r][p][k]);
+    }
+  const int stage[4] = {r, 2 * n - 1 - r, 2 * n - 1 - r, r};
+  std::deque<std::pair<int, int>> pendingW;
+  auto &out = s.ranks[r];
+  auto w = [&] {
+    out.push_back(Action::backwardWeight(pendingW.front().first, pendingW.front().second));
+    pendingW.pop_front();
+  };
+  for (int t = 0; t <= last; ++t) {
+    auto [p, k] = at[t];
+    if (p < 0) {
+      if (!pendingW.empty())
+        w();
+      continue;
+    }
+    if (p == F0 || p == F1) {
+      out.push_back(Action::forward(stage[p], k));
+    } else {
+      out.push_back(Action::backwardInput(stage[p], k));
+      pendingW.push_back({stage[p], k});
+    }
+  }
+  while (!pendingW.empty())
+    w();
+}
+
 /// V-Min and V-Half: the building block repeated for micro-batches 0..M-1,
 /// then squeezed, then W's placed:
 ///  1. pass p of micro-batch k on rank r sits at slot offset(r, p) + 6k;
@@ -415,124 +571,15 @@ std::optional<Error> checkVShapeConfig(const ScheduleConfig &cfg) {
 /// Each rank issues its actions in slot order.
 Schedule generateVShape(const ScheduleConfig &cfg) {
   Schedule s = skeleton(cfg);
-  const int n = cfg.numRanks, m = cfg.numMicrobatches;
-  const int horizon = vOffset(cfg.kind, n, 0, I0) + 6 * m + 8 * n + 16;
-  // slot[r][p][k]; busy[r][t] = pass index + 1 (0 = free); mem[r][t].
-  std::vector<std::vector<std::vector<int>>> slot(
-      n, std::vector<std::vector<int>>(4, std::vector<int>(m)));
-  std::vector<std::vector<int>> busy(n, std::vector<int>(horizon, 0));
-  struct Item {
-    int t, r, p, k;
-  };
-  std::vector<Item> items;
-  for (int r = 0; r < n; ++r)
-    for (int p = 0; p < 4; ++p)
-      for (int k = 0; k < m; ++k) {
-        int t = vOffset(cfg.kind, n, r, p) + 6 * k;
-        slot[r][p][k] = t;
-        busy[r][t] = 1;
-        items.push_back({t, r, p, k});
-      }
-  std::sort(items.begin(), items.end(), [](const Item &a, const Item &b) {
-    return a.t != b.t ? a.t < b.t : a.r != b.r ? a.r < b.r : a.p < b.p;
-  });
-  auto profile = [&](int r) {
-    std::vector<int> mem(horizon, 0);
-    std::vector<int> delta(horizon + 1, 0);
-    for (int p = 0; p < 4; ++p)
-      for (int k = 0; k < m; ++k)
-        delta[slot[r][p][k]] += (p == F0 || p == F1) ? 1 : -1;
-    int live = 0;
-    for (int t = 0; t < horizon; ++t)
-      mem[t] = live += delta[t];
-    return mem;
-  };
-  std::vector<std::vector<int>> mem(n);
-  int cap = 0;
-  for (int r = 0; r < n; ++r) {
-    mem[r] = profile(r);
-    cap = std::max(cap, *std::max_element(mem[r].begin(), mem[r].end()));
-  }
-  for (const Item &it : items) {
-    const int r = it.r, p = it.p, k = it.k, from = slot[r][p][k];
-    int ready = 0;
-    auto after = [&](int rank, int pass, int mb) {
-      ready = std::max(ready, slot[rank][pass][mb] + 1);
-    };
-    if (k > 0)
-      after(r, p, k - 1);
-    switch (p) {
-    case F0:
-      if (r > 0)
-        after(r - 1, F0, k);
-      break;
-    case F1:
-      if (r < n - 1)
-        after(r + 1, F1, k);
-      else
-        after(r, F0, k);
-      break;
-    case I1:
-      after(r, F1, k);
-      if (r > 0)
-        after(r - 1, I1, k);
-      break;
-    case I0:
-      after(r, F0, k);
-      if (r < n - 1)
-        after(r + 1, I0, k);
-      else
-        after(r, I1, k);
-      break;
-    }
-    const bool forward = p == F0 || p == F1;
-    // Highest live count over [t, from) for each candidate t, from the right.
-    int highest = 0, to = from;
-    for (int t = from - 1; t >= ready; --t) {
-      highest = std::max(highest, mem[r][t]);
-      if (busy[r][t] == 0 && (!forward || highest + 1 <= cap))
-        to = t;
-    }
-    if (to == from)
-      continue;
-    busy[r][from] = 0;
-    busy[r][to] = 1;
-    slot[r][p][k] = to;
-    for (int t = to; t < from; ++t)
-      mem[r][t] += forward ? 1 : -1;
-  }
-  for (int r = 0; r < n; ++r) {
-    std::vector<std::pair<int, int>> at(horizon, {-1, -1}); // (pass, mb)
-    int last = 0;
-    for (int p = 0; p < 4; ++p)
-      for (int k = 0; k < m; ++k) {
-        at[slot[r][p][k]] = {p, k};
-        last = std::max(last, slot[r][p][k]);
-      }
-    const int stage[4] = {r, 2 * n - 1 - r, 2 * n - 1 - r, r};
-    std::deque<std::pair<int, int>> pendingW;
-    auto &out = s.ranks[r];
-    auto w = [&] {
-      out.push_back(Action::backwardWeight(pendingW.front().first, pendingW.front().second));
-      pendingW.pop_front();
-    };
-    for (int t = 0; t <= last; ++t) {
-      auto [p, k] = at[t];
-      if (p < 0) {
-        if (!pendingW.empty())
-          w();
-        continue;
-      }
-      if (p == F0 || p == F1) {
-        out.push_back(Action::forward(stage[p], k));
-      } else {
-        out.push_back(Action::backwardInput(stage[p], k));
-        pendingW.push_back({stage[p], k});
-      }
-    }
-    while (!pendingW.empty())
-      w();
-  }
+  VSlots v;
+  v.n = cfg.numRanks;
+  v.m = cfg.numMicrobatches;
+  v.horizon = vOffset(cfg.kind, v.n, 0, I0) + 6 * v.m + 8 * v.n + 16;
+  std::vector<VItem> items = placeBuildingBlocks(cfg, v);
+  computeLiveProfiles(v);
+  squeeze(v, items);
+  for (int r = 0; r < v.n; ++r)
+    issueVRank(v, r, s);
   return s;
 }
 
