@@ -287,42 +287,14 @@ LogicalResult scatterGathered(GenericOp g, ArrayRef<OutputForm> forms,
   return success();
 }
 
-} // namespace
-
-/// linalg.generic: the adjoint of every active operand is one more
-/// linalg.generic over the same iteration space that recomputes the body,
-/// propagates the per-point seeds (dR for parallel and sum outputs; dR at
-/// the first extremal element for max/min) back through the scalar ops, and
-/// writes through the operand's own indexing map. Dimensions the operand
-/// does not index become reduction dimensions, which sums the gradient of
-/// broadcast operands. Operands with the same dimensions share one generic.
-/// The init of a sum-reduction receives dR as is; the init of a parallel
-/// generic receives what its body sends to `%out`.
-LogicalResult differentiateGenericAs(GenericOp g, ValueRange results,
-                                     ReverseSweep &sw, Operation *diagOp) {
-  OpBuilder &b = sw.builder();
-  Location loc = diagOp->getLoc();
-  unsigned nIn = g.getNumDpsInputs(), nOut = g.getNumDpsInits();
-  SmallVector<Value> seeds;
-  for (Value r : results)
-    seeds.push_back(sw.getAdjoint(r));
-  if (llvm::all_of(seeds, [](Value s) { return !s; }))
-    return success();
-  if (!g.hasPureTensorSemantics())
-    return diagOp->emitError() << "cannot differentiate a linalg op on "
-                                  "buffers; differentiate before bufferizing";
-
-  SmallVector<AffineMap> maps = g.getIndexingMapsArray();
-  for (auto [i, m] : llvm::enumerate(maps))
-    if (!m.isProjectedPermutation())
-      return diagOp->emitError()
-             << "no gradient rule for indexing map #" << i << " ("
-             << AffineMapAttr::get(m) << "): only projected permutations (transposes, broadcasts, "
-                "reductions) are supported, not convolution-like maps";
-
+/// The active tensors the body of `g` reads by index (tensor.extract of a
+/// value defined outside it); an error when the body uses a differentiated
+/// outside value any other way.
+FailureOr<SmallVector<Value>> gatheredTensors(GenericOp g, ReverseSweep &sw,
+                                              Operation *diagOp) {
   llvm::SetVector<Value> captured;
   getUsedValuesDefinedAbove(g.getRegion(), captured);
-  SmallVector<Value> gathered; // active tensors the body reads by index
+  SmallVector<Value> gathered;
   for (Value v : captured) {
     if (!sw.isActive(v))
       continue;
@@ -339,78 +311,98 @@ LogicalResult differentiateGenericAs(GenericOp g, ValueRange results,
                 "so that it gets a gradient";
     gathered.push_back(v);
   }
+  return gathered;
+}
 
-  FailureOr<SmallVector<OutputForm>> forms = classifyOutputs(g, diagOp);
-  if (failed(forms))
-    return failure();
-  bool extremum = (*forms)[0].kind == Combiner::Max ||
-                  (*forms)[0].kind == Combiner::Min;
-  if (extremum && !gathered.empty())
-    return diagOp->emitError() << "no gradient rule for a max/min-reduction "
-                                  "that reads a differentiated tensor with "
-                                  "tensor.extract";
-  for (Value t : gathered)
-    if (failed(scatterGathered(g, *forms, seeds, t, sw, diagOp)))
-      return failure();
-
-  // Operands that receive a gradient through the body, grouped by the loop
-  // dimensions they index.
-  llvm::MapVector<uint64_t, SmallVector<Member>> groups;
-  auto isFloatTensor = [](Value v) {
-    return isa<FloatType>(getElementTypeOrSelf(v.getType()));
-  };
-  for (unsigned k = 0; k < nIn; ++k) {
-    Value in = g.getDpsInputs()[k];
-    if (sw.isActive(in) && isFloatTensor(in) && !g.getBody()->getArgument(k).use_empty())
-      groups[dimsOf(maps[k])].push_back({in, k, maps[k]});
-  }
+/// The adjoint of one linalg.generic `g` (see differentiateGenericAs): what
+/// the steps share.
+struct GenericAdjoint {
+  GenericOp g;
+  ValueRange results;
+  ReverseSweep &sw;
+  Operation *diagOp;
+  Location loc;
+  unsigned nIn, nOut;
+  SmallVector<AffineMap> maps;
+  SmallVector<Value> seeds;
+  SmallVector<OutputForm> forms;
+  bool extremum = false;
+  /// For a max/min-reduction: the linear index of the winning element.
   Value argExt;
-  if (extremum && seeds[0])
-    argExt = buildArgExtremum(b, loc, g, (*forms)[0], results[0]);
-  for (unsigned j = 0; j < nOut; ++j) {
-    Value init = g.getDpsInits()[j];
-    if (!sw.isActive(init) || !seeds[j])
-      continue;
-    switch ((*forms)[j].kind) {
-    case Combiner::Plain:
-      if (!g.getBody()->getArgument(nIn + j).use_empty())
-        groups[dimsOf(maps[nIn + j])].push_back({init, nIn + j, maps[nIn + j]});
-      break;
-    case Combiner::Sum:
-      sw.accumulate(init, seeds[j], loc);
-      break;
-    case Combiner::Max:
-    case Combiner::Min: {
-      // The init keeps the gradient only where it won (argExt == count).
-      auto rt = cast<RankedTensorType>(results[0].getType());
-      AffineMap id = b.getMultiDimIdentityMap(rt.getRank());
-      int64_t count = reductionCount(g);
-      auto dInit = GenericOp::create(
-          b, loc, TypeRange{rt}, ValueRange{seeds[0], argExt},
-          ValueRange{emptyLike(b, loc, rt)}, {id, id, id},
-          SmallVector<utils::IteratorType>(rt.getRank(),
-                                           utils::IteratorType::parallel),
-          [&](OpBuilder &nb, Location nloc, ValueRange args) {
-            Value none = arith::ConstantIntOp::create(nb, nloc, count, 64);
-            Value won = arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::eq,
-                                              args[1], none);
-            Value zero = scalarConst(nb, nloc, rt.getElementType(), 0);
-            linalg::YieldOp::create(
-                nb, nloc,
-                ValueRange{arith::SelectOp::create(nb, nloc, won, args[0], zero)
-                               .getResult()});
-          });
-      sw.accumulate(init, dInit->getResult(0), loc);
-      break;
-    }
+  /// Operands that receive a gradient through the body, grouped by the loop
+  /// dimensions they index.
+  llvm::MapVector<uint64_t, SmallVector<Member>> groups;
+
+  GenericAdjoint(GenericOp g, ValueRange results, ReverseSweep &sw,
+                 Operation *diagOp)
+      : g(g), results(results), sw(sw), diagOp(diagOp),
+        loc(diagOp->getLoc()), nIn(g.getNumDpsInputs()),
+        nOut(g.getNumDpsInits()), maps(g.getIndexingMapsArray()) {}
+
+  /// The inputs that get a gradient through the body, into `groups`.
+  void groupInputs() {
+    auto isFloatTensor = [](Value v) {
+      return isa<FloatType>(getElementTypeOrSelf(v.getType()));
+    };
+    for (unsigned k = 0; k < nIn; ++k) {
+      Value in = g.getDpsInputs()[k];
+      if (sw.isActive(in) && isFloatTensor(in) && !g.getBody()->getArgument(k).use_empty())
+        groups[dimsOf(maps[k])].push_back({in, k, maps[k]});
     }
   }
 
-  unsigned numLoops = g.getNumLoops();
-  uint64_t allDims = numLoops == 64 ? ~uint64_t(0)
-                                    : (uint64_t(1) << numLoops) - 1;
-  for (auto &[mask, members] : groups) {
-    bool allParallel = mask == allDims;
+  /// The gradient of each active init: through the body (Plain, into
+  /// `groups`), dR as is (Sum), or dR where the init won (Max/Min).
+  void initGradients() {
+    OpBuilder &b = sw.builder();
+    for (unsigned j = 0; j < nOut; ++j) {
+      Value init = g.getDpsInits()[j];
+      if (!sw.isActive(init) || !seeds[j])
+        continue;
+      switch (forms[j].kind) {
+      case Combiner::Plain:
+        if (!g.getBody()->getArgument(nIn + j).use_empty())
+          groups[dimsOf(maps[nIn + j])].push_back({init, nIn + j, maps[nIn + j]});
+        break;
+      case Combiner::Sum:
+        sw.accumulate(init, seeds[j], loc);
+        break;
+      case Combiner::Max:
+      case Combiner::Min: {
+        // The init keeps the gradient only where it won (argExt == count).
+        auto rt = cast<RankedTensorType>(results[0].getType());
+        AffineMap id = b.getMultiDimIdentityMap(rt.getRank());
+        int64_t count = reductionCount(g);
+        auto dInit = GenericOp::create(
+            b, loc, TypeRange{rt}, ValueRange{seeds[0], argExt},
+            ValueRange{emptyLike(b, loc, rt)}, {id, id, id},
+            SmallVector<utils::IteratorType>(rt.getRank(),
+                                             utils::IteratorType::parallel),
+            [&](OpBuilder &nb, Location nloc, ValueRange args) {
+              Value none = arith::ConstantIntOp::create(nb, nloc, count, 64);
+              Value won = arith::CmpIOp::create(nb, nloc, arith::CmpIPredicate::eq,
+                                                args[1], none);
+              Value zero = scalarConst(nb, nloc, rt.getElementType(), 0);
+              linalg::YieldOp::create(
+                  nb, nloc,
+                  ValueRange{arith::SelectOp::create(nb, nloc, won, args[0], zero)
+                                 .getResult()});
+            });
+        sw.accumulate(init, dInit->getResult(0), loc);
+        break;
+      }
+      }
+    }
+  }
+
+  /// The adjoint generic of the operands `members` that index the loop
+  /// dimensions `mask`: the primal body recomputed, the seeds propagated
+  /// back through it, each member's gradient written through its own map
+  /// (summed over the dimensions it does not index). Null on failure.
+  GenericOp buildGroup(uint64_t mask, ArrayRef<Member> members,
+                       bool allParallel) {
+    OpBuilder &b = sw.builder();
+    unsigned numLoops = g.getNumLoops();
     // ins: primal inputs, primal inits, seeds (and argExt, result).
     SmallVector<Value> ins(g.getDpsInputs());
     SmallVector<AffineMap> newMaps(maps.begin(), maps.begin() + nIn);
@@ -433,7 +425,7 @@ LogicalResult differentiateGenericAs(GenericOp g, ValueRange results,
     }
     SmallVector<Value> outs;
     SmallVector<Type> outTypes;
-    for (Member &m : members) {
+    for (const Member &m : members) {
       Type t = m.operand.getType();
       outs.push_back(allParallel ? emptyLike(b, loc, t) : filled(b, loc, t, 0));
       outTypes.push_back(t);
@@ -460,7 +452,7 @@ LogicalResult differentiateGenericAs(GenericOp g, ValueRange results,
             if (seedPos[j] < 0)
               continue;
             Value s = args[seedPos[j]];
-            Value at = map.lookupOrDefault((*forms)[j].partial);
+            Value at = map.lookupOrDefault(forms[j].partial);
             if (extremum) {
               Value lin = reductionLinearIndex(nb, nloc, g);
               Value hit = arith::CmpIOp::create(
@@ -489,11 +481,17 @@ LogicalResult differentiateGenericAs(GenericOp g, ValueRange results,
         });
     if (failed(status)) {
       adj->erase();
-      return failure();
+      return nullptr;
     }
-    adj = pruneGeneric(b, adj);
-    // A member whose gradient is a seed passed through unchanged (an
-    // addition's operand) takes the seed tensor itself instead of a copy.
+    return pruneGeneric(b, adj);
+  }
+
+  /// Accumulates the gradients `adj` computes into its members. A member
+  /// whose gradient is a seed passed through unchanged (an addition's
+  /// operand) takes the seed tensor itself instead of a copy; `adj` goes
+  /// when no member needs it.
+  void accumulateGroup(GenericOp adj, ArrayRef<Member> members,
+                       bool allParallel) {
     auto yield = cast<linalg::YieldOp>(adj.getBody()->getTerminator());
     SmallVector<AffineMap> adjMaps = adj.getIndexingMapsArray();
     bool allForwarded = true;
@@ -512,6 +510,68 @@ LogicalResult differentiateGenericAs(GenericOp g, ValueRange results,
     }
     if (allForwarded)
       adj->erase();
+  }
+};
+
+} // namespace
+
+/// linalg.generic: the adjoint of every active operand is one more
+/// linalg.generic over the same iteration space that recomputes the body,
+/// propagates the per-point seeds (dR for parallel and sum outputs; dR at
+/// the first extremal element for max/min) back through the scalar ops, and
+/// writes through the operand's own indexing map. Dimensions the operand
+/// does not index become reduction dimensions, which sums the gradient of
+/// broadcast operands. Operands with the same dimensions share one generic.
+/// The init of a sum-reduction receives dR as is; the init of a parallel
+/// generic receives what its body sends to `%out`.
+LogicalResult differentiateGenericAs(GenericOp g, ValueRange results,
+                                     ReverseSweep &sw, Operation *diagOp) {
+  GenericAdjoint a(g, results, sw, diagOp);
+  for (Value r : results)
+    a.seeds.push_back(sw.getAdjoint(r));
+  if (llvm::all_of(a.seeds, [](Value s) { return !s; }))
+    return success();
+  if (!g.hasPureTensorSemantics())
+    return diagOp->emitError() << "cannot differentiate a linalg op on "
+                                  "buffers; differentiate before bufferizing";
+  for (auto [i, m] : llvm::enumerate(a.maps))
+    if (!m.isProjectedPermutation())
+      return diagOp->emitError()
+             << "no gradient rule for indexing map #" << i << " ("
+             << AffineMapAttr::get(m) << "): only projected permutations (transposes, broadcasts, "
+                "reductions) are supported, not convolution-like maps";
+
+  FailureOr<SmallVector<Value>> gathered = gatheredTensors(g, sw, diagOp);
+  if (failed(gathered))
+    return failure();
+  FailureOr<SmallVector<OutputForm>> forms = classifyOutputs(g, diagOp);
+  if (failed(forms))
+    return failure();
+  a.forms = std::move(*forms);
+  a.extremum = a.forms[0].kind == Combiner::Max ||
+               a.forms[0].kind == Combiner::Min;
+  if (a.extremum && !gathered->empty())
+    return diagOp->emitError() << "no gradient rule for a max/min-reduction "
+                                  "that reads a differentiated tensor with "
+                                  "tensor.extract";
+  for (Value t : *gathered)
+    if (failed(scatterGathered(g, a.forms, a.seeds, t, sw, diagOp)))
+      return failure();
+
+  a.groupInputs();
+  if (a.extremum && a.seeds[0])
+    a.argExt = buildArgExtremum(sw.builder(), a.loc, g, a.forms[0], results[0]);
+  a.initGradients();
+
+  unsigned numLoops = g.getNumLoops();
+  uint64_t allDims = numLoops == 64 ? ~uint64_t(0)
+                                    : (uint64_t(1) << numLoops) - 1;
+  for (auto &[mask, members] : a.groups) {
+    bool allParallel = mask == allDims;
+    GenericOp adj = a.buildGroup(mask, members, allParallel);
+    if (!adj)
+      return failure();
+    a.accumulateGroup(adj, members, allParallel);
   }
   return success();
 }

@@ -66,6 +66,164 @@ bool isCheapScalarOp(Operation *op) {
          op->getNumRegions() == 0;
 }
 
+namespace {
+
+/// The rules of the arith ops: sets `out` (the operands' adjoints) from
+/// `g`, the adjoint of the result `y`; false when `op` is no arith op with a
+/// rule.
+bool arithAdjoint(OpBuilder &b, Location loc, Operation *op, Value g, Value y,
+                  SmallVectorImpl<Value> &out) {
+  return llvm::TypeSwitch<Operation *, bool>(op)
+      /// d(a+b) = (g, g)
+      .Case<arith::AddFOp>([&](auto) {
+        out[0] = g;
+        out[1] = g;
+        return true;
+      })
+      /// d(a-b) = (g, -g)
+      .Case<arith::SubFOp>([&](auto) {
+        out[0] = g;
+        out[1] = neg(b, loc, g);
+        return true;
+      })
+      /// d(a*b) = (g*b, g*a)
+      .Case<arith::MulFOp>([&](auto o) {
+        out[0] = mul(b, loc, g, o.getRhs());
+        out[1] = mul(b, loc, g, o.getLhs());
+        return true;
+      })
+      /// d(a/b) = (g/b, -g*y/b) with y = a/b
+      .Case<arith::DivFOp>([&](auto o) {
+        out[0] = div(b, loc, g, o.getRhs());
+        out[1] = neg(b, loc, div(b, loc, mul(b, loc, g, y), o.getRhs()));
+        return true;
+      })
+      /// d(-a) = -g
+      .Case<arith::NegFOp>([&](auto) {
+        out[0] = neg(b, loc, g);
+        return true;
+      })
+      /// max(a, b): all of g to a when a >= b, else to b (ties: first
+      /// operand).
+      .Case<arith::MaximumFOp, arith::MaxNumFOp>([&](auto o) {
+        Value c = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE,
+                                        o.getLhs(), o.getRhs());
+        std::tie(out[0], out[1]) = route(b, loc, c, g);
+        return true;
+      })
+      /// min(a, b): all of g to a when a <= b, else to b.
+      .Case<arith::MinimumFOp, arith::MinNumFOp>([&](auto o) {
+        Value c = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLE,
+                                        o.getLhs(), o.getRhs());
+        std::tie(out[0], out[1]) = route(b, loc, c, g);
+        return true;
+      })
+      /// select(c, a, b): g to the chosen operand.
+      .Case<arith::SelectOp>([&](auto o) {
+        std::tie(out[1], out[2]) = route(b, loc, o.getCondition(), g);
+        return true;
+      })
+      /// extf / truncf: the gradient converted back.
+      .Case<arith::ExtFOp>([&](auto o) {
+        out[0] = arith::TruncFOp::create(b, loc, o.getIn().getType(), g);
+        return true;
+      })
+      .Case<arith::TruncFOp>([&](auto o) {
+        out[0] = arith::ExtFOp::create(b, loc, o.getIn().getType(), g);
+        return true;
+      })
+      /// int-to-float casts: the integer gets nothing.
+      .Case<arith::SIToFPOp, arith::UIToFPOp>([&](auto) { return true; })
+      .Default([](Operation *) { return false; });
+}
+
+/// The rules of the math ops, as arithAdjoint.
+bool mathAdjoint(OpBuilder &b, Location loc, Operation *op, Value g, Value y,
+                 SmallVectorImpl<Value> &out) {
+  return llvm::TypeSwitch<Operation *, bool>(op)
+      /// d exp(a) = g*y
+      .Case<math::ExpOp>([&](auto) {
+        out[0] = mul(b, loc, g, y);
+        return true;
+      })
+      /// d expm1(a) = g*(y+1)
+      .Case<math::ExpM1Op>([&](auto) {
+        out[0] = mul(b, loc, g,
+                     add(b, loc, y, scalarConst(b, loc, y.getType(), 1)));
+        return true;
+      })
+      /// d log(a) = g/a
+      .Case<math::LogOp>([&](auto o) {
+        out[0] = div(b, loc, g, o.getOperand());
+        return true;
+      })
+      /// d log1p(a) = g/(1+a)
+      .Case<math::Log1pOp>([&](auto o) {
+        out[0] = div(b, loc, g,
+                     add(b, loc, o.getOperand(),
+                         scalarConst(b, loc, y.getType(), 1)));
+        return true;
+      })
+      /// d tanh(a) = g*(1-y*y)
+      .Case<math::TanhOp>([&](auto) {
+        Value one = scalarConst(b, loc, y.getType(), 1);
+        out[0] = mul(b, loc, g, sub(b, loc, one, mul(b, loc, y, y)));
+        return true;
+      })
+      /// d erf(a) = g * 2/sqrt(pi) * exp(-a*a)
+      .Case<math::ErfOp>([&](auto o) {
+        Value a = o.getOperand();
+        Value e = math::ExpOp::create(b, loc, neg(b, loc, mul(b, loc, a, a)));
+        Value k = scalarConst(b, loc, y.getType(), 2.0 / std::sqrt(M_PI));
+        out[0] = mul(b, loc, g, mul(b, loc, k, e));
+        return true;
+      })
+      /// d sqrt(a) = g*0.5/y
+      .Case<math::SqrtOp>([&](auto) {
+        out[0] = div(b, loc, mul(b, loc, g,
+                                 scalarConst(b, loc, y.getType(), 0.5)),
+                     y);
+        return true;
+      })
+      /// d rsqrt(a) = g*(-0.5)*y/a
+      .Case<math::RsqrtOp>([&](auto o) {
+        Value k = scalarConst(b, loc, y.getType(), -0.5);
+        out[0] = mul(b, loc, g,
+                     mul(b, loc, k, div(b, loc, y, o.getOperand())));
+        return true;
+      })
+      /// d a^p = (g*p*a^(p-1), g*y*log(a))
+      .Case<math::PowFOp>([&](auto o) {
+        Value a = o.getLhs(), p = o.getRhs();
+        Value pm1 = sub(b, loc, p, scalarConst(b, loc, y.getType(), 1));
+        Value apm1 = math::PowFOp::create(b, loc, a, pm1);
+        out[0] = mul(b, loc, g, mul(b, loc, p, apm1));
+        out[1] = mul(b, loc, g, mul(b, loc, y, math::LogOp::create(b, loc, a)));
+        return true;
+      })
+      /// d |a| = g when a >= 0, -g otherwise.
+      .Case<math::AbsFOp>([&](auto o) {
+        Value zero = scalarConst(b, loc, y.getType(), 0);
+        Value c = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE,
+                                        o.getOperand(), zero);
+        out[0] = arith::SelectOp::create(b, loc, c, g, neg(b, loc, g));
+        return true;
+      })
+      /// d sin(a) = g*cos(a); d cos(a) = -g*sin(a)
+      .Case<math::SinOp>([&](auto o) {
+        out[0] = mul(b, loc, g, math::CosOp::create(b, loc, o.getOperand()));
+        return true;
+      })
+      .Case<math::CosOp>([&](auto o) {
+        out[0] = neg(b, loc, mul(b, loc, g,
+                                 math::SinOp::create(b, loc, o.getOperand())));
+        return true;
+      })
+      .Default([](Operation *) { return false; });
+}
+
+} // namespace
+
 LogicalResult scalarAdjoint(OpBuilder &b, Operation *op,
                             ArrayRef<Value> resultAdjoints,
                             SmallVectorImpl<Value> &operandAdjoints,
@@ -85,147 +243,8 @@ LogicalResult scalarAdjoint(OpBuilder &b, Operation *op,
   Value y = op->getResult(0);
   auto &out = operandAdjoints;
 
-  bool handled =
-      llvm::TypeSwitch<Operation *, bool>(op)
-          /// d(a+b) = (g, g)
-          .Case<arith::AddFOp>([&](auto) {
-            out[0] = g;
-            out[1] = g;
-            return true;
-          })
-          /// d(a-b) = (g, -g)
-          .Case<arith::SubFOp>([&](auto) {
-            out[0] = g;
-            out[1] = neg(b, loc, g);
-            return true;
-          })
-          /// d(a*b) = (g*b, g*a)
-          .Case<arith::MulFOp>([&](auto o) {
-            out[0] = mul(b, loc, g, o.getRhs());
-            out[1] = mul(b, loc, g, o.getLhs());
-            return true;
-          })
-          /// d(a/b) = (g/b, -g*y/b) with y = a/b
-          .Case<arith::DivFOp>([&](auto o) {
-            out[0] = div(b, loc, g, o.getRhs());
-            out[1] = neg(b, loc, div(b, loc, mul(b, loc, g, y), o.getRhs()));
-            return true;
-          })
-          /// d(-a) = -g
-          .Case<arith::NegFOp>([&](auto) {
-            out[0] = neg(b, loc, g);
-            return true;
-          })
-          /// max(a, b): all of g to a when a >= b, else to b (ties: first
-          /// operand).
-          .Case<arith::MaximumFOp, arith::MaxNumFOp>([&](auto o) {
-            Value c = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE,
-                                            o.getLhs(), o.getRhs());
-            std::tie(out[0], out[1]) = route(b, loc, c, g);
-            return true;
-          })
-          /// min(a, b): all of g to a when a <= b, else to b.
-          .Case<arith::MinimumFOp, arith::MinNumFOp>([&](auto o) {
-            Value c = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLE,
-                                            o.getLhs(), o.getRhs());
-            std::tie(out[0], out[1]) = route(b, loc, c, g);
-            return true;
-          })
-          /// select(c, a, b): g to the chosen operand.
-          .Case<arith::SelectOp>([&](auto o) {
-            std::tie(out[1], out[2]) = route(b, loc, o.getCondition(), g);
-            return true;
-          })
-          /// extf / truncf: the gradient converted back.
-          .Case<arith::ExtFOp>([&](auto o) {
-            out[0] = arith::TruncFOp::create(b, loc, o.getIn().getType(), g);
-            return true;
-          })
-          .Case<arith::TruncFOp>([&](auto o) {
-            out[0] = arith::ExtFOp::create(b, loc, o.getIn().getType(), g);
-            return true;
-          })
-          /// int-to-float casts: the integer gets nothing.
-          .Case<arith::SIToFPOp, arith::UIToFPOp>([&](auto) { return true; })
-          /// d exp(a) = g*y
-          .Case<math::ExpOp>([&](auto) {
-            out[0] = mul(b, loc, g, y);
-            return true;
-          })
-          /// d expm1(a) = g*(y+1)
-          .Case<math::ExpM1Op>([&](auto) {
-            out[0] = mul(b, loc, g,
-                         add(b, loc, y, scalarConst(b, loc, y.getType(), 1)));
-            return true;
-          })
-          /// d log(a) = g/a
-          .Case<math::LogOp>([&](auto o) {
-            out[0] = div(b, loc, g, o.getOperand());
-            return true;
-          })
-          /// d log1p(a) = g/(1+a)
-          .Case<math::Log1pOp>([&](auto o) {
-            out[0] = div(b, loc, g,
-                         add(b, loc, o.getOperand(),
-                             scalarConst(b, loc, y.getType(), 1)));
-            return true;
-          })
-          /// d tanh(a) = g*(1-y*y)
-          .Case<math::TanhOp>([&](auto) {
-            Value one = scalarConst(b, loc, y.getType(), 1);
-            out[0] = mul(b, loc, g, sub(b, loc, one, mul(b, loc, y, y)));
-            return true;
-          })
-          /// d erf(a) = g * 2/sqrt(pi) * exp(-a*a)
-          .Case<math::ErfOp>([&](auto o) {
-            Value a = o.getOperand();
-            Value e = math::ExpOp::create(b, loc, neg(b, loc, mul(b, loc, a, a)));
-            Value k = scalarConst(b, loc, y.getType(), 2.0 / std::sqrt(M_PI));
-            out[0] = mul(b, loc, g, mul(b, loc, k, e));
-            return true;
-          })
-          /// d sqrt(a) = g*0.5/y
-          .Case<math::SqrtOp>([&](auto) {
-            out[0] = div(b, loc, mul(b, loc, g,
-                                     scalarConst(b, loc, y.getType(), 0.5)),
-                         y);
-            return true;
-          })
-          /// d rsqrt(a) = g*(-0.5)*y/a
-          .Case<math::RsqrtOp>([&](auto o) {
-            Value k = scalarConst(b, loc, y.getType(), -0.5);
-            out[0] = mul(b, loc, g,
-                         mul(b, loc, k, div(b, loc, y, o.getOperand())));
-            return true;
-          })
-          /// d a^p = (g*p*a^(p-1), g*y*log(a))
-          .Case<math::PowFOp>([&](auto o) {
-            Value a = o.getLhs(), p = o.getRhs();
-            Value pm1 = sub(b, loc, p, scalarConst(b, loc, y.getType(), 1));
-            Value apm1 = math::PowFOp::create(b, loc, a, pm1);
-            out[0] = mul(b, loc, g, mul(b, loc, p, apm1));
-            out[1] = mul(b, loc, g, mul(b, loc, y, math::LogOp::create(b, loc, a)));
-            return true;
-          })
-          /// d |a| = g when a >= 0, -g otherwise.
-          .Case<math::AbsFOp>([&](auto o) {
-            Value zero = scalarConst(b, loc, y.getType(), 0);
-            Value c = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE,
-                                            o.getOperand(), zero);
-            out[0] = arith::SelectOp::create(b, loc, c, g, neg(b, loc, g));
-            return true;
-          })
-          /// d sin(a) = g*cos(a); d cos(a) = -g*sin(a)
-          .Case<math::SinOp>([&](auto o) {
-            out[0] = mul(b, loc, g, math::CosOp::create(b, loc, o.getOperand()));
-            return true;
-          })
-          .Case<math::CosOp>([&](auto o) {
-            out[0] = neg(b, loc, mul(b, loc, g,
-                                     math::SinOp::create(b, loc, o.getOperand())));
-            return true;
-          })
-          .Default([](Operation *) { return false; });
+  bool handled = arithAdjoint(b, loc, op, g, y, out) ||
+                 mathAdjoint(b, loc, op, g, y, out);
   if (!handled) {
     InFlightDiagnostic diag =
         diagOp->emitError() << "no gradient rule for '" << op->getName()

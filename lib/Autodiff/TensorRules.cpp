@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
 
@@ -22,136 +23,165 @@ SmallVector<OpFoldResult> staticIndices(OpBuilder &b, ArrayRef<int64_t> v) {
 bool allStatic(ArrayRef<int64_t> v) {
   return llvm::none_of(v, ShapedType::isDynamic);
 }
+
+LogicalResult dynamicError(Operation *op) {
+  return op->emitError() << "no gradient rule for '" << op->getName()
+                         << "' with dynamic offsets, sizes or shapes; the "
+                            "input contract asks for static shapes";
+}
+
+// One rule per op; `g` is the adjoint of the op's result (null: nothing to
+// propagate).
+
+/// extract_slice: the gradient inserted into zeros at the same place.
+LogicalResult adjointOf(tensor::ExtractSliceOp ex, Value g, ReverseSweep &sw) {
+  if (!g)
+    return success();
+  OpBuilder &b = sw.builder();
+  Location loc = ex.getLoc();
+  if (!ex.getOffsets().empty() || !ex.getSizes().empty() ||
+      !ex.getStrides().empty())
+    return dynamicError(ex);
+  Value zeros = filled(b, loc, ex.getSource().getType(), 0);
+  Value d = tensor::InsertSliceOp::create(b, loc, g, zeros,
+                                          ex.getMixedOffsets(),
+                                          ex.getMixedSizes(),
+                                          ex.getMixedStrides());
+  sw.accumulate(ex.getSource(), d, loc);
+  return success();
+}
+
+/// insert_slice: the source gets the slice of the gradient; the dest
+/// gets the gradient with the overwritten slice zeroed.
+LogicalResult adjointOf(tensor::InsertSliceOp ins, Value g, ReverseSweep &sw) {
+  if (!g)
+    return success();
+  OpBuilder &b = sw.builder();
+  Location loc = ins.getLoc();
+  if (!ins.getOffsets().empty() || !ins.getSizes().empty() ||
+      !ins.getStrides().empty())
+    return dynamicError(ins);
+  if (sw.isActive(ins.getSource())) {
+    Value d = tensor::ExtractSliceOp::create(
+        b, loc, cast<RankedTensorType>(ins.getSourceType()), g,
+        ins.getMixedOffsets(), ins.getMixedSizes(), ins.getMixedStrides());
+    sw.accumulate(ins.getSource(), d, loc);
+  }
+  if (sw.isActive(ins.getDest())) {
+    Value zeros = filled(b, loc, ins.getSourceType(), 0);
+    Value d = tensor::InsertSliceOp::create(b, loc, zeros, g,
+                                            ins.getMixedOffsets(),
+                                            ins.getMixedSizes(),
+                                            ins.getMixedStrides());
+    sw.accumulate(ins.getDest(), d, loc);
+  }
+  return success();
+}
+
+/// expand_shape: the gradient collapsed back.
+LogicalResult adjointOf(tensor::ExpandShapeOp ex, Value g, ReverseSweep &sw) {
+  if (!g)
+    return success();
+  Location loc = ex.getLoc();
+  Value d = tensor::CollapseShapeOp::create(sw.builder(), loc, ex.getSrcType(),
+                                            g, ex.getReassociationIndices());
+  sw.accumulate(ex.getSrc(), d, loc);
+  return success();
+}
+
+/// collapse_shape: the gradient expanded back.
+LogicalResult adjointOf(tensor::CollapseShapeOp co, Value g,
+                        ReverseSweep &sw) {
+  if (!g)
+    return success();
+  OpBuilder &b = sw.builder();
+  Location loc = co.getLoc();
+  auto srcType = co.getSrcType();
+  if (!allStatic(srcType.getShape()))
+    return dynamicError(co);
+  Value d = tensor::ExpandShapeOp::create(
+      b, loc, srcType, g, co.getReassociationIndices(),
+      staticIndices(b, srcType.getShape()));
+  sw.accumulate(co.getSrc(), d, loc);
+  return success();
+}
+
+/// concat: each input gets its slice of the gradient.
+LogicalResult adjointOf(tensor::ConcatOp cat, Value g, ReverseSweep &sw) {
+  if (!g)
+    return success();
+  OpBuilder &b = sw.builder();
+  Location loc = cat.getLoc();
+  int64_t dim = cat.getDim(), offset = 0;
+  for (Value in : cat.getInputs()) {
+    auto t = cast<RankedTensorType>(in.getType());
+    if (!allStatic(t.getShape()))
+      return dynamicError(cat);
+    if (sw.isActive(in)) {
+      SmallVector<int64_t> offsets(t.getRank(), 0), strides(t.getRank(), 1);
+      offsets[dim] = offset;
+      Value d = tensor::ExtractSliceOp::create(
+          b, loc, t, g, staticIndices(b, offsets),
+          staticIndices(b, t.getShape()), staticIndices(b, strides));
+      sw.accumulate(in, d, loc);
+    }
+    offset += t.getShape()[dim];
+  }
+  return success();
+}
+
+/// pad with a constant: the source gets the interior of the gradient.
+LogicalResult adjointOf(tensor::PadOp pad, Value g, ReverseSweep &sw) {
+  if (!g)
+    return success();
+  OpBuilder &b = sw.builder();
+  Location loc = pad.getLoc();
+  Value padValue = pad.getConstantPaddingValue();
+  if (!padValue)
+    return pad->emitError() << "no gradient rule for tensor.pad whose "
+                               "padding value is not a constant";
+  if (sw.isActive(padValue))
+    return pad->emitError() << "cannot differentiate the padding value of "
+                               "tensor.pad; pad with a constant";
+  if (!pad.getLow().empty() || !pad.getHigh().empty())
+    return dynamicError(pad);
+  auto srcType = pad.getSourceType();
+  SmallVector<int64_t> strides(srcType.getRank(), 1);
+  Value d = tensor::ExtractSliceOp::create(
+      b, loc, srcType, g, staticIndices(b, pad.getStaticLow()),
+      staticIndices(b, srcType.getShape()), staticIndices(b, strides));
+  sw.accumulate(pad.getSource(), d, loc);
+  return success();
+}
+
+/// cast: the gradient cast back.
+LogicalResult adjointOf(tensor::CastOp c, Value g, ReverseSweep &sw) {
+  if (!g)
+    return success();
+  Location loc = c.getLoc();
+  sw.accumulate(c.getSource(),
+                tensor::CastOp::create(sw.builder(), loc,
+                                       c.getSource().getType(), g),
+                loc);
+  return success();
+}
 } // namespace
 
 std::optional<LogicalResult> differentiateTensor(Operation *op,
                                                  ReverseSweep &sw) {
   if (!isa_and_nonnull<tensor::TensorDialect>(op->getDialect()))
     return std::nullopt;
-  OpBuilder &b = sw.builder();
-  Location loc = op->getLoc();
   Value g = op->getNumResults() == 1 ? sw.getAdjoint(op->getResult(0)) : Value();
   if (isa<tensor::EmptyOp>(op))
     return success();
-  auto dynamicError = [&]() -> LogicalResult {
-    return op->emitError() << "no gradient rule for '" << op->getName()
-                           << "' with dynamic offsets, sizes or shapes; the "
-                              "input contract asks for static shapes";
-  };
-
-  /// extract_slice: the gradient inserted into zeros at the same place.
-  if (auto ex = dyn_cast<tensor::ExtractSliceOp>(op)) {
-    if (!g)
-      return success();
-    if (!ex.getOffsets().empty() || !ex.getSizes().empty() ||
-        !ex.getStrides().empty())
-      return dynamicError();
-    Value zeros = filled(b, loc, ex.getSource().getType(), 0);
-    Value d = tensor::InsertSliceOp::create(b, loc, g, zeros,
-                                            ex.getMixedOffsets(),
-                                            ex.getMixedSizes(),
-                                            ex.getMixedStrides());
-    sw.accumulate(ex.getSource(), d, loc);
-    return success();
-  }
-  /// insert_slice: the source gets the slice of the gradient; the dest
-  /// gets the gradient with the overwritten slice zeroed.
-  if (auto ins = dyn_cast<tensor::InsertSliceOp>(op)) {
-    if (!g)
-      return success();
-    if (!ins.getOffsets().empty() || !ins.getSizes().empty() ||
-        !ins.getStrides().empty())
-      return dynamicError();
-    if (sw.isActive(ins.getSource())) {
-      Value d = tensor::ExtractSliceOp::create(
-          b, loc, cast<RankedTensorType>(ins.getSourceType()), g,
-          ins.getMixedOffsets(), ins.getMixedSizes(), ins.getMixedStrides());
-      sw.accumulate(ins.getSource(), d, loc);
-    }
-    if (sw.isActive(ins.getDest())) {
-      Value zeros = filled(b, loc, ins.getSourceType(), 0);
-      Value d = tensor::InsertSliceOp::create(b, loc, zeros, g,
-                                              ins.getMixedOffsets(),
-                                              ins.getMixedSizes(),
-                                              ins.getMixedStrides());
-      sw.accumulate(ins.getDest(), d, loc);
-    }
-    return success();
-  }
-  /// expand_shape: the gradient collapsed back.
-  if (auto ex = dyn_cast<tensor::ExpandShapeOp>(op)) {
-    if (!g)
-      return success();
-    Value d = tensor::CollapseShapeOp::create(b, loc, ex.getSrcType(), g,
-                                              ex.getReassociationIndices());
-    sw.accumulate(ex.getSrc(), d, loc);
-    return success();
-  }
-  /// collapse_shape: the gradient expanded back.
-  if (auto co = dyn_cast<tensor::CollapseShapeOp>(op)) {
-    if (!g)
-      return success();
-    auto srcType = co.getSrcType();
-    if (!allStatic(srcType.getShape()))
-      return dynamicError();
-    Value d = tensor::ExpandShapeOp::create(
-        b, loc, srcType, g, co.getReassociationIndices(),
-        staticIndices(b, srcType.getShape()));
-    sw.accumulate(co.getSrc(), d, loc);
-    return success();
-  }
-  /// concat: each input gets its slice of the gradient.
-  if (auto cat = dyn_cast<tensor::ConcatOp>(op)) {
-    if (!g)
-      return success();
-    int64_t dim = cat.getDim(), offset = 0;
-    for (Value in : cat.getInputs()) {
-      auto t = cast<RankedTensorType>(in.getType());
-      if (!allStatic(t.getShape()))
-        return dynamicError();
-      if (sw.isActive(in)) {
-        SmallVector<int64_t> offsets(t.getRank(), 0), strides(t.getRank(), 1);
-        offsets[dim] = offset;
-        Value d = tensor::ExtractSliceOp::create(
-            b, loc, t, g, staticIndices(b, offsets),
-            staticIndices(b, t.getShape()), staticIndices(b, strides));
-        sw.accumulate(in, d, loc);
-      }
-      offset += t.getShape()[dim];
-    }
-    return success();
-  }
-  /// pad with a constant: the source gets the interior of the gradient.
-  if (auto pad = dyn_cast<tensor::PadOp>(op)) {
-    if (!g)
-      return success();
-    Value padValue = pad.getConstantPaddingValue();
-    if (!padValue)
-      return op->emitError() << "no gradient rule for tensor.pad whose "
-                                "padding value is not a constant";
-    if (sw.isActive(padValue))
-      return op->emitError() << "cannot differentiate the padding value of "
-                                "tensor.pad; pad with a constant";
-    if (!pad.getLow().empty() || !pad.getHigh().empty())
-      return dynamicError();
-    auto srcType = pad.getSourceType();
-    SmallVector<int64_t> strides(srcType.getRank(), 1);
-    Value d = tensor::ExtractSliceOp::create(
-        b, loc, srcType, g, staticIndices(b, pad.getStaticLow()),
-        staticIndices(b, srcType.getShape()), staticIndices(b, strides));
-    sw.accumulate(pad.getSource(), d, loc);
-    return success();
-  }
-  /// cast: the gradient cast back.
-  if (auto c = dyn_cast<tensor::CastOp>(op)) {
-    if (!g)
-      return success();
-    sw.accumulate(c.getSource(),
-                  tensor::CastOp::create(b, loc, c.getSource().getType(), g),
-                  loc);
-    return success();
-  }
-  return std::nullopt;
+  return llvm::TypeSwitch<Operation *, std::optional<LogicalResult>>(op)
+      .Case<tensor::ExtractSliceOp, tensor::InsertSliceOp,
+            tensor::ExpandShapeOp, tensor::CollapseShapeOp, tensor::ConcatOp,
+            tensor::PadOp, tensor::CastOp>(
+          [&](auto o) -> std::optional<LogicalResult> {
+            return adjointOf(o, g, sw);
+          })
+      .Default([](Operation *) { return std::nullopt; });
 }
 
 } // namespace dualpipe::autodiff
