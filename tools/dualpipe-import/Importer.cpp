@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <algorithm>
 #include <set>
 
 using namespace mlir;
@@ -158,6 +159,12 @@ void Importer::declareArguments(func::FuncOp fn) {
            "and parameter needs its own name (rename one in the exporter)");
     args.push_back({t, name, kind});
   };
+  for (const auto &[name, shape] : opts_.inputShapes)
+    if (!std::any_of(g.input().begin(), g.input().end(),
+                     [&, &name = name](const onnx::ValueInfoProto &in) {
+                       return in.name() == name && !inits.count(name);
+                     }))
+      fail("--input-shape names '" + name + "', which is not a graph input");
   for (const onnx::ValueInfoProto &in : g.input()) {
     if (inits.count(in.name()))
       continue;
@@ -166,10 +173,21 @@ void Importer::declareArguments(func::FuncOp fn) {
       fail("graph input '" + in.name() + "' is not a tensor");
     std::vector<int64_t> shape;
     auto given = opts_.inputShapes.find(in.name());
+    const auto &dims = tp.tensor_type().shape().dim();
     if (given != opts_.inputShapes.end()) {
       shape = given->second;
+      if (int64_t(shape.size()) != dims.size())
+        fail("--input-shape gives '" + in.name() + "' rank " +
+             std::to_string(shape.size()) + ", the graph says rank " +
+             std::to_string(dims.size()));
+      for (int k = 0; k < dims.size(); ++k)
+        if (dims[k].has_dim_value() && dims[k].dim_value() != shape[k])
+          fail("--input-shape gives dimension " + std::to_string(k) + " of '" +
+               in.name() + "' as " + std::to_string(shape[k]) +
+               ", the graph fixes it at " +
+               std::to_string(dims[k].dim_value()));
     } else {
-      for (const auto &d : tp.tensor_type().shape().dim()) {
+      for (const auto &d : dims) {
         if (!d.has_dim_value() || d.dim_value() <= 0)
           fail("graph input '" + in.name() + "' has a dynamic dimension '" +
                d.dim_param() +
@@ -182,9 +200,6 @@ void Importer::declareArguments(func::FuncOp fn) {
                           "graph input '" + in.name() + "'");
     addArg(RankedTensorType::get(shape, et), in.name(), "dualpipe.input");
   }
-  for (const auto &[name, shape] : opts_.inputShapes)
-    if (!names.count(name))
-      fail("--input-shape names '" + name + "', which is not a graph input");
   for (const onnx::TensorProto &t : g.initializer()) {
     HostTensor h = readTensor(t, [&](const std::string &m) { fail(m); });
     if (h.isInt || h.shape.empty()) {
@@ -348,11 +363,10 @@ Value Importer::value(const std::string &name) {
   Attribute attr;
   if (h.isBool) {
     auto t = RankedTensorType::get(h.shape, b_.getI1Type());
-    std::vector<bool> v(h.ints.begin(), h.ints.end());
-    SmallVector<APInt> bits;
-    for (bool x : v)
-      bits.push_back(APInt(1, x));
-    attr = DenseElementsAttr::get(t, bits);
+    SmallVector<bool> v;
+    for (int64_t x : h.ints)
+      v.push_back(x != 0);
+    attr = DenseElementsAttr::get(t, ArrayRef<bool>(v));
   } else if (h.isInt) {
     auto t = RankedTensorType::get(h.shape, b_.getI64Type());
     attr = DenseElementsAttr::get(t, ArrayRef<int64_t>(h.ints));

@@ -138,6 +138,17 @@ Shape broadcastShapes(Importer &im, const std::vector<Shape> &shapes) {
   return out;
 }
 
+/// The splat value of a one-element constant tensor (a scalar operand
+/// such as the 0.5 of PyTorch's GELU), to be written into a body as an
+/// arith.constant instead of read from a rank-0 tensor.
+std::optional<TypedAttr> scalarConstant(Value v) {
+  auto c = v.getDefiningOp<arith::ConstantOp>();
+  auto dense = c ? dyn_cast<DenseElementsAttr>(c.getValue()) : nullptr;
+  if (!dense || dense.getNumElements() != 1)
+    return std::nullopt;
+  return cast<TypedAttr>(dense.getSplatValue<Attribute>());
+}
+
 /// An elementwise linalg.generic over `outShape` (numpy broadcasting of
 /// the inputs); the body gets the inputs' scalars.
 Value elementwise(Importer &im, ArrayRef<Value> ins, Shape outShape, Type et,
@@ -145,7 +156,11 @@ Value elementwise(Importer &im, ArrayRef<Value> ins, Shape outShape, Type et,
   int64_t r = outShape.size();
   SmallVector<AffineMap> maps;
   SmallVector<Value> operands;
+  SmallVector<std::optional<TypedAttr>> scalars;
   for (Value v : ins) {
+    scalars.push_back(scalarConstant(v));
+    if (scalars.back())
+      continue;
     Shape s = shapeOf(v);
     Shape kept;
     SmallVector<AffineExpr> exprs;
@@ -163,7 +178,15 @@ Value elementwise(Importer &im, ArrayRef<Value> ins, Shape outShape, Type et,
   return generic(im, operands, empty(im, outShape, et), maps,
                  SmallVector<utils::IteratorType>(
                      r, utils::IteratorType::parallel),
-                 body);
+                 [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                   SmallVector<Value> all;
+                   size_t next = 0;
+                   for (const auto &sc : scalars)
+                     all.push_back(sc ? Value(arith::ConstantOp::create(
+                                            b, l, *sc))
+                                      : args[next++]);
+                   return body(b, l, all);
+                 });
 }
 
 Value elementwise(Importer &im, ArrayRef<Value> ins, Type et, BodyFn body) {
@@ -775,7 +798,7 @@ void layerNorm(Importer &im, const onnx::NodeProto &n) {
         b, l, arith::AddFOp::create(b, l, a[1], f32(b, l, eps)));
     Value y = arith::MulFOp::create(
         b, l, arith::DivFOp::create(b, l, a[0], sd), a[2]);
-    return a.size() > 4 ? Value(arith::AddFOp::create(b, l, y, a[3])) : y;
+    return a.size() > 3 ? Value(arith::AddFOp::create(b, l, y, a[3])) : y;
   }));
   if (n.output_size() > 1)
     im.fail("LayerNormalization's mean and inverse-deviation outputs are not "

@@ -10,6 +10,7 @@ mlp.onnx   an ordinary torch nn.Module (Linear, GELU, Tanh, SiLU-like gate,
 ops.onnx   a module for the FileCheck test: MatMul on 3-D input, Transpose,
            Reshape, Flatten, Sub, Div, Pow, Sqrt, Softmax, LayerNorm.
 unsupported.onnx  one CumSum node (no lowering), written with onnx.helper.
+dynamic.onnx      one Relu on an input [batch, 3] with a symbolic batch.
 
 Needs PyTorch (Debian: python3-torch) and, for unsupported.onnx, python3-onnx.
 """
@@ -53,7 +54,7 @@ class Ops(nn.Module):
 def export(model, args, path, names):
     model.eval()
     torch.onnx.export(model, args, path, opset_version=17, input_names=names,
-                      output_names=["out"], do_constant_folding=True)
+                      output_names=["out"], do_constant_folding=False)
 
 
 def main():
@@ -77,6 +78,13 @@ def main():
         [axis])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.save(model, os.path.join(out, "unsupported.onnx"))
+    # A dynamic batch dimension, as torch.onnx.export(dynamic_axes=...) writes.
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["out"], name="relu")], "dynamic",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, os.path.join(out, "dynamic.onnx"))
 
 
 if __name__ == "__main__":
