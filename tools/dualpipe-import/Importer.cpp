@@ -137,11 +137,55 @@ HostTensor readTensor(const onnx::TensorProto &t,
   return h;
 }
 
+/// Whether input `i` of `n` can carry a gradient to the node's outputs:
+/// not the shapes, indices, axes and conditions of the ops that take them,
+/// nor anything compared or measured.
+static bool differentiableInput(const onnx::NodeProto &n, int i) {
+  const std::string &op = n.op_type();
+  if (op == "Shape" || op == "Equal" || op == "Less" || op == "Greater" ||
+      op == "Not" || op == "ConstantOfShape" || op == "Range")
+    return false;
+  if (op == "Where")
+    return i != 0;
+  if (op == "Cast") {
+    for (const onnx::AttributeProto &a : n.attribute())
+      if (a.name() == "to")
+        return a.i() == onnx::TensorProto::FLOAT ||
+               a.i() == onnx::TensorProto::DOUBLE;
+    return false;
+  }
+  return i == 0 || (op != "Gather" && op != "Reshape" && op != "Expand" &&
+                    op != "Slice" && op != "Split" && op != "Squeeze" &&
+                    op != "Unsqueeze" && op != "Trilu" && op != "Pow" &&
+                    op != "ReduceSum" && op != "ReduceMean" &&
+                    op != "ReduceMax" && op != "Dropout");
+}
+
+/// The values a gradient can flow from to a graph output. A floating
+/// initializer outside it is a buffer, not a parameter: nanoGPT's causal
+/// mask (a float tril buffer compared with 0) becomes a host constant.
+static std::set<std::string> differentiableValues(const onnx::GraphProto &g) {
+  std::set<std::string> live;
+  for (const onnx::ValueInfoProto &out : g.output())
+    live.insert(out.name());
+  for (int k = g.node_size() - 1; k >= 0; --k) {
+    const onnx::NodeProto &n = g.node(k);
+    if (!std::any_of(n.output().begin(), n.output().end(),
+                     [&](const std::string &o) { return live.count(o); }))
+      continue;
+    for (int i = 0; i < n.input_size(); ++i)
+      if (!n.input(i).empty() && differentiableInput(n, i))
+        live.insert(n.input(i));
+  }
+  return live;
+}
+
 /// Graph inputs (less those that are initializers), then one parameter per
-/// floating initializer of rank >= 1; the rest of the initializers are
-/// host constants.
+/// floating initializer of rank >= 1 that a gradient reaches; the rest of
+/// the initializers are host constants.
 void Importer::declareArguments(func::FuncOp fn) {
   const onnx::GraphProto &g = model_.graph();
+  std::set<std::string> live = differentiableValues(g);
   std::set<std::string> inits;
   for (const onnx::TensorProto &t : g.initializer())
     inits.insert(t.name());
@@ -202,7 +246,7 @@ void Importer::declareArguments(func::FuncOp fn) {
   }
   for (const onnx::TensorProto &t : g.initializer()) {
     HostTensor h = readTensor(t, [&](const std::string &m) { fail(m); });
-    if (h.isInt || h.shape.empty()) {
+    if (h.isInt || h.shape.empty() || !live.count(t.name())) {
       if (names.count(t.name()) || hosts_.count(t.name()))
         fail("initializer '" + t.name() + "' is defined twice");
       hosts_[t.name()] = std::move(h);

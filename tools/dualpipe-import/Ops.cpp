@@ -592,20 +592,34 @@ void expandOp(Importer &im, const onnx::NodeProto &n) {
                                  }));
 }
 
+/// x[..., start:start+size, ...] along `axis`. Written as a gather (a
+/// generic whose body extracts at the shifted index) rather than
+/// tensor.extract_slice: the gradient of an extract_slice is an
+/// insert_slice into a strided view, which the CPU lowering turns into a
+/// call of MLIR's memrefCopy runtime function that step.so does not link;
+/// a gather's gradient is a scatter-add loop nest, which compiles.
 Value slice(Importer &im, Value x, int64_t axis, int64_t start, int64_t size) {
   Shape s = shapeOf(x);
-  OpBuilder &b = im.builder();
-  SmallVector<OpFoldResult> offsets, sizes, strides;
+  if (start == 0 && size == s[axis])
+    return x;
   Shape out = s;
   out[axis] = size;
-  for (size_t k = 0; k < s.size(); ++k) {
-    offsets.push_back(b.getIndexAttr(int64_t(k) == axis ? start : 0));
-    sizes.push_back(b.getIndexAttr(out[k]));
-    strides.push_back(b.getIndexAttr(1));
-  }
-  auto type = RankedTensorType::get(out, typeOf(x).getElementType());
-  return tensor::ExtractSliceOp::create(b, im.loc(), type, x, offsets, sizes,
-                                        strides);
+  int64_t r = s.size();
+  return generic(
+      im, ValueRange{}, empty(im, out, typeOf(x).getElementType()),
+      {im.builder().getMultiDimIdentityMap(r)},
+      SmallVector<utils::IteratorType>(r, utils::IteratorType::parallel),
+      [&](OpBuilder &b, Location l, ValueRange) -> Value {
+        SmallVector<Value> at;
+        for (int64_t k = 0; k < r; ++k) {
+          Value i = linalg::IndexOp::create(b, l, k);
+          if (k == axis && start != 0)
+            i = arith::AddIOp::create(
+                b, l, i, arith::ConstantIndexOp::create(b, l, start));
+          at.push_back(i);
+        }
+        return tensor::ExtractOp::create(b, l, x, at);
+      });
 }
 
 /// Clamps ONNX Slice's start/end for dimension size `d`, step 1.
