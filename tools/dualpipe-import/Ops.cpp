@@ -550,8 +550,11 @@ Shape squeezeShape(Importer &im, const onnx::NodeProto &n, const Shape &s) {
 }
 
 Shape unsqueezeShape(Importer &im, const onnx::NodeProto &n, const Shape &s) {
-  size_t r = s.size() + (im.hasInput(n, 1) ? im.host(n.input(1)).numel()
-                                           : im.attrInts(n, "axes")->size());
+  if (!im.hasInput(n, 1) && !im.attrInts(n, "axes"))
+    im.fail("Unsqueeze without axes");
+  size_t r = s.size() + (im.hasInput(n, 1)
+                             ? im.hostInput(n, 1, "axes").numel()
+                             : int64_t(im.attrInts(n, "axes")->size()));
   std::optional<Shape> axes = axesOf(im, n, r);
   Shape out;
   size_t next = 0;
@@ -625,6 +628,8 @@ Value slice(Importer &im, Value x, int64_t axis, int64_t start, int64_t size) {
 /// Clamps ONNX Slice's start/end for dimension size `d`, step 1.
 std::pair<int64_t, int64_t> sliceRange(int64_t start, int64_t end, int64_t d) {
   auto clamp = [d](int64_t v) {
+    if (v < -d) // also INT64_MIN, which `v + d` would overflow
+      return int64_t(0);
     if (v < 0)
       v += d;
     return std::min(std::max<int64_t>(v, 0), d);
@@ -1075,11 +1080,14 @@ bool hostShapeOp(Importer &im, const onnx::NodeProto &n, HostTensor &out) {
     out.shape = squeezeShape(im, n, x.shape);
   else if (op == "Unsqueeze")
     out.shape = unsqueezeShape(im, n, x.shape);
-  else if (op == "Expand")
-    out = hostElementwise(im, {&x, &im.host(n.input(1))}, x.isInt, x.isBool,
-                          [](ArrayRef<double> a) { return a[0]; }),
-    out.shape = broadcastShapes(im, {x.shape, im.host(n.input(1)).ints});
-  else
+  else if (op == "Expand") {
+    // Broadcast against a tensor of the target shape (its values unused).
+    HostTensor target;
+    target.shape = broadcastShapes(im, {x.shape, im.host(n.input(1)).ints});
+    target.ints.assign(product(target.shape), 0);
+    out = hostElementwise(im, {&x, &target}, x.isInt, x.isBool,
+                          [](ArrayRef<double> a) { return a[0]; });
+  } else
     return false;
   return true;
 }
