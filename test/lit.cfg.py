@@ -40,6 +40,11 @@ if os.path.exists("/usr/local/cuda/bin/ptxas") and os.path.exists(
 ):
     config.available_features.add("cuda-toolkit")
 
+# dualpipe-import is built only where libonnx was found (tools/dualpipe-import):
+# its tests say `REQUIRES: dualpipe-import`.
+if os.path.exists(os.path.join(config.dualpipe_tools_dir, "dualpipe-import")):
+    config.available_features.add("dualpipe-import")
+
 # Tests that run dualpipe-run under mpirun say `REQUIRES: mpi`: mpirun is on
 # the PATH and the runtime was built with the mpi backend (dualpipe-run
 # refuses --backend=mpi with "was not built" otherwise).

@@ -1,0 +1,185 @@
+"""Exports a PyTorch module to ONNX, imports it with dualpipe-import,
+compiles and trains it with dualpipe-compile / dualpipe-run, and compares
+with PyTorch's own computation on the same weights and data.
+
+usage: train_vs_torch.py WORK_DIR MODEL SCHEDULE:N ...
+
+MODEL is a module of test/data/onnx/make_models.py: mlp (cross_entropy on
+integer class labels), ops (mse against a float label) or gpt (nanoGPT-style,
+cross_entropy over tokens). For each
+schedule, dualpipe-run trains STEPS steps of plain SGD (the runner's, --lr)
+and its losses are compared with torch.optim.SGD's, and the gradients of
+its last step (--dump-grads: the gradient of the mean of the M micro-batch
+losses, after STEPS-1 updates) with torch.autograd's at the same step, in
+float64 from the same float32 weights and data. The only shared inputs are
+the module's weights (exported by torch, read back by the importer) and the
+data file written here.
+"""
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+
+import torch
+import torch.nn.functional as F
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, "..", "..", "data", "onnx"))
+import make_models  # noqa: E402
+
+MICROBATCHES = 8
+STEPS = 3
+LR = 0.1
+# The printed loss has 6 decimals (half a unit: 5e-7 absolute); on top of
+# that 2e-6 relative for the float32 computation. Gradients are dumped as
+# float32 from a float32 computation: 1e-5 relative to the largest entry.
+LOSS_ROUNDING = 5e-7
+LOSS_TOL = 2e-6
+GRAD_TOL = 1e-5
+
+
+def write_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        t = t.contiguous()
+        if t.dtype == torch.float32:
+            dtype, raw = "F32", struct.pack("<%df" % t.numel(), *t.flatten().tolist())
+        else:
+            dtype, raw = "I64", struct.pack("<%dq" % t.numel(), *t.flatten().tolist())
+        header[name] = {"dtype": dtype, "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def read_safetensors(path):
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = spec["data_offsets"]
+        assert spec["dtype"] == "F32", spec
+        vals = struct.unpack("<%df" % ((b - a) // 4), raw[8 + n + a:8 + n + b])
+        out[name] = torch.tensor(vals, dtype=torch.float64).reshape(spec["shape"])
+    return out
+
+
+def setup(name):
+    """The module, one micro-batch's example input, the loss kind, and the
+    data of a step: inputs and labels of M micro-batches stacked on dim 0."""
+    gen = torch.Generator().manual_seed(7)
+    if name == "mlp":
+        torch.manual_seed(0)
+        model, example = make_models.MLP(), torch.randn(4, 8)
+        x = torch.randn(MICROBATCHES * 4, 8, generator=gen)
+        y = torch.randint(0, 4, (MICROBATCHES * 4,), generator=gen)
+        return model, example, "cross_entropy", x, y
+    if name == "gpt":
+        torch.manual_seed(2)
+        model, example = make_models.GPT(), torch.randint(0, 16, (2, 8))
+        x = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
+        y = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
+        return model, example, "cross_entropy", x, y
+    torch.manual_seed(1)
+    model, example = make_models.Ops(), torch.randn(2, 3, 6)
+    with torch.no_grad():  # LayerNorm starts at weight 1, bias 0: move off it
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn(p.shape, generator=gen))
+    x = torch.randn(MICROBATCHES * 2, 3, 6, generator=gen)
+    y = torch.rand(MICROBATCHES * 2, 18, generator=gen)
+    return model, example, "mse", x, y
+
+
+def torch_losses(model, loss_kind, x, y):
+    """PyTorch in float64: the losses of STEPS steps of SGD (each the mean
+    of the M micro-batch losses) and the gradients of the last step."""
+    model = model.double()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    losses, grads = [], None
+    for step in range(STEPS):
+        opt.zero_grad()
+        total = 0
+        xs = x if x.dtype == torch.long else x.double()
+        for xm, ym in zip(xs.chunk(MICROBATCHES), y.chunk(MICROBATCHES)):
+            out = model(xm)
+            if loss_kind == "cross_entropy":  # mean over rows (tokens)
+                total = total + F.cross_entropy(out.reshape(-1, out.shape[-1]),
+                                                ym.reshape(-1))
+            else:
+                total = total + F.mse_loss(out, ym.double())
+        loss = total / MICROBATCHES
+        loss.backward()
+        if step == STEPS - 1:
+            grads = {k: p.grad.clone() for k, p in model.named_parameters()}
+        losses.append(loss.item())
+        opt.step()
+    return losses, grads
+
+
+def main():
+    work, name = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    model, example, loss_kind, x, y = setup(name)
+    model.eval()
+    onnx_path = os.path.join(work, name + ".onnx")
+    input_name = "idx" if name == "gpt" else "x"
+    make_models.export(model, (example,), onnx_path, [input_name])
+    write_safetensors(os.path.join(work, "data.safetensors"), {input_name: x, "y": y})
+    subprocess.run(["dualpipe-import", onnx_path, "-o", os.path.join(work, "model.mlir"),
+                    "--params=" + os.path.join(work, "params.safetensors"),
+                    "--loss=" + loss_kind, "--label=y"], check=True)
+    want_losses, want_grads = torch_losses(model, loss_kind, x, y)
+    failed = 0
+    for cfg in sys.argv[3:]:
+        schedule, ranks = cfg.split(":")
+        out = os.path.join(work, "%s-%s" % (schedule, ranks))
+        subprocess.run(["dualpipe-compile", os.path.join(work, "model.mlir"),
+                        "--schedule=" + schedule, "--ranks=" + ranks,
+                        "--microbatches=%d" % MICROBATCHES, "-o", out,
+                        # LLVM's optimizer dominates compile time and is not
+                        # what these tests check.
+                        "--opt-level=0"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run = subprocess.run(["dualpipe-run", out, "--steps=%d" % STEPS, "--lr=%g" % LR,
+                              "--check", "--no-progress",
+                              "--params=" + os.path.join(work, "params.safetensors"),
+                              "--data=" + os.path.join(work, "data.safetensors"),
+                              "--dump-grads=" + os.path.join(out, "grads.safetensors")],
+                             capture_output=True, text=True)
+        log = run.stdout + run.stderr
+        check = "PASS" if run.returncode == 0 and "tolerance 1e-5: PASS" in log else "FAIL"
+        got = [float(v) for v in re.findall(r"^step \d+ loss (\S+)", log, re.M)]
+        loss_ok = len(got) == STEPS and all(
+            abs(a - b) <= LOSS_ROUNDING + LOSS_TOL * abs(b) for a, b in zip(got, want_losses))
+        loss_err = max((abs(a - b) / abs(b) for a, b in zip(got, want_losses)),
+                       default=float("inf")) if len(got) == STEPS else float("inf")
+        grads = read_safetensors(os.path.join(out, "grads.safetensors"))
+        worst, worst_name = 0.0, ""
+        for k, g in want_grads.items():
+            err = ((grads[k] - g).abs().max() / g.abs().max()).item() if k in grads else float("inf")
+            if err >= worst:
+                worst, worst_name = err, k
+        ok = check == "PASS" and loss_ok and worst <= GRAD_TOL
+        failed += not ok
+        print("%s %s N=%s: check %s; %d-step losses vs torch.optim.SGD: max relative "
+              "error %.3g; last-step gradients vs torch.autograd: max relative error %.3g "
+              "(%s, %d tensors): %s" % (name, schedule, ranks, check, STEPS, loss_err, worst,
+                                        worst_name, len(want_grads), "PASS" if ok else "FAIL"))
+        if not ok:
+            print(log)
+    print("%s: all %d configurations agree with PyTorch" % (name, len(sys.argv) - 3)
+          if not failed else "%s: %d configurations FAILED" % (name, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Writes the small ONNX models of test/Tools/dualpipe-import (a few KB each).
+
+    /usr/bin/python3 test/data/onnx/make_models.py [OUT_DIR] [--gpt]
+
+mlp.onnx   an ordinary torch nn.Module (Linear, GELU, Tanh, SiLU-like gate,
+           Linear), exported by torch.onnx.export at opset 17 in eval mode,
+           batch 4 x 8 features -> 4 classes; its weights come from
+           torch.manual_seed(0).
+ops.onnx   a module for the FileCheck test: MatMul on 3-D input, Transpose,
+           Reshape, Flatten, Sub, Div, Pow, Sqrt, Softmax, LayerNorm.
+gpt.onnx   (only with --gpt: 31 KB, so the tests export it when they run) a
+           nanoGPT-style GPT (2 blocks, width 8, 2 heads, 8 tokens, vocab
+           16): Gather embeddings, Split, Reshape/Transpose heads, a causal
+           mask from a float tril buffer (Slice, Equal, Where), Softmax,
+           LayerNormalization, exact GELU (Erf); batch 2 x 8 tokens.
+unsupported.onnx  one CumSum node (no lowering), written with onnx.helper.
+dynamic.onnx      one Relu on an input [batch, 3] with a symbolic batch.
+
+Needs PyTorch (Debian: python3-torch) and, for unsupported.onnx, python3-onnx.
+"""
+import math
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class MLP(nn.Module):
+    def __init__(self, inp=8, hidden=16, classes=4):
+        super().__init__()
+        self.fc1 = nn.Linear(inp, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        h = F.gelu(self.fc1(x))
+        h = torch.tanh(self.fc2(h)) + h
+        h = h * torch.sigmoid(h)
+        return self.head(F.relu(h))
+
+
+class Ops(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(6, 6)
+        self.norm = nn.LayerNorm(6)
+
+    def forward(self, x):  # x: [2, 3, 6]
+        h = self.proj(x)                      # MatMul + Add on 3-D input
+        h = h.transpose(1, 2).reshape(2, 18)  # Transpose, Reshape
+        h = (h - h.mean(dim=1, keepdim=True)) / torch.sqrt(h.pow(2).mean(dim=1, keepdim=True) + 1.0)
+        h = h.reshape(2, 3, 6)
+        h = self.norm(h)
+        return torch.softmax(torch.flatten(h, 1), dim=-1)
+
+
+class CausalSelfAttention(nn.Module):
+    """nanoGPT's attention (karpathy/nanoGPT model.py, without flash and
+    dropout): one c_attn projection split into q, k, v, heads by view and
+    transpose, a causal mask from a tril buffer, softmax, c_proj."""
+
+    def __init__(self, n_embd, n_head, block_size):
+        super().__init__()
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.n_head, self.n_embd = n_head, n_embd
+        self.register_buffer("bias", torch.tril(torch.ones(block_size, block_size))
+                             .view(1, 1, block_size, block_size))
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
+        att = F.softmax(att, dim=-1)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        return self.c_proj(y)
+
+
+class Block(nn.Module):
+    def __init__(self, n_embd, n_head, block_size):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head, block_size)
+        self.ln_2 = nn.LayerNorm(n_embd)
+        self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(),
+                                 nn.Linear(4 * n_embd, n_embd))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """nanoGPT-style: token and learned position embeddings, pre-norm
+    blocks, final LayerNorm, an untied lm_head (tied weights would be one
+    parameter in two stages, which the partitioner refuses)."""
+
+    def __init__(self, vocab=16, block_size=8, n_layer=2, n_head=2, n_embd=8):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, n_embd)
+        self.wpe = nn.Embedding(block_size, n_embd)
+        self.h = nn.ModuleList([Block(n_embd, n_head, block_size) for _ in range(n_layer)])
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.lm_head = nn.Linear(n_embd, vocab, bias=False)
+        # torch 1.13's exporter merges initializers of equal values into one
+        # (every fresh LayerNorm's ones and zeros would become one tied
+        # parameter): move the LayerNorms off their initial values.
+        with torch.no_grad():
+            for m in self.modules():
+                if isinstance(m, nn.LayerNorm):
+                    m.weight.add_(0.1 * torch.randn(m.weight.shape))
+                    m.bias.add_(0.1 * torch.randn(m.bias.shape))
+
+    def forward(self, idx):
+        b, t = idx.size()
+        pos = torch.arange(0, t, dtype=torch.long)
+        x = self.wte(idx) + self.wpe(pos)
+        for block in self.h:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
+def export(model, args, path, names):
+    model.eval()
+    torch.onnx.export(model, args, path, opset_version=17, input_names=names,
+                      output_names=["out"], do_constant_folding=False)
+
+
+def write_gpt(path):
+    torch.manual_seed(2)
+    export(GPT(), (torch.randint(0, 16, (2, 8)),), path, ["idx"])
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    out = args[0] if args else os.path.dirname(os.path.abspath(__file__))
+    torch.manual_seed(0)
+    export(MLP(), (torch.randn(4, 8),), os.path.join(out, "mlp.onnx"), ["x"])
+    torch.manual_seed(1)
+    export(Ops(), (torch.randn(2, 3, 6),), os.path.join(out, "ops.onnx"), ["x"])
+    if "--gpt" in sys.argv:
+        write_gpt(os.path.join(out, "gpt.onnx"))
+    try:
+        import onnx
+        from onnx import TensorProto, helper
+    except ImportError:
+        print("python3-onnx missing: unsupported.onnx not written")
+        return
+    node = helper.make_node("CumSum", ["x", "axis"], ["out"], name="the_cumsum")
+    axis = helper.make_tensor("axis", TensorProto.INT64, [], [1])
+    graph = helper.make_graph(
+        [node], "unsupported",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [2, 3])],
+        [axis])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, os.path.join(out, "unsupported.onnx"))
+    # A dynamic batch dimension, as torch.onnx.export(dynamic_axes=...) writes.
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["out"], name="relu")], "dynamic",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, os.path.join(out, "dynamic.onnx"))
+
+
+if __name__ == "__main__":
+    main()
