@@ -225,10 +225,13 @@ LogicalResult ModelCompiler::emit() {
   result.manifest = outPath("manifest.json");
   std::vector<std::string> objects;
   for (auto [i, m] : llvm::enumerate(llvmModules)) {
-    objects.push_back(outPath("step" + std::to_string(i) + ".o"));
-    if (failed(driver::emitObject(*m, objects.back(), options.cpu,
-                                  options.step.optLevel, options.timer)))
+    FailureOr<std::vector<std::string>> written = driver::emitObjects(
+        *m, outPath("step" + std::to_string(i)),
+        i == 0 ? "" : ".module" + std::to_string(i), options.cpu,
+        options.step.optLevel, options.jobs, options.timer);
+    if (failed(written))
       return failure();
+    llvm::append_range(objects, *written);
   }
   mark("other");
   if (failed(driver::linkLibrary(objects, result.library, options.step.target,

@@ -22,11 +22,16 @@ trainingManifest(mlir::ModuleOp module, const StepOptions &step,
                  llvm::StringRef memoryReport);
 
 /// Compiles `module` for the host CPU (`cpu`, empty: the host's) at
-/// `optLevel` into an object file at `path`, marking `timer`'s
-/// llvm-optimize and codegen phases.
-mlir::LogicalResult emitObject(llvm::Module &module, llvm::StringRef path,
-                               llvm::StringRef cpu, unsigned optLevel,
-                               PhaseTimer *timer);
+/// `optLevel` into object files: with `jobs` <= 1 one, `pathPrefix`.o;
+/// otherwise the module is split into up to `jobs` parts (by function)
+/// optimized and compiled on that many threads, `pathPrefix`_K.o, its
+/// local symbols made hidden globals (renamed with `localSuffix` where
+/// not empty, so that two modules linked together cannot clash). Marks
+/// `timer`'s llvm-optimize and codegen phases; returns the paths written.
+mlir::FailureOr<std::vector<std::string>>
+emitObjects(llvm::Module &module, llvm::StringRef pathPrefix,
+            llvm::StringRef localSuffix, llvm::StringRef cpu,
+            unsigned optLevel, unsigned jobs, PhaseTimer *timer);
 
 /// Links `objects` and the exported `dualpipe_step_abi` string (`abi`, the
 /// manifest's signature text) into the shared library `library` with the

@@ -5,14 +5,18 @@
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 
+#include "llvm/Bitcode/BitcodeReader.h"
+#include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+#include "llvm/Support/ThreadPool.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
+#include "llvm/Transforms/Utils/SplitModule.h"
 
 using namespace mlir;
 
@@ -33,8 +37,10 @@ llvm::CodeGenOptLevel codeGenLevel(unsigned optLevel) {
 }
 } // namespace
 
-LogicalResult emitObject(llvm::Module &module, StringRef path, StringRef cpu,
-                         unsigned optLevel, PhaseTimer *timer) {
+namespace {
+/// The host's (or `cpu`'s) target machine at `optLevel`.
+FailureOr<std::unique_ptr<llvm::TargetMachine>>
+makeTargetMachine(StringRef cpu, unsigned optLevel) {
   std::string tripleName = llvm::sys::getDefaultTargetTriple();
   llvm::Triple triple(tripleName);
   std::string error;
@@ -43,34 +49,138 @@ LogicalResult emitObject(llvm::Module &module, StringRef path, StringRef cpu,
     return compileError("no LLVM target for " + tripleName + ": " + error);
   std::string cpuName =
       cpu.empty() ? llvm::sys::getHostCPUName().str() : cpu.str();
-  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
       triple, cpuName, "", llvm::TargetOptions(), llvm::Reloc::PIC_,
       std::nullopt, codeGenLevel(optLevel)));
-  module.setDataLayout(tm->createDataLayout());
-  module.setTargetTriple(triple);
+}
 
-  auto optimize = makeOptimizingTransformer(optLevel, 0, tm.get());
+/// One module to compile into one object file, with what it needs.
+struct Part {
+  std::unique_ptr<llvm::LLVMContext> context; // null: the caller's
+  std::unique_ptr<llvm::Module> owned;
+  llvm::Module *module = nullptr;
+  std::unique_ptr<llvm::TargetMachine> tm;
+  std::string path;
+  std::string error; // set by a failed step
+};
+
+void optimizePart(Part &part, unsigned optLevel) {
+  part.module->setDataLayout(part.tm->createDataLayout());
+  part.module->setTargetTriple(part.tm->getTargetTriple());
+  auto optimize = makeOptimizingTransformer(optLevel, 0, part.tm.get());
+  if (llvm::Error err = optimize(part.module))
+    part.error = "LLVM optimization failed: " + llvm::toString(std::move(err));
+}
+
+void codegenPart(Part &part) {
+  std::error_code ec;
+  llvm::ToolOutputFile out(part.path, ec, llvm::sys::fs::OF_None);
+  if (ec) {
+    part.error = "cannot write " + part.path + ": " + ec.message();
+    return;
+  }
+  llvm::legacy::PassManager codegen;
+  if (part.tm->addPassesToEmitFile(codegen, out.os(), nullptr,
+                                   llvm::CodeGenFileType::ObjectFile)) {
+    part.error = "the target cannot emit object files";
+    return;
+  }
+  codegen.run(*part.module);
+  out.keep();
+}
+
+/// Splits `module` into at most `jobs` linkable parts (llvm::SplitModule),
+/// each in its own LLVMContext (through bitcode) so that threads can
+/// optimize and compile them at once.
+LogicalResult splitParts(llvm::Module &module, unsigned jobs,
+                         StringRef pathPrefix, StringRef localSuffix,
+                         std::vector<Part> &parts) {
+  // SplitModule makes local symbols hidden globals so that parts can call
+  // each other; the step and the reference module have locals of the same
+  // names (stage and block functions), so those of all but the first get a
+  // suffix.
+  if (!localSuffix.empty())
+    for (llvm::GlobalValue &gv : module.global_values())
+      if (gv.hasLocalLinkage())
+        gv.setName((gv.hasName() ? gv.getName() : "anon") + localSuffix);
+  std::vector<std::string> bitcode;
+  llvm::SplitModule(module, jobs, [&](std::unique_ptr<llvm::Module> part) {
+    // A part with no definition would be an empty object: skip it.
+    if (llvm::all_of(part->functions(),
+                     [](llvm::Function &f) { return f.isDeclaration(); }) &&
+        part->global_empty())
+      return;
+    llvm::raw_string_ostream os(bitcode.emplace_back());
+    llvm::WriteBitcodeToFile(*part, os);
+  });
+  for (auto [i, text] : llvm::enumerate(bitcode)) {
+    Part &part = parts.emplace_back();
+    part.context = std::make_unique<llvm::LLVMContext>();
+    llvm::Expected<std::unique_ptr<llvm::Module>> m = llvm::parseBitcodeFile(
+        llvm::MemoryBufferRef(text, "part"), *part.context);
+    if (!m)
+      return compileError("cannot split the step's LLVM module: " +
+                          llvm::toString(m.takeError()));
+    part.owned = std::move(*m);
+    part.module = part.owned.get();
+    part.path = (pathPrefix + "_" + llvm::Twine(i) + ".o").str();
+  }
+  return success();
+}
+
+/// Runs `step` on every part, `jobs` at a time; the first error wins.
+LogicalResult forEachPart(std::vector<Part> &parts, unsigned jobs,
+                          llvm::function_ref<void(Part &)> step) {
+  if (parts.size() == 1 || jobs <= 1) {
+    for (Part &part : parts)
+      step(part);
+  } else {
+    llvm::DefaultThreadPool pool(llvm::hardware_concurrency(jobs));
+    for (Part &part : parts)
+      pool.async([&step, &part] { step(part); });
+    pool.wait();
+  }
+  for (Part &part : parts)
+    if (!part.error.empty())
+      return compileError(part.error);
+  return success();
+}
+} // namespace
+
+FailureOr<std::vector<std::string>>
+emitObjects(llvm::Module &module, StringRef pathPrefix, StringRef localSuffix,
+            StringRef cpu, unsigned optLevel, unsigned jobs,
+            PhaseTimer *timer) {
+  std::vector<Part> parts;
+  if (jobs <= 1) {
+    Part &part = parts.emplace_back();
+    part.module = &module;
+    part.path = (pathPrefix + ".o").str();
+  } else if (failed(splitParts(module, jobs, pathPrefix, localSuffix, parts))) {
+    return failure();
+  }
+  for (Part &part : parts) {
+    FailureOr<std::unique_ptr<llvm::TargetMachine>> tm =
+        makeTargetMachine(cpu, optLevel);
+    if (failed(tm))
+      return failure();
+    part.tm = std::move(*tm);
+  }
   if (timer)
     timer->mark("other");
-  if (llvm::Error err = optimize(&module))
-    return compileError("LLVM optimization failed: " +
-                        llvm::toString(std::move(err)));
-
-  std::error_code ec;
-  llvm::ToolOutputFile out(path, ec, llvm::sys::fs::OF_None);
-  if (ec)
-    return compileError("cannot write " + path + ": " + ec.message());
-  llvm::legacy::PassManager codegen;
-  if (tm->addPassesToEmitFile(codegen, out.os(), nullptr,
-                              llvm::CodeGenFileType::ObjectFile))
-    return compileError("the target cannot emit object files");
+  if (failed(forEachPart(parts, jobs,
+                         [&](Part &part) { optimizePart(part, optLevel); })))
+    return failure();
   if (timer)
     timer->mark("llvm-optimize");
-  codegen.run(module);
+  if (failed(forEachPart(parts, jobs, codegenPart)))
+    return failure();
   if (timer)
     timer->mark("codegen");
-  out.keep();
-  return success();
+  std::vector<std::string> paths;
+  for (Part &part : parts)
+    paths.push_back(part.path);
+  return paths;
 }
 
 /// `text` as a C string literal, split into lines; every byte that is not

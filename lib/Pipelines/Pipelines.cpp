@@ -298,10 +298,10 @@ void addOneShotBufferize(PipelineBuilder &b) {
   b.add(bufferization::createOneShotBufferizePass(options));
 }
 
+/// Rank programs free their buffers at the last use, everything else
+/// through upstream's buffer-deallocation-pipeline (DeallocateBuffers.cpp).
 void addBufferDeallocation(PipelineBuilder &b) {
-  b.addPipeline("buffer-deallocation-pipeline", [](OpPassManager &pm) {
-    bufferization::buildBufferDeallocationPipeline(pm);
-  });
+  b.add(createDualPipeDeallocateBuffers());
   b.add(createCanonicalizerPass());
 }
 

@@ -23,6 +23,9 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 
+#include <algorithm>
+#include <thread>
+
 using namespace mlir;
 namespace cl = llvm::cl;
 
@@ -76,6 +79,15 @@ static cl::opt<unsigned>
                 cl::desc("LLVM optimization level of the object code, 0-3 "
                          "(default 3; 1 compiles several times faster)"),
                 cl::init(3), cl::cat(category));
+static cl::opt<unsigned> jobsOpt(
+    "j",
+    cl::desc("Threads for LLVM optimization and code generation: the step's "
+             "LLVM module is split by function into that many parts, each "
+             "its own object file (default 0: one per core; 1: one module, "
+             "one object file)"),
+    cl::init(0), cl::cat(category));
+static cl::alias jobsAlias("jobs", cl::desc("Alias for -j"),
+                           cl::aliasopt(jobsOpt), cl::cat(category));
 static cl::opt<std::string> optimizerOpt(
     "optimizer",
     cl::desc("Compile the optimizer step into step.so: sgd, momentum or "
@@ -211,6 +223,8 @@ compileOptions(const std::string &stopAfter) {
     step.stopAfterPass = stopAfter;
   o.outDir = outDir;
   o.cpu = cpuOpt;
+  o.jobs = jobsOpt ? unsigned(jobsOpt)
+                   : std::max(1u, std::thread::hardware_concurrency());
   return o;
 }
 

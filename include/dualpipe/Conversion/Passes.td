@@ -240,6 +240,43 @@ def DualPipeProtectArguments
 }
 
 
+def DualPipeDeallocateBuffers
+    : Pass<"dualpipe-deallocate-buffers", "::mlir::ModuleOp"> {
+  let summary = "Free bufferized buffers at their last use in straight-line "
+                "functions, the rest with upstream's deallocation pipeline";
+  let description = [{
+    Inserts the `memref.dealloc` of every buffer that bufferization
+    allocated, keeping upstream's function-boundary ABI (a callee never
+    frees its arguments; the caller owns every returned buffer, which never
+    aliases an argument). A function that is one block whose owned buffers
+    are all `memref.alloc`, `bufferization.clone` or call results (rank
+    programs, stage and block functions) frees each right after the last
+    use of it or of a view of it (views: `ViewLikeOpInterface` results, and
+    the buffer results of region ops that allocate nothing, such as an
+    `scf.for` carrying a buffer, which may view any owned buffer they use).
+    A returned buffer that is not an owned buffer returned once (an
+    argument, a view, a global) is returned as a `bufferization.clone`, as
+    upstream does. Every other function (more than one block, a buffer
+    allocated inside a region, an op of unknown aliasing that takes an
+    owned buffer and returns one, an unknown allocation) goes through
+    upstream's `buffer-deallocation-pipeline`, the handled ones set aside
+    (as private declarations) while it runs.
+
+    Why not upstream's pipeline everywhere: a rank program calls stage
+    functions with tens of results each, thousands of times; the ownership
+    indicators and `bufferization.dealloc` ops it builds for that grow the
+    function ten-fold and `buffer-deallocation-simplification` is
+    superlinear in them (157 s of a 96-layer compile in bench/REPORT.md;
+    45 s of 72 s lowering for a 12-layer GPT), while for straight-line code
+    over owned buffers the last use is the answer.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::bufferization::BufferizationDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def DualPipeCudaPrepare : Pass<"dualpipe-cuda-prepare", "::mlir::ModuleOp"> {
   let summary = "Prepare bufferized step code for the cuda target";
   let description = [{

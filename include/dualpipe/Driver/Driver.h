@@ -54,6 +54,9 @@ struct CompileOptions {
   std::string outDir;
   /// Target CPU of the object code (empty: the host's).
   std::string cpu;
+  /// Threads for LLVM optimization and code generation (the module split
+  /// into that many parts); 1 keeps one module and one object file.
+  unsigned jobs = 1;
   /// Called on every pass manager before it runs (timing, IR printing).
   std::function<void(mlir::PassManager &)> instrument;
   /// Where phase times are marked (may be null).

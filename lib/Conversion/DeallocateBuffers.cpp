@@ -1,0 +1,221 @@
+//===- DeallocateBuffers.cpp - free bufferized buffers --------------------===//
+//
+// Straight-line functions over owned buffers (rank programs, stage and
+// block functions) free each buffer after its last use; everything else
+// goes through upstream's buffer-deallocation-pipeline. The pass
+// description in Passes.td says why.
+//
+//===----------------------------------------------------------------------===//
+#include "dualpipe/Conversion/Passes.h"
+
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/DenseMap.h"
+
+namespace dualpipe {
+#define GEN_PASS_DEF_DUALPIPEDEALLOCATEBUFFERS
+#include "dualpipe/Conversion/Passes.h.inc"
+
+using namespace mlir;
+
+namespace {
+
+/// The buffers a straight-line function owns, where each is last used, and
+/// which the function returns.
+struct Lifetimes {
+  SmallVector<Value> roots;
+  SmallVector<Operation *> lastUse;
+  /// Roots the function returns: their ownership passes to the caller.
+  llvm::SmallDenseSet<unsigned> returned;
+  /// Return operands that are not a root returned once (an argument, a view,
+  /// a global, a root returned twice): the caller must get its own copy.
+  SmallVector<unsigned> returnCopies;
+};
+
+bool isBuffer(Value v) { return isa<BaseMemRefType>(v.getType()); }
+
+/// A buffer the function owns from its definition on: a fresh allocation,
+/// a clone, or a buffer a call returns (the deallocation ABI that this pass
+/// and upstream's share: the caller owns returned buffers and they never
+/// alias the call's operands).
+bool definesOwnedBuffers(Operation &op) {
+  return isa<memref::AllocOp, bufferization::CloneOp, func::CallOp>(op);
+}
+
+/// Whether `op`, or an op in its regions, allocates or frees a buffer whose
+/// lifetime is a region's (upstream's job) or is already a deallocation.
+bool freesOrNestsBuffers(Operation &op) {
+  if (isa<memref::DeallocOp, memref::ReallocOp, bufferization::DeallocOp>(op))
+    return true;
+  bool nested = false;
+  op.walk([&](Operation *inner) {
+    if (inner != &op &&
+        (definesOwnedBuffers(*inner) ||
+         isa<memref::DeallocOp, memref::ReallocOp>(inner)))
+      nested = true;
+  });
+  return nested;
+}
+
+/// Collects the owned buffers of `fn` and their last uses, or fails if the
+/// function is not one whose buffers can be freed at their last use.
+FailureOr<Lifetimes> analyzeLifetimes(func::FuncOp fn) {
+  if (!fn.getBody().hasOneBlock())
+    return failure();
+  Block &block = fn.getBody().front();
+  Lifetimes result;
+  // Every alias -> the roots it may be a view of (one, except for the
+  // results of region ops).
+  llvm::DenseMap<Value, SmallVector<unsigned, 1>> rootOf;
+  for (Operation &op : block.without_terminator()) {
+    if (freesOrNestsBuffers(op))
+      return failure();
+    // Uses, including those inside the op's regions.
+    llvm::SmallDenseSet<unsigned> used;
+    op.walk([&](Operation *inner) {
+      for (Value v : inner->getOperands()) {
+        auto it = rootOf.find(v);
+        if (it == rootOf.end())
+          continue;
+        for (unsigned root : it->second) {
+          result.lastUse[root] = &op;
+          used.insert(root);
+        }
+      }
+    });
+    for (Value r : op.getResults())
+      if (isa<TensorType>(r.getType()))
+        return failure(); // not bufferized
+    // Definitions.
+    if (definesOwnedBuffers(op)) {
+      for (Value r : op.getResults()) {
+        if (!isBuffer(r))
+          continue;
+        rootOf[r] = {unsigned(result.roots.size())};
+        result.roots.push_back(r);
+        result.lastUse.push_back(&op);
+      }
+      continue;
+    }
+    if (auto view = dyn_cast<ViewLikeOpInterface>(op)) {
+      auto it = rootOf.find(view.getViewSource());
+      if (it == rootOf.end())
+        continue;
+      // A copy: inserting into rootOf may move its entries.
+      SmallVector<unsigned, 1> roots = it->second;
+      for (Value r : op.getResults())
+        if (isBuffer(r))
+          rootOf[r] = roots;
+      continue;
+    }
+    // An op with regions that allocate nothing (an scf.for carrying a
+    // buffer) can only return buffers that come from outside it: its
+    // results may be views of any owned buffer it uses.
+    if (op.getNumRegions() > 0 && llvm::any_of(op.getResults(), isBuffer)) {
+      SmallVector<unsigned, 1> roots(used.begin(), used.end());
+      if (!roots.empty())
+        for (Value r : op.getResults())
+          if (isBuffer(r))
+            rootOf[r] = roots;
+      continue;
+    }
+    // Any other op that returns a buffer must neither alias an owned one
+    // (its aliasing is unknown) nor allocate one (nobody would free it).
+    if (llvm::none_of(op.getResults(), isBuffer))
+      continue;
+    if (llvm::any_of(op.getOperands(),
+                     [&](Value v) { return rootOf.count(v); }))
+      return failure();
+    if (!isa<memref::AllocaOp>(op) && hasEffect<MemoryEffects::Allocate>(&op))
+      return failure();
+  }
+  auto ret = dyn_cast<func::ReturnOp>(block.getTerminator());
+  if (!ret)
+    return failure();
+  for (OpOperand &operand : ret->getOpOperands()) {
+    if (!isBuffer(operand.get()))
+      continue;
+    auto it = rootOf.find(operand.get());
+    if (it != rootOf.end() && result.roots[it->second.front()] ==
+                                  operand.get() &&
+        result.returned.insert(it->second.front()).second)
+      continue;
+    if (it != rootOf.end())
+      for (unsigned root : it->second)
+        result.lastUse[root] = ret;
+    result.returnCopies.push_back(operand.getOperandNumber());
+  }
+  return result;
+}
+
+/// Copies what `fn` must not return as is, then frees every owned buffer
+/// that is not returned after its last use.
+void freeAtLastUse(func::FuncOp fn, const Lifetimes &lifetimes) {
+  Operation *ret = fn.getBody().front().getTerminator();
+  OpBuilder b(ret);
+  for (unsigned i : lifetimes.returnCopies) {
+    Value v = ret->getOperand(i);
+    ret->setOperand(i, bufferization::CloneOp::create(b, v.getLoc(), v));
+  }
+  for (auto [i, root] : llvm::enumerate(lifetimes.roots)) {
+    if (lifetimes.returned.contains(i))
+      continue;
+    Operation *last = lifetimes.lastUse[i];
+    if (last == ret)
+      b.setInsertionPoint(ret);
+    else
+      b.setInsertionPointAfter(last);
+    memref::DeallocOp::create(b, root.getLoc(), root);
+  }
+}
+
+struct DeallocateBuffersPass
+    : impl::DualPipeDeallocateBuffersBase<DeallocateBuffersPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    // Rank programs this pass frees itself leave the module (their bodies
+    // move to detached functions) while upstream's pipeline runs on the
+    // rest, which then sees them as declarations.
+    struct SetAside {
+      func::FuncOp fn;
+      Lifetimes lifetimes;
+      OwningOpRef<func::FuncOp> holder;
+      SymbolTable::Visibility visibility;
+    };
+    SmallVector<SetAside> aside;
+    for (auto fn : module.getOps<func::FuncOp>()) {
+      if (fn.isExternal())
+        continue;
+      FailureOr<Lifetimes> lifetimes = analyzeLifetimes(fn);
+      if (failed(lifetimes))
+        continue;
+      OwningOpRef<func::FuncOp> holder =
+          func::FuncOp::create(fn.getLoc(), fn.getName(), fn.getFunctionType());
+      holder->getBody().takeBody(fn.getBody());
+      // A declaration must be private to verify.
+      SymbolTable::Visibility visibility = SymbolTable::getSymbolVisibility(fn);
+      SymbolTable::setSymbolVisibility(fn, SymbolTable::Visibility::Private);
+      aside.push_back(
+          {fn, std::move(*lifetimes), std::move(holder), visibility});
+    }
+
+    LogicalResult ran = success();
+    if (llvm::any_of(module.getOps<func::FuncOp>(),
+                     [](func::FuncOp fn) { return !fn.isExternal(); })) {
+      OpPassManager upstream(ModuleOp::getOperationName());
+      bufferization::buildBufferDeallocationPipeline(upstream);
+      ran = runPipeline(upstream, module);
+    }
+
+    for (SetAside &a : aside) {
+      a.fn.getBody().takeBody(a.holder->getBody());
+      SymbolTable::setSymbolVisibility(a.fn, a.visibility);
+      freeAtLastUse(a.fn, a.lifetimes);
+    }
+    if (failed(ran))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace dualpipe
