@@ -336,8 +336,11 @@ void addCpuLowering(PipelineBuilder &b) {
   // is quadratic in the loop nests of a function (see ScfToCf.cpp).
   b.addNested<func::FuncOp>(createDualPipeScfToCf());
   b.add(memref::createExpandStridedMetadataPass());
-  // Math: LLVM intrinsics first (rsqrt becomes 1/sqrt; libm has no rsqrtf),
-  // libm calls for what LLVM has no intrinsic for (erf).
+  // Math: f32 tanh/exp/log/erf... as inline polynomials (LLVM vectorizes
+  // them; as intrinsics each element would be a libm call), then LLVM
+  // intrinsics (rsqrt becomes 1/sqrt; libm has no rsqrtf), libm calls for
+  // what LLVM has no intrinsic for (f64 erf).
+  b.add(createDualPipeMathApproximation());
   b.add(createConvertMathToLLVMPass());
   b.add(createConvertMathToLibmPass());
   b.add(createFinalizeMemRefToLLVMConversionPass());
