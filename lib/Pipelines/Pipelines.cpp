@@ -311,6 +311,14 @@ void addBufferDeallocation(PipelineBuilder &b) {
 void addBufferize(PipelineBuilder &b) {
   b.add(createDualPipeProtectArguments());
   b.add(createConvertElementwiseToLinalgPass());
+  // Producer-consumer chains of elementwise linalg.generic ops (the
+  // backward's chains, elementwise producers of reductions) become one op
+  // each while still on tensors, so bufferization materializes no buffer
+  // between them; only where nothing is computed twice (see
+  // FuseElementwise.cpp: upstream's linalg-fuse-elementwise-ops as it is
+  // made the bench steps slower). Matmul, transpose and fill stay named ops
+  // for dualpipe-lower-gemm-to-runtime.
+  b.add(createDualPipeFuseElementwise());
   addOneShotBufferize(b);
   addBufferDeallocation(b);
 }
