@@ -537,6 +537,8 @@ def main():
     section_runtime(body, head)
     body.append("## 4. Against PyTorch eager on CPU\n")
     section_torch(body, head)
+    if (load("notes") or {}).get("torch"):
+        body.append(load("notes")["torch"] + "\n")
     body.append("## 5. GPU (`bench/gpu.sh`)\n")
     body.append("**Not measured here: this machine has no GPU** (and this session was not "
                 "lent one). `bench/gpu.sh` runs DualPipe on several ranks of one H200 against a "

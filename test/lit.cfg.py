@@ -82,3 +82,12 @@ else:
                     "tests that need it are UNSUPPORTED; on Debian, "
                     "apt-get install python3-torch python3-numpy"
                     % " and ".join(dict.fromkeys([sys.executable, "/usr/bin/python3"])))
+
+# Tests that JIT-run lowered code say `REQUIRES: mlir-runner`: LLVM's
+# mlir-runner and its C runner utilities (printI64, ...) are installed.
+_runner_utils = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib",
+                             "libmlir_c_runner_utils" + config.llvm_shlib_ext)
+if os.path.exists(os.path.join(config.llvm_tools_dir, "mlir-runner")) and \
+        os.path.exists(_runner_utils):
+    config.available_features.add("mlir-runner")
+    config.substitutions.append(("%mlir_c_runner_utils", _runner_utils))

@@ -311,6 +311,14 @@ void addBufferDeallocation(PipelineBuilder &b) {
 void addBufferize(PipelineBuilder &b) {
   b.add(createDualPipeProtectArguments());
   b.add(createConvertElementwiseToLinalgPass());
+  // Producer-consumer chains of elementwise linalg.generic ops (the
+  // backward's chains, elementwise producers of reductions) become one op
+  // each while still on tensors, so bufferization materializes no buffer
+  // between them; only where nothing is computed twice (see
+  // FuseElementwise.cpp: upstream's linalg-fuse-elementwise-ops as it is
+  // made the bench steps slower). Matmul, transpose and fill stay named ops
+  // for dualpipe-lower-gemm-to-runtime.
+  b.add(createDualPipeFuseElementwise());
   addOneShotBufferize(b);
   addBufferDeallocation(b);
 }
@@ -336,8 +344,11 @@ void addCpuLowering(PipelineBuilder &b) {
   // is quadratic in the loop nests of a function (see ScfToCf.cpp).
   b.addNested<func::FuncOp>(createDualPipeScfToCf());
   b.add(memref::createExpandStridedMetadataPass());
-  // Math: LLVM intrinsics first (rsqrt becomes 1/sqrt; libm has no rsqrtf),
-  // libm calls for what LLVM has no intrinsic for (erf).
+  // Math: f32 tanh/exp/log/erf... as inline polynomials (LLVM vectorizes
+  // them; as intrinsics each element would be a libm call), then LLVM
+  // intrinsics (rsqrt becomes 1/sqrt; libm has no rsqrtf), libm calls for
+  // what LLVM has no intrinsic for (f64 erf).
+  b.add(createDualPipeMathApproximation());
   b.add(createConvertMathToLLVMPass());
   b.add(createConvertMathToLibmPass());
   b.add(createFinalizeMemRefToLLVMConversionPass());

@@ -229,6 +229,24 @@ def DualPipeScfToCf : Pass<"dualpipe-scf-to-cf"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def DualPipeMathApproximation : Pass<"dualpipe-math-approximation"> {
+  let summary = "f32 tanh/exp/expm1/log/log1p/log2/erf as polynomial approximations";
+  let description = [{
+    Rewrites `math.tanh`, `math.exp`, `math.expm1`, `math.log`,
+    `math.log1p`, `math.log2` and `math.erf` on f32 (scalars or vectors;
+    f16/bf16 are computed in f32) with upstream MLIR's polynomial
+    approximation patterns (`populateMathPolynomialApproximationPatterns`),
+    which upstream only exposes through a test pass. The result is arith and
+    `math.fma` code that LLVM can vectorize, instead of one libm call per
+    element. f64 and every other math op are left for
+    `convert-math-to-llvm` / `convert-math-to-libm`. The accuracy against
+    libm is tested in test/Conversion/math-approximation-accuracy.mlir.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def DualPipeProtectArguments
     : Pass<"dualpipe-protect-arguments", "::mlir::ModuleOp"> {
   let summary = "Mark every function's tensor arguments read-only for bufferization";

@@ -170,4 +170,20 @@ def DualPipePlanMemory : Pass<"dualpipe-plan-memory", "::mlir::ModuleOp"> {
   let dependentDialects = ["::dualpipe::DualPipeDialect"];
 }
 
+def DualPipeFuseElementwise : Pass<"dualpipe-fuse-elementwise"> {
+  let summary = "Fuse elementwise linalg.generic chains on tensors, computing nothing twice";
+  let description = [{
+    Upstream's elementwise fusion patterns (those of
+    `linalg-fuse-elementwise-ops`), fusing a producer generic into its
+    consumer only when the producer has one use and the consumer reads it
+    through a permutation map (no broadcast, no projection: every element
+    is computed once). Then each all-parallel generic whose init is a fresh
+    `tensor.empty` takes a dead input of the same type and map as init, so
+    bufferization computes it in place, as it did before fusion. Named ops
+    (matmul, transpose, fill) are untouched.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // DUALPIPE_TRANSFORMS_PASSES
