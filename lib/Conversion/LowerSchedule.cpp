@@ -363,6 +363,93 @@ LogicalResult RankLowering::run(ProgramOp program) {
   return success();
 }
 
+/// The stage functions of `pipeline`, their model arguments and their
+/// neighbours in their pipeline (DualPipe: two pipelines of half the
+/// stages each).
+FailureOr<SmallVector<StageInfo>> collectStages(ModuleOp module,
+                                                PipelineOp pipeline) {
+  SmallVector<StageInfo> stages;
+  bool twoPipelines = pipeline.getPlacement() == Placement::DualPipe;
+  int64_t total = pipeline.getNumStages(), half = total / 2;
+  for (int64_t s = 0; s < total; ++s) {
+    StageInfo info;
+    info.fn = module.lookupSymbol<func::FuncOp>(
+        cast<FlatSymbolRefAttr>(pipeline.getStages()[s]).getValue());
+    for (unsigned i = 0; i < info.fn.getNumArguments(); ++i) {
+      if (info.fn.getArgAttr(i, kFromStageAttr)) {
+        ++info.numActivations;
+        continue;
+      }
+      auto idx = info.fn.getArgAttrOfType<IntegerAttr>(i, kArgIndexAttr);
+      if (!idx) {
+        info.fn.emitError() << "argument " << i << " is neither an "
+                            << "activation nor a model argument";
+        return failure();
+      }
+      info.modelArgs.push_back(idx.getInt());
+      if (info.fn.getArgAttr(i, kParamAttr))
+        info.params.push_back(idx.getInt());
+    }
+    int64_t first = twoPipelines && s >= half ? half : 0;
+    int64_t last = twoPipelines && s < half ? half - 1 : total - 1;
+    info.prev = s > first ? s - 1 : -1;
+    info.next = s < last ? s + 1 : -1;
+    stages.push_back(info);
+  }
+  return stages;
+}
+
+/// The arguments of every rank's entry point: the model's (inputs batched
+/// over the micro-batches), the labels (the last stage's forward's extra
+/// arguments, batched), the losses output, then one gradient output per
+/// parameter.
+struct EntrySignature {
+  SmallVector<Type> types;
+  SmallVector<NamedAttrList> attrs;
+};
+
+FailureOr<EntrySignature> entrySignature(func::FuncOp model,
+                                         func::FuncOp lastStage,
+                                         func::FuncOp lastForward,
+                                         int64_t numMicrobatches,
+                                         ArrayRef<int64_t> modelParams) {
+  MLIRContext *ctx = model.getContext();
+  auto batched = [&](Type t) -> Type {
+    auto r = cast<RankedTensorType>(t);
+    SmallVector<int64_t> shape(r.getShape());
+    shape[0] *= numMicrobatches;
+    return RankedTensorType::get(shape, r.getElementType());
+  };
+  EntrySignature sig;
+  for (unsigned i = 0; i < model.getNumArguments(); ++i) {
+    Type t = model.getArgument(i).getType();
+    bool isInput = !model.getArgAttr(i, kParamAttr);
+    if (isInput && cast<RankedTensorType>(t).getRank() == 0) {
+      model.emitError() << "input " << i << " is a scalar; inputs need a "
+                        << "leading batch dimension to split into "
+                           "micro-batches";
+      return failure();
+    }
+    sig.types.push_back(isInput ? batched(t) : t);
+    sig.attrs.emplace_back(model.getArgAttrDict(i));
+  }
+  for (unsigned i = lastStage.getNumArguments();
+       i < lastForward.getNumArguments(); ++i) {
+    sig.types.push_back(batched(lastForward.getArgument(i).getType()));
+    sig.attrs.emplace_back(lastForward.getArgAttrDict(i));
+  }
+  sig.types.push_back(MemRefType::get({numMicrobatches}, Float32Type::get(ctx)));
+  sig.attrs.emplace_back();
+  sig.attrs.back().set(kOutputAttr, StringAttr::get(ctx, "losses"));
+  for (int64_t p : modelParams) {
+    auto t = cast<RankedTensorType>(model.getArgument(p).getType());
+    sig.types.push_back(MemRefType::get(t.getShape(), t.getElementType()));
+    sig.attrs.emplace_back();
+    sig.attrs.back().set(kGradOfAttr, model.getArgAttr(p, kParamAttr));
+  }
+  return sig;
+}
+
 struct LowerSchedulePass
     : impl::DualPipeLowerScheduleBase<LowerSchedulePass> {
   using DualPipeLowerScheduleBase::DualPipeLowerScheduleBase;
@@ -388,87 +475,30 @@ struct LowerSchedulePass
     }
     int64_t numMicrobatches = schedule.getNumMicrobatches();
 
-    // Stage functions, their arguments and their pipeline neighbours.
     SmallVector<int64_t> stageToRank(pipeline.getOn());
-    SmallVector<StageInfo> stages;
     SmallVector<int64_t> modelParams;
     for (unsigned i = 0; i < model.getNumArguments(); ++i)
       if (model.getArgAttr(i, kParamAttr))
         modelParams.push_back(i);
-    bool twoPipelines = pipeline.getPlacement() == Placement::DualPipe;
-    int64_t total = pipeline.getNumStages(), half = total / 2;
-    for (int64_t s = 0; s < total; ++s) {
-      StageInfo info;
-      info.fn = module.lookupSymbol<func::FuncOp>(
-          cast<FlatSymbolRefAttr>(pipeline.getStages()[s]).getValue());
-      for (unsigned i = 0; i < info.fn.getNumArguments(); ++i) {
-        if (info.fn.getArgAttr(i, kFromStageAttr)) {
-          ++info.numActivations;
-          continue;
-        }
-        auto idx = info.fn.getArgAttrOfType<IntegerAttr>(i, kArgIndexAttr);
-        if (!idx) {
-          info.fn.emitError() << "argument " << i << " is neither an "
-                              << "activation nor a model argument";
-          return signalPassFailure();
-        }
-        info.modelArgs.push_back(idx.getInt());
-        if (info.fn.getArgAttr(i, kParamAttr))
-          info.params.push_back(idx.getInt());
-      }
-      int64_t first = twoPipelines && s >= half ? half : 0;
-      int64_t last = twoPipelines && s < half ? half - 1 : total - 1;
-      info.prev = s > first ? s - 1 : -1;
-      info.next = s < last ? s + 1 : -1;
-      stages.push_back(info);
-    }
+    FailureOr<SmallVector<StageInfo>> stages = collectStages(module, pipeline);
+    if (failed(stages))
+      return signalPassFailure();
 
-    // The labels: extra arguments of the last stage's forward.
+    // The labels are extra arguments of the last stage's forward.
     func::FuncOp lastForward;
-    if (AutodiffAttr autodiff = getAutodiff(stages.back().fn))
+    if (AutodiffAttr autodiff = getAutodiff(stages->back().fn))
       lastForward =
           module.lookupSymbol<func::FuncOp>(autodiff.getForward().getValue());
     if (!lastForward) {
-      stages.back().fn.emitError() << "has no forward function; run "
-                                      "--dualpipe-autodiff first";
+      stages->back().fn.emitError() << "has no forward function; run "
+                                       "--dualpipe-autodiff first";
       return signalPassFailure();
     }
-    auto batched = [&](Type t) -> Type {
-      auto r = cast<RankedTensorType>(t);
-      SmallVector<int64_t> shape(r.getShape());
-      shape[0] *= numMicrobatches;
-      return RankedTensorType::get(shape, r.getElementType());
-    };
-    SmallVector<Type> argTypes;
-    SmallVector<NamedAttrList> argAttrs;
-    for (unsigned i = 0; i < model.getNumArguments(); ++i) {
-      Type t = model.getArgument(i).getType();
-      bool isInput = !model.getArgAttr(i, kParamAttr);
-      if (isInput && cast<RankedTensorType>(t).getRank() == 0) {
-        model.emitError() << "input " << i << " is a scalar; inputs need a "
-                          << "leading batch dimension to split into "
-                             "micro-batches";
-        return signalPassFailure();
-      }
-      argTypes.push_back(isInput ? batched(t) : t);
-      argAttrs.emplace_back(model.getArgAttrDict(i));
-    }
-    unsigned lastArgs = stages.back().fn.getNumArguments();
-    for (unsigned i = lastArgs; i < lastForward.getNumArguments(); ++i) {
-      argTypes.push_back(batched(lastForward.getArgument(i).getType()));
-      argAttrs.emplace_back(lastForward.getArgAttrDict(i));
-    }
-    argTypes.push_back(
-        MemRefType::get({numMicrobatches}, Float32Type::get(&getContext())));
-    argAttrs.emplace_back();
-    argAttrs.back().set(kOutputAttr, StringAttr::get(&getContext(),
-                                                           "losses"));
-    for (int64_t p : modelParams) {
-      auto t = cast<RankedTensorType>(model.getArgument(p).getType());
-      argTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
-      argAttrs.emplace_back();
-      argAttrs.back().set(kGradOfAttr, model.getArgAttr(p, kParamAttr));
-    }
+    FailureOr<EntrySignature> sig =
+        entrySignature(model, stages->back().fn, lastForward,
+                       numMicrobatches, modelParams);
+    if (failed(sig))
+      return signalPassFailure();
 
     OpBuilder b(&getContext());
     b.setInsertionPointToEnd(module.getBody());
@@ -476,13 +506,13 @@ struct LowerSchedulePass
       int64_t r = program.getRankValue();
       auto entry = func::FuncOp::create(
           b, program.getLoc(), (prefix + Twine(r)).str(),
-          b.getFunctionType(argTypes, {}));
+          b.getFunctionType(sig->types, {}));
       entry->setAttr("llvm.emit_c_interface", b.getUnitAttr());
       entry->setAttr(kRankAttr, b.getI64IntegerAttr(r));
-      for (auto [i, attrs] : llvm::enumerate(argAttrs))
+      for (auto [i, attrs] : llvm::enumerate(sig->attrs))
         entry.setArgAttrs(i, attrs.getDictionary(&getContext()));
       OpBuilder body(&getContext());
-      RankLowering lowering(body, module, stages, stageToRank, entry,
+      RankLowering lowering(body, module, *stages, stageToRank, entry,
                             r, numMicrobatches, model.getNumArguments(),
                             modelParams);
       if (failed(lowering.run(program)))

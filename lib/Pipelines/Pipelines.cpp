@@ -14,7 +14,6 @@
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
-#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
@@ -205,15 +204,6 @@ public:
     noteAdded(name);
   }
 
-  /// Adds an upstream sub-pipeline as one unit under its registered name.
-  void addPipeline(StringRef name,
-                   llvm::function_ref<void(OpPassManager &)> build) {
-    if (cut)
-      return;
-    build(pm);
-    noteAdded(name);
-  }
-
 private:
   void noteAdded(StringRef name) {
     if (!stopAfterPass.empty() && name == stopAfterPass)
@@ -298,8 +288,9 @@ void addOneShotBufferize(PipelineBuilder &b) {
   b.add(bufferization::createOneShotBufferizePass(options));
 }
 
-/// Rank programs free their buffers at the last use, everything else
-/// through upstream's buffer-deallocation-pipeline (DeallocateBuffers.cpp).
+/// Straight-line functions free their buffers at the last use, everything
+/// else goes through upstream's buffer-deallocation-pipeline
+/// (DeallocateBuffers.cpp).
 void addBufferDeallocation(PipelineBuilder &b) {
   b.add(createDualPipeDeallocateBuffers());
   b.add(createCanonicalizerPass());
@@ -332,6 +323,18 @@ void addEntryPoints(PipelineBuilder &b) {
   b.add(createDualPipeStripAnnotations());
 }
 
+/// The host code's last steps, shared by both targets: memrefs, arith,
+/// index, func and cf to the LLVM dialect, then the entry points.
+void addHostToLLVM(PipelineBuilder &b) {
+  b.add(createFinalizeMemRefToLLVMConversionPass());
+  b.add(createArithToLLVMConversionPass());
+  b.add(createConvertIndexToLLVMPass());
+  b.add(createConvertFuncToLLVMPass());
+  b.add(createConvertControlFlowToLLVMPass());
+  b.add(createReconcileUnrealizedCastsPass());
+  addEntryPoints(b);
+}
+
 void addCpuLowering(PipelineBuilder &b) {
   b.add(createDualPipeLowerCommToRuntime());
   // f32/f64 matmuls become BLAS calls in the runtime before the remaining
@@ -351,13 +354,7 @@ void addCpuLowering(PipelineBuilder &b) {
   b.add(createDualPipeMathApproximation());
   b.add(createConvertMathToLLVMPass());
   b.add(createConvertMathToLibmPass());
-  b.add(createFinalizeMemRefToLLVMConversionPass());
-  b.add(createArithToLLVMConversionPass());
-  b.add(createConvertIndexToLLVMPass());
-  b.add(createConvertFuncToLLVMPass());
-  b.add(createConvertControlFlowToLLVMPass());
-  b.add(createReconcileUnrealizedCastsPass());
-  addEntryPoints(b);
+  addHostToLLVM(b);
 }
 
 void addCudaLowering(PipelineBuilder &b, const CudaLoweringOptions &options) {
@@ -408,13 +405,7 @@ void addCudaLowering(PipelineBuilder &b, const CudaLoweringOptions &options) {
   binary.compilationTarget = "bin";
   binary.toolkitPath = options.toolkit;
   b.add(createGpuModuleToBinaryPass(binary));
-  b.add(createFinalizeMemRefToLLVMConversionPass());
-  b.add(createArithToLLVMConversionPass());
-  b.add(createConvertIndexToLLVMPass());
-  b.add(createConvertFuncToLLVMPass());
-  b.add(createConvertControlFlowToLLVMPass());
-  b.add(createReconcileUnrealizedCastsPass());
-  addEntryPoints(b);
+  addHostToLLVM(b);
 }
 
 void addTargetLowering(PipelineBuilder &b, Target target,

@@ -7,6 +7,7 @@
 #include "ScheduleIR.h"
 #include "dualpipe/Transforms/Passes.h"
 
+#include "dualpipe/Schedule/Analysis.h"
 #include "dualpipe/Schedule/Generators.h"
 #include "dualpipe/Schedule/Simulator.h"
 #include "dualpipe/Schedule/TextForm.h"
@@ -73,46 +74,48 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
     return std::move(*generated);
   }
 
-  /// `auto`: the fastest schedule that fits the placement, at the
-  /// reference costs of docs/schedules/contract.md.
+  /// `auto`: the engine's chooseAuto (the one dualpipe-sched uses) among
+  /// the schedules of the placement, at the reference costs of
+  /// docs/schedules/contract.md for the stages as partitioned.
   FailureOr<sched::Schedule> chooseAuto(PipelineOp pipeline, int64_t numRanks) {
-    sched::CostModel cost;
-    cost.uniform = {1, 2, 1};
-    cost.fb = 3;
-    std::optional<sched::Schedule> best;
-    double bestTime = 0;
-    std::string why;
+    sched::AutoRequest request;
+    request.numRanks = static_cast<int>(numRanks);
+    request.numMicrobatches = static_cast<int>(microbatches.getValue());
+    request.chunks = static_cast<int>(
+        std::max<int64_t>(1, pipeline.getNumStages() / numRanks));
+    request.cost.uniform = {1, 2, 1};
+    request.cost.fb = 3;
+    request.costs = sched::AutoCosts::AsGiven;
     for (sched::ScheduleKind kind : sched::allScheduleKinds()) {
       if (requiredPlacement(kind) != pipeline.getPlacement())
         continue;
-      sched::ScheduleConfig config{kind, static_cast<int>(numRanks),
-                                   static_cast<int>(microbatches.getValue())};
-      config.chunks = std::max<int64_t>(1, pipeline.getNumStages() / numRanks);
+      sched::ScheduleConfig config{kind, request.numRanks,
+                                   *request.numMicrobatches};
+      config.chunks = request.chunks;
       auto s = sched::generate(config);
-      if (!s || s->numStages != pipeline.getNumStages())
-        continue;
-      auto sim = sched::simulate(*s, cost);
-      if (!sim)
-        continue;
-      why += std::string(sched::scheduleName(kind)) + " " +
-             std::to_string(sim->makespan) + "; ";
-      if (!best || sim->makespan < bestTime) {
-        best = *s;
-        bestTime = sim->makespan;
-      }
+      if (s && s->numStages == pipeline.getNumStages())
+        request.kinds.push_back(kind);
     }
-    if (!best)
+    if (request.kinds.empty())
       return pipeline.emitError()
              << "no schedule fits placement '"
              << stringifyPlacement(pipeline.getPlacement())
              << "' with " << microbatches.getValue() << " micro-batches on "
              << numRanks << " ranks";
+    sched::Expected<sched::AutoChoice> choice = sched::chooseAuto(request);
+    if (!choice)
+      return pipeline.emitError()
+             << "schedule=auto: " << choice.error().message;
+    std::string why;
+    for (const sched::AutoCandidate &c : choice->candidates)
+      why += std::string(sched::scheduleName(c.kind)) + " " +
+             std::to_string(c.stepTime) + "; ";
     pipeline.emitRemark() << "schedule=auto chose "
-                          << sched::scheduleName(best->kind)
+                          << sched::scheduleName(choice->kind)
                           << ": least simulated step time at F=1, B=2, W=1, "
                              "F&B=3 among "
                           << why;
-    return std::move(*best);
+    return std::move(choice->schedule);
   }
 
   void runOnOperation() override {
