@@ -30,6 +30,13 @@ LogicalResult dynamicError(Operation *op) {
                             "input contract asks for static shapes";
 }
 
+/// Whether a slice op has an SSA offset, size or stride (the rules need
+/// every one of them static).
+bool hasDynamicSlice(OffsetSizeAndStrideOpInterface op) {
+  return !op.getOffsets().empty() || !op.getSizes().empty() ||
+         !op.getStrides().empty();
+}
+
 // One rule per op; `g` is the adjoint of the op's result (null: nothing to
 // propagate).
 
@@ -39,8 +46,7 @@ LogicalResult adjointOf(tensor::ExtractSliceOp ex, Value g, ReverseSweep &sw) {
     return success();
   OpBuilder &b = sw.builder();
   Location loc = ex.getLoc();
-  if (!ex.getOffsets().empty() || !ex.getSizes().empty() ||
-      !ex.getStrides().empty())
+  if (hasDynamicSlice(ex))
     return dynamicError(ex);
   Value zeros = filled(b, loc, ex.getSource().getType(), 0);
   Value d = tensor::InsertSliceOp::create(b, loc, g, zeros,
@@ -58,8 +64,7 @@ LogicalResult adjointOf(tensor::InsertSliceOp ins, Value g, ReverseSweep &sw) {
     return success();
   OpBuilder &b = sw.builder();
   Location loc = ins.getLoc();
-  if (!ins.getOffsets().empty() || !ins.getSizes().empty() ||
-      !ins.getStrides().empty())
+  if (hasDynamicSlice(ins))
     return dynamicError(ins);
   if (sw.isActive(ins.getSource())) {
     Value d = tensor::ExtractSliceOp::create(

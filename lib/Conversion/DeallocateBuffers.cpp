@@ -42,21 +42,6 @@ bool definesOwnedBuffers(Operation &op) {
   return isa<memref::AllocOp, bufferization::CloneOp, func::CallOp>(op);
 }
 
-/// Whether `op`, or an op in its regions, allocates or frees a buffer whose
-/// lifetime is a region's (upstream's job) or is already a deallocation.
-bool freesOrNestsBuffers(Operation &op) {
-  if (isa<memref::DeallocOp, memref::ReallocOp, bufferization::DeallocOp>(op))
-    return true;
-  bool nested = false;
-  op.walk([&](Operation *inner) {
-    if (inner != &op &&
-        (definesOwnedBuffers(*inner) ||
-         isa<memref::DeallocOp, memref::ReallocOp>(inner)))
-      nested = true;
-  });
-  return nested;
-}
-
 /// Collects the owned buffers of `fn` and their last uses, or fails if the
 /// function is not one whose buffers can be freed at their last use.
 FailureOr<Lifetimes> analyzeLifetimes(func::FuncOp fn) {
@@ -68,11 +53,18 @@ FailureOr<Lifetimes> analyzeLifetimes(func::FuncOp fn) {
   // results of region ops).
   llvm::DenseMap<Value, SmallVector<unsigned, 1>> rootOf;
   for (Operation &op : block.without_terminator()) {
-    if (freesOrNestsBuffers(op))
+    if (isa<memref::DeallocOp, memref::ReallocOp, bufferization::DeallocOp>(
+            op))
       return failure();
-    // Uses, including those inside the op's regions.
+    // Uses, including those inside the op's regions; a buffer allocated or
+    // freed inside a region has a region's lifetime: upstream's job.
     llvm::SmallDenseSet<unsigned> used;
+    bool nestsBuffers = false;
     op.walk([&](Operation *inner) {
+      if (inner != &op &&
+          (definesOwnedBuffers(*inner) ||
+           isa<memref::DeallocOp, memref::ReallocOp>(inner)))
+        nestsBuffers = true;
       for (Value v : inner->getOperands()) {
         auto it = rootOf.find(v);
         if (it == rootOf.end())
@@ -83,6 +75,8 @@ FailureOr<Lifetimes> analyzeLifetimes(func::FuncOp fn) {
         }
       }
     });
+    if (nestsBuffers)
+      return failure();
     for (Value r : op.getResults())
       if (isa<TensorType>(r.getType()))
         return failure(); // not bufferized

@@ -59,10 +59,28 @@ struct Part {
   std::unique_ptr<llvm::LLVMContext> context; // null: the caller's
   std::unique_ptr<llvm::Module> owned;
   llvm::Module *module = nullptr;
+  std::string bitcode; // a split part, parsed on its thread
   std::unique_ptr<llvm::TargetMachine> tm;
   std::string path;
   std::string error; // set by a failed step
 };
+
+/// A split part into its own context (on the thread that compiles it).
+void loadPart(Part &part) {
+  if (part.bitcode.empty())
+    return;
+  part.context = std::make_unique<llvm::LLVMContext>();
+  llvm::Expected<std::unique_ptr<llvm::Module>> m = llvm::parseBitcodeFile(
+      llvm::MemoryBufferRef(part.bitcode, "part"), *part.context);
+  if (!m) {
+    part.error = "cannot split the step's LLVM module: " +
+                 llvm::toString(m.takeError());
+    return;
+  }
+  part.owned = std::move(*m);
+  part.module = part.owned.get();
+  part.bitcode.clear();
+}
 
 void optimizePart(Part &part, unsigned optLevel) {
   part.module->setDataLayout(part.tm->createDataLayout());
@@ -90,11 +108,10 @@ void codegenPart(Part &part) {
 }
 
 /// Splits `module` into at most `jobs` linkable parts (llvm::SplitModule),
-/// each in its own LLVMContext (through bitcode) so that threads can
-/// optimize and compile them at once.
-LogicalResult splitParts(llvm::Module &module, unsigned jobs,
-                         StringRef pathPrefix, StringRef localSuffix,
-                         std::vector<Part> &parts) {
+/// each as bitcode that loadPart reads into its own LLVMContext, so that
+/// threads can load, optimize and compile them at once.
+void splitParts(llvm::Module &module, unsigned jobs, StringRef pathPrefix,
+                StringRef localSuffix, std::vector<Part> &parts) {
   // SplitModule makes local symbols hidden globals so that parts can call
   // each other; the step and the reference module have locals of the same
   // names (stage and block functions), so those of all but the first get a
@@ -103,29 +120,17 @@ LogicalResult splitParts(llvm::Module &module, unsigned jobs,
     for (llvm::GlobalValue &gv : module.global_values())
       if (gv.hasLocalLinkage())
         gv.setName((gv.hasName() ? gv.getName() : "anon") + localSuffix);
-  std::vector<std::string> bitcode;
-  llvm::SplitModule(module, jobs, [&](std::unique_ptr<llvm::Module> part) {
+  llvm::SplitModule(module, jobs, [&](std::unique_ptr<llvm::Module> split) {
     // A part with no definition would be an empty object: skip it.
-    if (llvm::all_of(part->functions(),
+    if (llvm::all_of(split->functions(),
                      [](llvm::Function &f) { return f.isDeclaration(); }) &&
-        part->global_empty())
+        split->global_empty())
       return;
-    llvm::raw_string_ostream os(bitcode.emplace_back());
-    llvm::WriteBitcodeToFile(*part, os);
-  });
-  for (auto [i, text] : llvm::enumerate(bitcode)) {
     Part &part = parts.emplace_back();
-    part.context = std::make_unique<llvm::LLVMContext>();
-    llvm::Expected<std::unique_ptr<llvm::Module>> m = llvm::parseBitcodeFile(
-        llvm::MemoryBufferRef(text, "part"), *part.context);
-    if (!m)
-      return compileError("cannot split the step's LLVM module: " +
-                          llvm::toString(m.takeError()));
-    part.owned = std::move(*m);
-    part.module = part.owned.get();
-    part.path = (pathPrefix + "_" + llvm::Twine(i) + ".o").str();
-  }
-  return success();
+    llvm::raw_string_ostream os(part.bitcode);
+    llvm::WriteBitcodeToFile(*split, os);
+    part.path = (pathPrefix + "_" + llvm::Twine(parts.size() - 1) + ".o").str();
+  });
 }
 
 /// Runs `step` on every part, `jobs` at a time; the first error wins.
@@ -156,8 +161,8 @@ emitObjects(llvm::Module &module, StringRef pathPrefix, StringRef localSuffix,
     Part &part = parts.emplace_back();
     part.module = &module;
     part.path = (pathPrefix + ".o").str();
-  } else if (failed(splitParts(module, jobs, pathPrefix, localSuffix, parts))) {
-    return failure();
+  } else {
+    splitParts(module, jobs, pathPrefix, localSuffix, parts);
   }
   for (Part &part : parts) {
     FailureOr<std::unique_ptr<llvm::TargetMachine>> tm =
@@ -168,8 +173,11 @@ emitObjects(llvm::Module &module, StringRef pathPrefix, StringRef localSuffix,
   }
   if (timer)
     timer->mark("other");
-  if (failed(forEachPart(parts, jobs,
-                         [&](Part &part) { optimizePart(part, optLevel); })))
+  if (failed(forEachPart(parts, jobs, [&](Part &part) {
+        loadPart(part);
+        if (part.error.empty())
+          optimizePart(part, optLevel);
+      })))
     return failure();
   if (timer)
     timer->mark("llvm-optimize");
