@@ -3,9 +3,13 @@
 // The default backend: needs nothing, runs anywhere, and is the reference the
 // other backends are tested against.
 //
-// Point-to-point: each rank owns a mailbox of queues keyed by (source, tag).
-// A send copies the bytes into the destination's mailbox and returns (eager),
-// so a send never blocks and only receives wait.
+// Point-to-point: each rank owns a mailbox keyed by (source, tag) that holds
+// either messages that came before their receive or receives posted before
+// their message, in order. A send whose receive is posted copies the bytes
+// straight into the receiver's buffer on the sender's thread, while the
+// receiver computes (the transfer of a posted receive); otherwise it copies
+// them into the mailbox, and the receive takes them when it is posted. A
+// send never blocks and only waits for posted receives block.
 //
 // Collectives: the members of a group meet in a rendezvous keyed by (group,
 // how many collectives this group has run). Each member copies its data in;
@@ -33,13 +37,42 @@ using Clock = std::chrono::steady_clock;
 
 enum class Wait : uint8_t { Ready, TimedOut, Abandoned };
 
+/// A message that came before its receive was posted.
+struct Message {
+  std::vector<unsigned char> bytes;
+  int64_t sentNs = -1, arrivedNs = -1;
+};
+
+/// A receive posted before its message came. The sender that takes it fills
+/// `data` outside the mailbox lock, then sets `done` under it.
+struct Posted {
+  void *data = nullptr;
+  int64_t bytes = 0;
+  bool done = false;
+  std::string problem; ///< A size mismatch, found by the sender.
+  Transport::TransferTimes times;
+};
+
 struct Mailbox {
   std::mutex mutex;
   std::condition_variable arrived;
   /// (source, tag) -> messages in the order they were sent.
-  std::map<std::pair<int32_t, int64_t>, std::deque<std::vector<unsigned char>>>
-      queues;
+  std::map<std::pair<int32_t, int64_t>, std::deque<Message>> queues;
+  /// (source, tag) -> receives waiting for a message, in posting order. A
+  /// link has queued messages or posted receives, never both.
+  std::map<std::pair<int32_t, int64_t>, std::deque<std::shared_ptr<Posted>>>
+      posted;
+  /// The owner's open requests (posted or already filled).
+  std::map<int64_t, std::shared_ptr<Posted>> requests;
+  /// For the timeout hint: the (source, tag) of each open request.
+  std::map<int64_t, std::pair<int32_t, int64_t>> requestLinks;
 };
+
+std::string sizeMismatch(int64_t want, size_t got) {
+  return ": the receive is for " + std::to_string(want) +
+         " bytes but the matching send has " + std::to_string(got) +
+         " bytes (the two ranks disagree on this buffer's shape or type)";
+}
 
 enum class CollectiveOp : uint8_t { AllReduceSum, Barrier };
 
@@ -82,6 +115,7 @@ public:
       : timeout_(timeout), failed_(failed) {
     for (int32_t r = 0; r < size; ++r)
       mailboxes_.push_back(std::make_unique<Mailbox>());
+    blockingRequests_.assign(static_cast<size_t>(size), 0);
     for (int32_t r = 0; r < size; ++r)
       world_.push_back(r);
   }
@@ -92,58 +126,119 @@ public:
                   int64_t bytes) override {
     if (failed_.load(std::memory_order_acquire))
       return CommStatus::abandoned(describeSend(peer, tag));
-    std::vector<unsigned char> message(static_cast<size_t>(bytes));
-    if (bytes > 0)
-      std::memcpy(message.data(), data, static_cast<size_t>(bytes));
+    int64_t sentNs = monotonicNs();
     Mailbox &box = *mailboxes_[peer];
+    const std::pair<int32_t, int64_t> key{self, tag};
+    std::shared_ptr<Posted> receive;
     {
       std::lock_guard<std::mutex> lock(box.mutex);
-      box.queues[{self, tag}].push_back(std::move(message));
+      auto it = box.posted.find(key);
+      if (it != box.posted.end()) {
+        receive = std::move(it->second.front());
+        it->second.pop_front();
+        if (it->second.empty())
+          box.posted.erase(it);
+      }
+    }
+    if (receive) {
+      // Into the receiver's own buffer, while it computes.
+      if (receive->bytes != bytes)
+        receive->problem = sizeMismatch(receive->bytes, size_t(bytes));
+      else if (bytes > 0)
+        std::memcpy(receive->data, data, static_cast<size_t>(bytes));
+      {
+        std::lock_guard<std::mutex> lock(box.mutex);
+        receive->times = {sentNs, monotonicNs()};
+        receive->done = true;
+      }
+      box.arrived.notify_all();
+      return CommStatus::success();
+    }
+    Message message;
+    message.bytes.resize(static_cast<size_t>(bytes));
+    if (bytes > 0)
+      std::memcpy(message.bytes.data(), data, static_cast<size_t>(bytes));
+    message.sentNs = sentNs;
+    message.arrivedNs = monotonicNs();
+    {
+      std::lock_guard<std::mutex> lock(box.mutex);
+      // A receive posted while this message was copied is first in line now.
+      auto it = box.posted.find(key);
+      if (it != box.posted.end()) {
+        receive = std::move(it->second.front());
+        it->second.pop_front();
+        if (it->second.empty())
+          box.posted.erase(it);
+        fill(*receive, std::move(message));
+      } else {
+        box.queues[key].push_back(std::move(message));
+      }
     }
     box.arrived.notify_all();
     return CommStatus::success();
   }
 
-  CommStatus recv(int32_t self, int32_t peer, int64_t tag, void *data,
-                  int64_t bytes) override {
-    Clock::time_point deadline = Clock::now() + timeout_;
+  CommStatus postRecv(int32_t self, int32_t peer, int64_t tag, void *data,
+                      int64_t bytes, int64_t request) override {
     Mailbox &box = *mailboxes_[self];
     const std::pair<int32_t, int64_t> key{peer, tag};
-    std::vector<unsigned char> message;
-    {
-      std::unique_lock<std::mutex> lock(box.mutex);
-      auto ready = [&] {
-        auto it = box.queues.find(key);
-        return it != box.queues.end() && !it->second.empty();
-      };
-      switch (waitFor(lock, box.arrived, deadline, ready)) {
-      case Wait::Ready:
-        break;
-      case Wait::Abandoned:
-        return CommStatus::abandoned(describeRecv(peer, tag));
-      case Wait::TimedOut:
-        return CommStatus::failed(describeRecv(peer, tag),
-                                  " timed out after " +
-                                      formatSeconds(timeout_) +
-                                      pendingHint(box, peer, tag));
-      }
-      auto it = box.queues.find(key);
-      if (static_cast<int64_t>(it->second.front().size()) != bytes)
-        return CommStatus::failed(
-            describeRecv(peer, tag),
-            ": the receive is for " + std::to_string(bytes) +
-                " bytes but the matching send has " +
-                std::to_string(it->second.front().size()) +
-                " bytes (the two ranks disagree on this buffer's shape or "
-                "type)");
-      message = std::move(it->second.front());
+    auto receive = std::make_shared<Posted>();
+    receive->data = data;
+    receive->bytes = bytes;
+    std::lock_guard<std::mutex> lock(box.mutex);
+    auto it = box.queues.find(key);
+    if (it != box.queues.end()) {
+      fill(*receive, std::move(it->second.front()));
       it->second.pop_front();
       if (it->second.empty())
         box.queues.erase(it);
+    } else {
+      box.posted[key].push_back(receive);
     }
-    if (bytes > 0)
-      std::memcpy(data, message.data(), static_cast<size_t>(bytes));
+    box.requests[request] = std::move(receive);
+    box.requestLinks[request] = key;
     return CommStatus::success();
+  }
+
+  CommStatus waitRecv(int32_t self, int64_t request,
+                      TransferTimes &times) override {
+    Clock::time_point deadline = Clock::now() + timeout_;
+    Mailbox &box = *mailboxes_[self];
+    std::unique_lock<std::mutex> lock(box.mutex);
+    auto it = box.requests.find(request);
+    if (it == box.requests.end())
+      return CommStatus::failed("wait for request " + std::to_string(request),
+                                ": no such posted receive");
+    std::shared_ptr<Posted> receive = it->second;
+    auto [peer, tag] = box.requestLinks[request];
+    Wait wait = waitFor(lock, box.arrived, deadline,
+                        [&] { return receive->done; });
+    if (wait != Wait::Ready) {
+      std::string hint = pendingHint(box, peer, tag);
+      withdraw(box, lock, {peer, tag}, receive);
+      box.requests.erase(request);
+      box.requestLinks.erase(request);
+      if (wait == Wait::Abandoned)
+        return CommStatus::abandoned(describeRecv(peer, tag));
+      return CommStatus::failed(describeRecv(peer, tag),
+                                " timed out after " + formatSeconds(timeout_) +
+                                    hint);
+    }
+    box.requests.erase(request);
+    box.requestLinks.erase(request);
+    times = receive->times;
+    if (!receive->problem.empty())
+      return CommStatus::failed(describeRecv(peer, tag), receive->problem);
+    return CommStatus::success();
+  }
+
+  CommStatus recv(int32_t self, int32_t peer, int64_t tag, void *data,
+                  int64_t bytes) override {
+    // Requests of blocking receives count down from -1; the World's count up.
+    int64_t request = --blockingRequests_[self];
+    CommStatus status = postRecv(self, peer, tag, data, bytes, request);
+    TransferTimes times;
+    return status.ok() ? waitRecv(self, request, times) : status;
   }
 
   CommStatus allReduceSum(int32_t self, DType type, void *data, int64_t count,
@@ -169,6 +264,38 @@ public:
   }
 
 private:
+  /// Completes a posted receive with a message that came before it (the
+  /// mailbox lock is held).
+  static void fill(Posted &receive, Message message) {
+    if (static_cast<int64_t>(message.bytes.size()) != receive.bytes)
+      receive.problem = sizeMismatch(receive.bytes, message.bytes.size());
+    else if (receive.bytes > 0)
+      std::memcpy(receive.data, message.bytes.data(),
+                  static_cast<size_t>(receive.bytes));
+    receive.times = {message.sentNs, message.arrivedNs};
+    receive.done = true;
+  }
+
+  /// Takes back a receive that will not be waited for any more, so no sender
+  /// writes into its buffer after the caller frees it; waits out a sender
+  /// that is copying into it right now (a memcpy, never a wait on a peer).
+  static void withdraw(Mailbox &box, std::unique_lock<std::mutex> &lock,
+                       std::pair<int32_t, int64_t> key,
+                       const std::shared_ptr<Posted> &receive) {
+    auto it = box.posted.find(key);
+    if (it != box.posted.end()) {
+      auto &queue = it->second;
+      auto at = std::find(queue.begin(), queue.end(), receive);
+      if (at != queue.end()) {
+        queue.erase(at);
+        if (queue.empty())
+          box.posted.erase(it);
+        return;
+      }
+    }
+    box.arrived.wait(lock, [&] { return receive->done; });
+  }
+
   /// Why a receive may have timed out, from what is waiting in the mailbox.
   static std::string pendingHint(const Mailbox &box, int32_t peer,
                                  int64_t tag) {
@@ -302,6 +429,8 @@ private:
   const std::atomic<bool> &failed_;
   std::vector<std::unique_ptr<Mailbox>> mailboxes_; ///< Indexed by receiver.
   std::vector<int32_t> world_;                      ///< 0 .. size-1.
+  /// Per rank (touched only by its thread): the last blocking request id.
+  std::vector<int64_t> blockingRequests_;
 
   std::mutex collectiveMutex_;
   std::condition_variable collectiveChanged_;

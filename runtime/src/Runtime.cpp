@@ -111,6 +111,26 @@ int32_t dualpipe_rt_recv(int32_t peer, int64_t tag, void *data,
   });
 }
 
+int64_t dualpipe_rt_irecv(int32_t peer, int64_t tag, void *data,
+                          int64_t bytes) {
+  int64_t request = -1;
+  int32_t status = guarded("dualpipe_rt_irecv", [&] {
+    if (!boundWorld)
+      return notBound("dualpipe_rt_irecv");
+    return boundWorld->irecv(boundRank, peer, tag, data, bytes, request);
+  });
+  // A failed post keeps its request: its wait zero-fills the buffer.
+  return status == 0 || request >= 0 ? request : -1;
+}
+
+int32_t dualpipe_rt_wait(int64_t request) {
+  return guarded("dualpipe_rt_wait", [&] {
+    if (!boundWorld)
+      return notBound("dualpipe_rt_wait");
+    return boundWorld->wait(boundRank, request);
+  });
+}
+
 void dualpipe_rt_begin_action(int32_t kind, int32_t stage,
                               int32_t microbatch) {
   guarded("dualpipe_rt_begin_action", [&] {
@@ -449,6 +469,22 @@ int32_t dualpipe_world_write_trace(const dualpipe_world *world,
     if (!world || !path)
       return "dualpipe_world_write_trace: the world or the path is NULL";
     return world->writeTrace(path);
+  });
+}
+
+int32_t dualpipe_world_comm_summary(const dualpipe_world *world,
+                                    int32_t rank, dualpipe_comm_summary *out) {
+  return guarded("dualpipe_world_comm_summary", [&]() -> std::string {
+    if (!world || !out)
+      return "dualpipe_world_comm_summary: the world or the output is NULL";
+    if (rank < 0 || rank >= world->size())
+      return "dualpipe_world_comm_summary: rank " + std::to_string(rank) +
+             " is outside the world of " + std::to_string(world->size()) +
+             " ranks";
+    dualpipe::rt::CommSummary c = world->commSummary(rank);
+    *out = {c.transferUs / 1e3, c.transferHiddenUs / 1e3, c.messages,
+            c.allReduceUs / 1e3, c.allReduceHiddenUs / 1e3, c.allReduces};
+    return "";
   });
 }
 

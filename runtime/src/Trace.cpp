@@ -63,12 +63,20 @@ json renderEvent(const TraceEvent &e, int32_t rank) {
     break;
   case TraceEvent::Type::Send:
   case TraceEvent::Type::Recv:
-    out["name"] = (e.type == TraceEvent::Type::Send ? "send to " : "recv from ") +
+    out["name"] = (e.type == TraceEvent::Type::Send ? "send to "
+                   : e.postUs >= 0                 ? "wait recv from "
+                                                   : "recv from ") +
                   std::to_string(e.peer) + " tag " + std::to_string(e.tag);
     out["cat"] = "p2p";
     args["peer"] = e.peer;
     args["tag"] = e.tag;
     args["bytes"] = e.bytes;
+    if (e.postUs >= 0)
+      args["posted_us"] = e.postUs;
+    if (e.sentUs >= 0)
+      args["sent_us"] = e.sentUs;
+    if (e.arrivedUs >= 0)
+      args["arrived_us"] = e.arrivedUs;
     break;
   case TraceEvent::Type::AllReduce:
     out["name"] = "all-reduce";
@@ -97,7 +105,70 @@ json renderEvent(const TraceEvent &e, int32_t rank) {
   return out;
 }
 
+/// The events of a receive's transfer on the rank's "transfers" track
+/// (tid 1): the post (an instant) and the bytes in flight, sent to arrived.
+void renderTransfer(const TraceEvent &e, int32_t rank, json &events) {
+  std::string link =
+      "from " + std::to_string(e.peer) + " tag " + std::to_string(e.tag);
+  if (e.postUs >= 0)
+    events.push_back({{"ph", "i"}, {"s", "t"}, {"pid", rank}, {"tid", 1},
+                      {"ts", e.postUs}, {"name", "post recv " + link},
+                      {"cat", "transfer"}});
+  if (e.sentUs >= 0 && e.arrivedUs >= e.sentUs)
+    events.push_back({{"ph", "X"}, {"pid", rank}, {"tid", 1},
+                      {"ts", e.sentUs}, {"dur", e.arrivedUs - e.sentUs},
+                      {"name", "transfer " + link}, {"cat", "transfer"},
+                      {"args", {{"bytes", e.bytes}, {"posted_us", e.postUs}}}});
+}
+
+using Interval = std::pair<double, double>;
+
+/// The time of [lo, hi) inside the sorted, disjoint `busy` intervals.
+double overlap(const std::vector<Interval> &busy, double lo, double hi) {
+  double total = 0;
+  auto it = std::lower_bound(busy.begin(), busy.end(), Interval{lo, lo},
+                             [](const Interval &a, const Interval &b) {
+                               return a.second < b.first;
+                             });
+  for (; it != busy.end() && it->first < hi; ++it)
+    total += std::max(0.0, std::min(hi, it->second) - std::max(lo, it->first));
+  return total;
+}
+
 } // namespace
+
+CommSummary summarizeComm(const std::vector<TraceEvent> &events) {
+  // Compute: the union of the action intervals (a pair nests its halves).
+  std::vector<Interval> spans;
+  for (const TraceEvent &e : events)
+    if (e.type == TraceEvent::Type::Action)
+      spans.push_back({e.startUs, e.startUs + e.durationUs});
+  std::sort(spans.begin(), spans.end());
+  std::vector<Interval> busy;
+  for (const Interval &span : spans) {
+    if (!busy.empty() && span.first <= busy.back().second)
+      busy.back().second = std::max(busy.back().second, span.second);
+    else
+      busy.push_back(span);
+  }
+  CommSummary summary;
+  for (const TraceEvent &e : events) {
+    if (e.failed)
+      continue;
+    if (e.type == TraceEvent::Type::Recv && e.sentUs >= 0 &&
+        e.arrivedUs >= e.sentUs) {
+      ++summary.messages;
+      summary.transferUs += e.arrivedUs - e.sentUs;
+      summary.transferHiddenUs += overlap(busy, e.sentUs, e.arrivedUs);
+    } else if (e.type == TraceEvent::Type::AllReduce) {
+      ++summary.allReduces;
+      summary.allReduceUs += e.durationUs;
+      summary.allReduceHiddenUs +=
+          overlap(busy, e.startUs, e.startUs + e.durationUs);
+    }
+  }
+  return summary;
+}
 
 std::string renderChromeTrace(const std::vector<std::vector<TraceEvent>> &ranks,
                               const TraceInfo &info) {
@@ -121,8 +192,14 @@ std::string renderChromeTrace(const std::vector<std::vector<TraceEvent>> &ranks,
                          return a->startUs < b->startUs;
                        return a->durationUs > b->durationUs;
                      });
-    for (const TraceEvent *e : order)
+    events.push_back({{"ph", "M"}, {"pid", rank}, {"tid", 1},
+                      {"name", "thread_name"},
+                      {"args", {{"name", label + " transfers in"}}}});
+    for (const TraceEvent *e : order) {
       events.push_back(renderEvent(*e, rank));
+      if (e->type == TraceEvent::Type::Recv)
+        renderTransfer(*e, rank, events);
+    }
   }
   json other = {{"backend", info.backend},
                 {"world_size", static_cast<int64_t>(ranks.size())}};

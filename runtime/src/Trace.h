@@ -21,6 +21,7 @@
 namespace dualpipe::rt {
 
 struct TraceEvent {
+  /// Recv: a blocking receive, or the wait of a posted one (postUs >= 0).
   enum class Type : uint8_t { Action, Send, Recv, AllReduce, Barrier, Error };
   Type type = Type::Action;
   bool failed = false;     ///< The call failed, or the action never ended.
@@ -32,6 +33,9 @@ struct TraceEvent {
   int64_t bytes = 0;       ///< Send, Recv, AllReduce.
   double startUs = 0;      ///< Microseconds since the world was created.
   double durationUs = 0;
+  /// Recv: when the receive was posted, when the sender started sending and
+  /// when the bytes arrived (same clock as startUs; -1: not known).
+  double postUs = -1, sentUs = -1, arrivedUs = -1;
   std::string message; ///< Error.
 };
 
@@ -71,6 +75,19 @@ private:
   int64_t limit_ = kDefaultLimit;
   int64_t dropped_ = 0;
 };
+
+/// How much of a rank's communication ran while it computed.
+struct CommSummary {
+  /// Point-to-point messages received: the time each was in flight (sent to
+  /// arrived) and the part of it during which the receiver was inside a
+  /// compute action.
+  double transferUs = 0, transferHiddenUs = 0;
+  int64_t messages = 0;
+  /// Gradient all-reduces: their time and the part during compute.
+  double allReduceUs = 0, allReduceHiddenUs = 0;
+  int64_t allReduces = 0;
+};
+CommSummary summarizeComm(const std::vector<TraceEvent> &events);
 
 struct TraceInfo {
   std::string backend;

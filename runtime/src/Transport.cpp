@@ -47,6 +47,36 @@ std::string describeBarrier(int32_t worldSize) {
   return "barrier over all " + std::to_string(worldSize) + " ranks";
 }
 
+int64_t monotonicNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+CommStatus Transport::postRecv(int32_t self, int32_t peer, int64_t tag,
+                               void *data, int64_t bytes, int64_t request) {
+  std::lock_guard<std::mutex> lock(deferredMutex_);
+  deferred_[{self, request}] = {self, peer, tag, data, bytes};
+  return CommStatus::success();
+}
+
+CommStatus Transport::waitRecv(int32_t self, int64_t request,
+                               TransferTimes &times) {
+  Deferred d;
+  {
+    std::lock_guard<std::mutex> lock(deferredMutex_);
+    auto it = deferred_.find({self, request});
+    if (it == deferred_.end())
+      return CommStatus::failed("wait for request " + std::to_string(request),
+                                ": no such posted receive");
+    d = it->second;
+    deferred_.erase(it);
+  }
+  CommStatus status = recv(d.self, d.peer, d.tag, d.data, d.bytes);
+  times.arrivedNs = monotonicNs();
+  return status;
+}
+
 void backoff(int &idle) {
   ++idle;
   if (idle < 64)

@@ -21,6 +21,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +77,31 @@ public:
   virtual CommStatus recv(int32_t self, int32_t peer, int64_t tag, void *data,
                           int64_t bytes) = 0;
   /// `group` is sorted, has no duplicates and contains `self`.
+  //--- Posted receives --------------------------------------------------------//
+
+  /// When a message's bytes moved, in steady_clock nanoseconds since its epoch
+  /// (CLOCK_MONOTONIC: one clock for every process of a machine); -1 where the
+  /// transport cannot tell.
+  struct TransferTimes {
+    int64_t sentNs = -1;    ///< The sender started sending.
+    int64_t arrivedNs = -1; ///< The bytes were in the receiving rank's hands.
+  };
+
+  /// Posts a receive into `data` and returns at once: the transport may fill
+  /// `data` at any time until waitRecv(self, request) returns, and the caller
+  /// must not touch it before. `request` is chosen by the caller (the World),
+  /// unique among `self`'s open requests. Receives posted on one (peer, tag)
+  /// take that link's messages in the order they were posted.
+  ///
+  /// The default (transports without posted receives: nccl's host side)
+  /// remembers the receive and makes it at the wait.
+  virtual CommStatus postRecv(int32_t self, int32_t peer, int64_t tag,
+                              void *data, int64_t bytes, int64_t request);
+  /// Waits (at most the timeout) until the posted receive has its message;
+  /// then the request is closed. On failure the buffer is unspecified.
+  virtual CommStatus waitRecv(int32_t self, int64_t request,
+                              TransferTimes &times);
+
   virtual CommStatus allReduceSum(int32_t self, DType type, void *data,
                                   int64_t count,
                                   const std::vector<int32_t> &group) = 0;
@@ -142,7 +169,21 @@ public:
 
 protected:
   FailureSink failureSink_;
+
+private:
+  /// The default postRecv's receives, made at the wait.
+  struct Deferred {
+    int32_t self, peer;
+    int64_t tag;
+    void *data;
+    int64_t bytes;
+  };
+  std::mutex deferredMutex_;
+  std::map<std::pair<int32_t, int64_t>, Deferred> deferred_;
 };
+
+/// steady_clock now, in nanoseconds since its epoch (TransferTimes).
+int64_t monotonicNs();
 
 /// Ranks are threads of this process. `failed` is the world's failure flag;
 /// it must outlive the transport.

@@ -236,6 +236,72 @@ std::string World::recv(int32_t self, int32_t peer, int64_t tag, void *data,
   return conclude(self, status);
 }
 
+std::string World::irecv(int32_t self, int32_t peer, int64_t tag, void *data,
+                         int64_t bytes, int64_t &request) {
+  RankState &state = *ranks_[self];
+  request = state.nextRequest++;
+  std::string op = describeRecv(peer, tag);
+  std::string problem = checkP2P(self, peer, data, bytes, "receive from");
+  // A failed post still gets its request, so the wait (which the program
+  // reaches anyway) finds it and zero-fills the buffer.
+  state.posted[request] = {peer, tag, data, bytes, nowUs()};
+  if (failed())
+    return conclude(self, CommStatus::abandoned(op));
+  if (!problem.empty())
+    return reject(self, op, problem);
+  CommStatus status =
+      transport_->postRecv(self, peer, tag, data, bytes, request);
+  if (!status.ok())
+    state.posted[request].data = nullptr; // the transport never took it
+  return conclude(self, status);
+}
+
+std::string World::wait(int32_t self, int64_t request) {
+  RankState &state = *ranks_[self];
+  auto it = state.posted.find(request);
+  if (it == state.posted.end())
+    return reject(self, "wait for receive request " + std::to_string(request),
+                  ": it was never posted, or it was waited for already "
+                  "(every dualpipe_rt_irecv needs exactly one "
+                  "dualpipe_rt_wait)");
+  PostedRecv posted = it->second;
+  state.posted.erase(it);
+  auto zeroFill = [&] {
+    if (posted.data && posted.bytes > 0)
+      std::memset(posted.data, 0, static_cast<size_t>(posted.bytes));
+  };
+  TraceEvent event;
+  event.type = TraceEvent::Type::Recv;
+  event.peer = posted.peer;
+  event.tag = posted.tag;
+  event.bytes = posted.bytes;
+  event.postUs = posted.postUs;
+  event.startUs = nowUs();
+  Transport::TransferTimes times;
+  CommStatus status =
+      failed() || !posted.data
+          ? CommStatus::abandoned(describeRecv(posted.peer, posted.tag))
+          : transport_->waitRecv(self, request, times);
+  event.durationUs = nowUs() - event.startUs;
+  event.failed = !status.ok();
+  double originUs = std::chrono::duration<double, std::micro>(
+                        start_.time_since_epoch())
+                        .count();
+  if (times.sentNs >= 0)
+    event.sentUs = times.sentNs / 1e3 - originUs;
+  if (times.arrivedNs >= 0)
+    event.arrivedUs = times.arrivedNs / 1e3 - originUs;
+  state.timeline.add(std::move(event));
+  if (!status.ok())
+    zeroFill();
+  return conclude(self, status);
+}
+
+CommSummary World::commSummary(int32_t self) const {
+  int64_t dropped = 0;
+  return summarizeComm(ranks_[self]->timeline.snapshot(dropped));
+}
+
 std::string World::allReduceSum(int32_t self, DType type, void *data,
                                 int64_t count, const int32_t *ranks,
                                 int32_t nranks) {

@@ -18,6 +18,7 @@
 #include "Transport.h"
 
 #include <functional>
+#include <map>
 #include <optional>
 
 namespace dualpipe::rt {
@@ -62,6 +63,14 @@ public:
                    int64_t bytes);
   std::string recv(int32_t self, int32_t peer, int64_t tag, void *data,
                    int64_t bytes);
+  /// Posts a receive (Transport::postRecv) and sets `request` (>= 0) for
+  /// wait(); the buffer belongs to the transport until then.
+  std::string irecv(int32_t self, int32_t peer, int64_t tag, void *data,
+                    int64_t bytes, int64_t &request);
+  /// Waits for a posted receive; on failure its buffer is zero-filled.
+  std::string wait(int32_t self, int64_t request);
+  /// What `self`'s timeline says of its communication (Trace.h).
+  CommSummary commSummary(int32_t self) const;
   std::string allReduceSum(int32_t self, DType type, void *data, int64_t count,
                            const int32_t *ranks, int32_t nranks);
   std::string barrier(int32_t self);
@@ -84,8 +93,17 @@ private:
     int32_t kind, stage, microbatch;
     double startUs;
   };
+  struct PostedRecv {
+    int32_t peer;
+    int64_t tag;
+    void *data;
+    int64_t bytes;
+    double postUs;
+  };
   struct RankState {
     std::atomic<bool> bound{false};
+    std::map<int64_t, PostedRecv> posted; ///< Open requests.
+    int64_t nextRequest = 0;
     std::vector<ActionFrame> actions; ///< Open actions, innermost last.
     /// The last action that ended since the rank was bound: a call between
     /// two actions (compiled steps wait for a message just before the

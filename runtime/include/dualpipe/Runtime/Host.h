@@ -137,6 +137,24 @@ DUALPIPE_RT_EXPORT int32_t dualpipe_world_write_trace(
 DUALPIPE_RT_EXPORT int32_t dualpipe_world_set_trace_limit(
     dualpipe_world *world, int64_t events_per_rank);
 
+/* How much of a rank's communication its computation hid, from its
+ * timeline (so only while recording, see dualpipe_world_set_trace_limit):
+ * each received message's time in flight (the sender started sending to the
+ * bytes being in the receiver's buffer) and the part of it during which the
+ * receiving rank was inside a compute action; the same for its all-reduces
+ * (their duration). Messages of blocking receives, whose send time is not
+ * known, are not counted. */
+typedef struct dualpipe_comm_summary {
+  double transfer_ms, transfer_hidden_ms;
+  int64_t messages;
+  double allreduce_ms, allreduce_hidden_ms;
+  int64_t allreduces;
+} dualpipe_comm_summary;
+
+/* Fills `out` for `rank` (of this process: under MPI only the hosted one). */
+DUALPIPE_RT_EXPORT int32_t dualpipe_world_comm_summary(
+    const dualpipe_world *world, int32_t rank, dualpipe_comm_summary *out);
+
 /*--- The nccl backend (GPU buffers, one GPU per rank) -------------------------*/
 
 /* As dualpipe_world_create_mpi_group (collective over MPI_COMM_WORLD; 0: one

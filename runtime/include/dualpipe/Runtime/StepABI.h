@@ -53,6 +53,21 @@ DUALPIPE_RT_EXPORT int32_t dualpipe_rt_send(int32_t peer, int64_t tag,
 DUALPIPE_RT_EXPORT int32_t dualpipe_rt_recv(int32_t peer, int64_t tag,
                                             void *data, int64_t bytes);
 
+/* Posts a receive of the next message from `peer` with `tag` into `data`
+ * and returns at once with a request for dualpipe_rt_wait, or -1 when the
+ * world has failed or the call is wrong (see dualpipe_rt_last_error). The
+ * message may land in `data` at any time until the wait returns (on the
+ * local backend the sender copies it in while this rank computes; on MPI it
+ * is an MPI_Irecv completed by the transport's progress thread): do not read
+ * or write the buffer before. Receives posted on one (peer, tag) take its
+ * messages in posting order. */
+DUALPIPE_RT_EXPORT int64_t dualpipe_rt_irecv(int32_t peer, int64_t tag,
+                                             void *data, int64_t bytes);
+
+/* Waits until the posted receive `request` holds its message. Every request
+ * is waited for exactly once. On failure the buffer is zero-filled. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_wait(int64_t request);
+
 /* Marks the start and end of a compute action on the calling rank; they
  * label the timeline and the error messages. Actions nest (an overlapped
  * pair may contain its F and B). A negative stage or micro-batch means
