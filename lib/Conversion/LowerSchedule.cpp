@@ -473,6 +473,10 @@ struct LowerSchedulePass
       pipeline.emitError() << "names no model function";
       return signalPassFailure();
     }
+    // Callee signatures and message types, before anything is indexed by
+    // them (the same check --dualpipe-verify ends with).
+    if (failed(verifyScheduleContract(schedule, pipeline)))
+      return signalPassFailure();
     int64_t numMicrobatches = schedule.getNumMicrobatches();
 
     SmallVector<int64_t> stageToRank(pipeline.getOn());

@@ -384,6 +384,11 @@ struct VerifyPass : impl::DualPipeVerifyBase<VerifyPass> {
     if (failed(checkStructure()) || failed(checkLinks()) ||
         failed(checkDataFlow()) || failed(checkDeadlock()))
       return signalPassFailure();
+    // What the lowering will call: each action's callee and each message's
+    // tensors against the stage functions (after the order checks, whose
+    // messages name the ops they are about).
+    if (pipeline && failed(verifyScheduleContract(schedule, pipeline)))
+      return signalPassFailure();
   }
 };
 } // namespace

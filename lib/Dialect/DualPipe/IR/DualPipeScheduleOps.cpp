@@ -3,6 +3,8 @@
 
 #include "llvm/ADT/DenseSet.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace dualpipe;
 
@@ -82,6 +84,14 @@ LogicalResult ScheduleOp::verify() {
   if (getNumMicrobatches() < 1)
     return emitOpError() << "needs at least one micro-batch, got "
                          << getNumMicrobatches();
+  // The schedule engine (dualpipe/Schedule) counts ranks, stages and
+  // micro-batches in int: larger counts would wrap there.
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (ranks > kMax || getNumMicrobatches() > kMax)
+    return emitOpError() << "has " << ranks << " ranks and "
+                         << getNumMicrobatches()
+                         << " micro-batches; the schedule engine takes at most "
+                         << kMax << " of each";
   int64_t expected = 0;
   for (Operation &op : getBody().front()) {
     auto program = dyn_cast<ProgramOp>(op);

@@ -115,6 +115,18 @@ ActionKind fromEngine(sched::ActionKind kind);
 
 /// The pipeline op at the top of `module`, or null when there is none.
 PipelineOp lookupPipeline(mlir::ModuleOp module);
+
+/// Checks what --dualpipe-lower-schedule assumes of `schedule` under
+/// `pipeline` (ScheduleContract.cpp): stage functions are func.funcs whose
+/// arguments are activations or model arguments of the right types; every
+/// `dualpipe.compute ... calls @f` names a function whose signature is the
+/// one its action is called with (F: incoming activations, model arguments,
+/// labels -> handed-on values, saved values; B/I: incoming gradients, saved
+/// values -> activation gradients, then parameter gradients (B) or what W
+/// needs (I); W: those -> parameter gradients); every message carries its
+/// producer's tensors. Emits the reason at the op and fails otherwise.
+mlir::LogicalResult verifyScheduleContract(ScheduleOp schedule,
+                                           PipelineOp pipeline);
 } // namespace dualpipe
 
 #endif // DUALPIPE_DIALECT_DUALPIPE_IR_DUALPIPE_H
