@@ -369,9 +369,7 @@ LogicalResult RankLowering::run(ProgramOp program) {
 FailureOr<SmallVector<StageInfo>> collectStages(ModuleOp module,
                                                 PipelineOp pipeline) {
   SmallVector<StageInfo> stages;
-  bool twoPipelines = pipeline.getPlacement() == Placement::DualPipe;
-  int64_t total = pipeline.getNumStages(), half = total / 2;
-  for (int64_t s = 0; s < total; ++s) {
+  for (int64_t s = 0, total = pipeline.getNumStages(); s < total; ++s) {
     StageInfo info;
     info.fn = module.lookupSymbol<func::FuncOp>(
         cast<FlatSymbolRefAttr>(pipeline.getStages()[s]).getValue());
@@ -390,10 +388,7 @@ FailureOr<SmallVector<StageInfo>> collectStages(ModuleOp module,
       if (info.fn.getArgAttr(i, kParamAttr))
         info.params.push_back(idx.getInt());
     }
-    int64_t first = twoPipelines && s >= half ? half : 0;
-    int64_t last = twoPipelines && s < half ? half - 1 : total - 1;
-    info.prev = s > first ? s - 1 : -1;
-    info.next = s < last ? s + 1 : -1;
+    std::tie(info.prev, info.next) = stageNeighbours(pipeline, s);
     stages.push_back(info);
   }
   return stages;

@@ -23,9 +23,9 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 
+#include "dualpipe/Runtime/SystemMemory.h"
+
 #include <algorithm>
-#include <cmath>
-#include <fstream>
 #include <thread>
 
 using namespace mlir;
@@ -138,22 +138,8 @@ static bool checkCompileSize(int ranks, int stages, int microbatches) {
   double chunks = std::max(2.0, stages > 0 ? double(stages) / ranks : 2.0);
   double actions = 3.0 * ranks * chunks * microbatches;
   double bytes = actions * kCompileBytesPerAction;
-  double available = INFINITY;
-  std::string source = "no limit found";
-  if (const char *limit = std::getenv("DUALPIPE_MEMORY_LIMIT")) {
-    available = std::strtod(limit, nullptr);
-    source = "DUALPIPE_MEMORY_LIMIT";
-  } else {
-    std::ifstream meminfo("/proc/meminfo");
-    std::string key, unit;
-    double kib = 0;
-    while (meminfo >> key >> kib >> unit)
-      if (key == "MemAvailable:") {
-        available = kib * 1024;
-        source = "MemAvailable in /proc/meminfo";
-        break;
-      }
-  }
+  std::string source;
+  double available = double(dualpipe::sysmem::availableMemory(source));
   if (bytes <= available)
     return true;
   auto gib = [](double b) {

@@ -13,6 +13,8 @@
 #include "dualpipe/Schedule/TextForm.h"
 #include "dualpipe/Schedule/Validator.h"
 
+#include "dualpipe/Runtime/SystemMemory.h"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -442,37 +444,6 @@ std::string readFile(const std::string &path) {
 /// 270 bytes), doubled for headroom.
 constexpr double kBytesPerAction = 512;
 
-/// What this process may allocate: MemAvailable (or DUALPIPE_MEMORY_LIMIT,
-/// a test hook), in bytes; `source` says which.
-double availableBytes(std::string &source) {
-  if (const char *limit = std::getenv("DUALPIPE_MEMORY_LIMIT")) {
-    source = "DUALPIPE_MEMORY_LIMIT";
-    return std::strtod(limit, nullptr);
-  }
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key, unit;
-  double kib = 0;
-  while (meminfo >> key >> kib >> unit)
-    if (key == "MemAvailable:") {
-      source = "MemAvailable in /proc/meminfo";
-      return kib * 1024;
-    }
-  source = "no limit found";
-  return INFINITY;
-}
-
-std::string formatBytes(double bytes) {
-  const char *units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  int unit = 0;
-  while (bytes >= 1024 && unit < 6) {
-    bytes /= 1024;
-    ++unit;
-  }
-  char text[48];
-  std::snprintf(text, sizeof text, unit ? "%.1f %s" : "%.0f %s", bytes, units[unit]);
-  return text;
-}
-
 /// Refuses, before generating anything, a schedule larger than memory:
 /// N ranks x V chunks x M micro-batches x 3 actions (F, I or B, W), each
 /// kBytesPerAction; `schedules` schedules at once (--compare).
@@ -480,15 +451,17 @@ void checkSize(int ranks, long microbatches, int chunks, int schedules) {
   double actions = 3.0 * ranks * std::max(chunks, 2) * microbatches;
   double bytes = actions * kBytesPerAction * schedules;
   std::string source;
-  double available = availableBytes(source);
-  if (bytes <= available)
+  int64_t available = dualpipe::sysmem::availableMemory(source);
+  if (bytes <= double(available))
     return;
   usageError("--ranks=" + std::to_string(ranks) + " --microbatches=" +
-             std::to_string(microbatches) + " needs about " + formatBytes(bytes) +
+             std::to_string(microbatches) + " needs about " +
+             dualpipe::sysmem::formatBytes(int64_t(std::min(bytes, 9.2e18))) +
              " (" + formatNumber(actions) + " actions x " +
              formatNumber(kBytesPerAction) + " bytes" +
              (schedules > 1 ? " x " + std::to_string(schedules) + " schedules" : "") +
-             "), but only " + formatBytes(available) + " is available (" + source +
+             "), but only " + dualpipe::sysmem::formatBytes(available) +
+             " is available (" + source +
              "): use fewer ranks or micro-batches");
 }
 

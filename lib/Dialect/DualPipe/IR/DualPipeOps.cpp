@@ -280,6 +280,15 @@ PipelineOp dualpipe::lookupPipeline(ModuleOp module) {
   return range.empty() ? nullptr : *range.begin();
 }
 
+std::pair<int64_t, int64_t> dualpipe::stageNeighbours(PipelineOp pipeline,
+                                                      int64_t s) {
+  bool twoPipelines = pipeline.getPlacement() == Placement::DualPipe;
+  int64_t total = pipeline.getNumStages(), half = total / 2;
+  int64_t first = twoPipelines && s >= half ? half : 0;
+  int64_t last = twoPipelines && s < half ? half - 1 : total - 1;
+  return {s > first ? s - 1 : -1, s < last ? s + 1 : -1};
+}
+
 //===----------------------------------------------------------------------===//
 // custom<AsyncDependencies>: `async` and `[%deps]`, as in the gpu dialect.
 //===----------------------------------------------------------------------===//

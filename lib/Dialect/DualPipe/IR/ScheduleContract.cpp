@@ -15,6 +15,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 
+#include <tuple>
 #include <vector>
 
 using namespace mlir;
@@ -123,12 +124,7 @@ LogicalResult Checker::collectStage(int64_t s, func::FuncOp model) {
     if (param)
       st.paramGrads.push_back({t, "the gradient of parameter '" + name + "'"});
   }
-  bool twoPipelines = pipeline.getPlacement() == Placement::DualPipe;
-  int64_t total = pipeline.getNumStages(), half = total / 2;
-  int64_t first = twoPipelines && s >= half ? half : 0;
-  int64_t last = twoPipelines && s < half ? half - 1 : total - 1;
-  st.prev = s > first ? s - 1 : -1;
-  st.next = s < last ? s + 1 : -1;
+  std::tie(st.prev, st.next) = stageNeighbours(pipeline, s);
   if (st.next < 0)
     st.outs.push_back({RankedTensorType::get({}, Float32Type::get(
                                                      module.getContext())),

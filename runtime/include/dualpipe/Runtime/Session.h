@@ -30,6 +30,7 @@
 #define DUALPIPE_RUNTIME_SESSION_H
 
 #include "dualpipe/Runtime/Manifest.h"
+#include "dualpipe/Runtime/SystemMemory.h"
 
 #include <cstdint>
 #include <functional>
@@ -120,13 +121,9 @@ struct MemoryEstimate {
   std::string breakdown; ///< "arguments 2 x 1.2 MiB, outputs ..."
 };
 
-/// Memory this process may still allocate: MemAvailable (/proc/meminfo),
-/// lowered to the cgroup's limit when there is one; `source` names where
-/// the number came from.
-int64_t availableMemory(std::string &source);
-
-/// "1.5 GiB".
-std::string formatBytes(int64_t bytes);
+/// SystemMemory.h: what this process may still allocate, and "1.5 GiB".
+using sysmem::availableMemory;
+using sysmem::formatBytes;
 
 /// Local rank threads in one process at most (the runtime's world limit).
 inline constexpr int64_t kMaxLocalThreads = 4096;

@@ -116,6 +116,11 @@ ActionKind fromEngine(sched::ActionKind kind);
 /// The pipeline op at the top of `module`, or null when there is none.
 PipelineOp lookupPipeline(mlir::ModuleOp module);
 
+/// Stage `s`'s neighbours in its pipeline, -1 at an end: a linear chain of
+/// all stages, or under DualPipe placement two chains of half the stages
+/// each (0..N-1 and N..2N-1).
+std::pair<int64_t, int64_t> stageNeighbours(PipelineOp pipeline, int64_t s);
+
 /// Checks what --dualpipe-lower-schedule assumes of `schedule` under
 /// `pipeline` (ScheduleContract.cpp): stage functions are func.funcs whose
 /// arguments are activations or model arguments of the right types; every
