@@ -14,6 +14,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   ccache
   libonnx-dev libprotobuf-dev python3-onnx
+  python3-torch python3-numpy
 )
 
 missing=()

@@ -3,6 +3,7 @@
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace dualpipe {
 #define GEN_PASS_DEF_DUALPIPELOWERCOMMTORUNTIME
@@ -13,23 +14,41 @@ using namespace mlir;
 namespace {
 
 /// Declares `int32_t name(int32_t peer, int64_t tag, ptr data, int64_t bytes)`
-/// once per module: the runtime's C ABI (runtime/include/.../Runtime.h).
-func::FuncOp declareRuntimeFn(ModuleOp module, StringRef name) {
+/// (`int64_t` result for a request) once per module: the runtime's C ABI
+/// (runtime/include/dualpipe/Runtime/StepABI.h).
+func::FuncOp declareRuntimeFn(ModuleOp module, StringRef name,
+                              bool returnsRequest = false) {
   if (auto fn = module.lookupSymbol<func::FuncOp>(name))
     return fn;
   MLIRContext *ctx = module.getContext();
   OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
   Type i32 = IntegerType::get(ctx, 32), i64 = IntegerType::get(ctx, 64);
   auto type = FunctionType::get(
-      ctx, {i32, i64, LLVM::LLVMPointerType::get(ctx), i64}, {i32});
+      ctx, {i32, i64, LLVM::LLVMPointerType::get(ctx), i64},
+      {returnsRequest ? i64 : i32});
   auto fn = func::FuncOp::create(b, module.getLoc(), name, type);
   fn.setPrivate();
   return fn;
 }
 
-/// Replaces one synchronous send or recv with a call to `callee`.
+/// Declares `int32_t dualpipe_rt_wait(int64_t request)` once.
+func::FuncOp declareWaitFn(ModuleOp module) {
+  if (auto fn = module.lookupSymbol<func::FuncOp>("dualpipe_rt_wait"))
+    return fn;
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+  auto fn = func::FuncOp::create(
+      b, module.getLoc(), "dualpipe_rt_wait",
+      FunctionType::get(ctx, {IntegerType::get(ctx, 64)},
+                        {IntegerType::get(ctx, 32)}));
+  fn.setPrivate();
+  return fn;
+}
+
+/// Replaces one send or recv with a call to `callee`; returns the call's
+/// result (the status, or the request of a posted receive).
 template <typename OpTy>
-void lowerToCall(OpTy op, func::FuncOp callee) {
+Value lowerToCall(OpTy op, func::FuncOp callee) {
   OpBuilder b(op);
   Location loc = op.getLoc();
   Value base =
@@ -42,8 +61,22 @@ void lowerToCall(OpTy op, func::FuncOp callee) {
   Value bytes = arith::ConstantIntOp::create(b, loc, op.getNumBytes(), 64);
   // The status is sticky in the runtime: a failure stops every rank's
   // transfers and is reported by the runner after the programs return.
-  func::CallOp::create(b, loc, callee, ValueRange{peer, tag, ptr, bytes});
-  op.erase();
+  Value result =
+      func::CallOp::create(b, loc, callee, ValueRange{peer, tag, ptr, bytes})
+          .getResult(0);
+  return result;
+}
+
+/// A posted receive on cpu: an asynchronous recv with no dependencies whose
+/// token only synchronous gpu.wait ops wait for.
+bool isPostedReceive(Operation *op) {
+  auto recv = dyn_cast_or_null<RecvOp>(op);
+  if (!recv || !recv.getAsyncToken() || !recv.getAsyncDependencies().empty())
+    return false;
+  return llvm::all_of(recv.getAsyncToken().getUsers(), [](Operation *user) {
+    auto wait = dyn_cast<gpu::WaitOp>(user);
+    return wait && !wait.getAsyncToken();
+  });
 }
 
 } // namespace
@@ -111,25 +144,73 @@ struct LowerCommToRuntimePass
     });
     for (Operation *op : ops) {
       auto async = cast<gpu::AsyncOpInterface>(op);
+      if (isPostedReceive(op))
+        continue;
       if (async.getAsyncToken() || !async.getAsyncDependencies().empty()) {
-        op->emitError() << "asynchronous " << op->getName()
-                        << " lowers only on the cuda target; on cpu use the "
-                           "synchronous form (no 'async', no dependencies)";
+        op->emitError()
+            << "asynchronous " << op->getName()
+            << (isa<SendOp>(op)
+                    ? " lowers only on the cuda target; on cpu a send is "
+                      "synchronous (the runtime buffers it)"
+                    : " lowers on cpu only as a posted receive (no "
+                      "dependencies, its token waited for by synchronous "
+                      "gpu.wait); otherwise it belongs to the cuda target");
         return signalPassFailure();
       }
     }
+    WalkResult waitsOk = module.walk([&](gpu::WaitOp wait) {
+      for (Value token : wait.getAsyncDependencies())
+        if (wait.getAsyncToken() || !isPostedReceive(token.getDefiningOp())) {
+          wait.emitError() << "on cpu gpu.wait only completes posted "
+                              "receives (a synchronous wait for tokens of "
+                              "dualpipe.recv async)";
+          return WalkResult::interrupt();
+        }
+      return WalkResult::advance();
+    });
+    if (waitsOk.wasInterrupted())
+      return signalPassFailure();
     SmallVector<AllReduceOp> reductions;
     module.walk([&](AllReduceOp op) { reductions.push_back(op); });
     unsigned globals = 0;
     for (AllReduceOp op : reductions)
       lowerAllReduceToRuntimeCall(op, module, "__dualpipe_group_", globals);
+    SmallVector<RecvOp> postedRecvs;
     for (Operation *op : ops) {
-      if (auto send = dyn_cast<SendOp>(op))
+      if (auto send = dyn_cast<SendOp>(op)) {
         lowerToCall(send, declareRuntimeFn(module, "dualpipe_rt_send"));
-      else
-        lowerToCall(cast<RecvOp>(op),
-                    declareRuntimeFn(module, "dualpipe_rt_recv"));
+        send.erase();
+        continue;
+      }
+      auto recv = cast<RecvOp>(op);
+      if (recv.getAsyncToken()) {
+        postedRecvs.push_back(recv);
+        continue;
+      }
+      lowerToCall(recv, declareRuntimeFn(module, "dualpipe_rt_recv"));
+      recv.erase();
     }
+    // dualpipe_rt_irecv takes what dualpipe_rt_recv takes and returns the
+    // request that dualpipe_rt_wait takes in place of the token.
+    DenseMap<Value, Value> requests;
+    SetVector<Operation *> waits;
+    for (RecvOp recv : postedRecvs) {
+      requests[recv.getAsyncToken()] =
+          lowerToCall(recv, declareRuntimeFn(module, "dualpipe_rt_irecv",
+                                             /*returnsRequest=*/true));
+      for (Operation *user : recv.getAsyncToken().getUsers())
+        waits.insert(user);
+    }
+    for (Operation *op : waits) {
+      auto wait = cast<gpu::WaitOp>(op);
+      OpBuilder b(wait);
+      for (Value token : wait.getAsyncDependencies())
+        func::CallOp::create(b, wait.getLoc(), declareWaitFn(module),
+                             ValueRange{requests.lookup(token)});
+      wait.erase();
+    }
+    for (RecvOp recv : postedRecvs)
+      recv.erase();
   }
 };
 } // namespace

@@ -8,8 +8,10 @@
 #include "dualpipe/Conversion/Passes.h"
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
 #include <map>
+#include <set>
 
 namespace dualpipe {
 #define GEN_PASS_DEF_DUALPIPELOWERSCHEDULE
@@ -37,10 +39,11 @@ public:
   RankLowering(OpBuilder &b, ModuleOp module, ArrayRef<StageInfo> stages,
                ArrayRef<int64_t> stageToRank, func::FuncOp entry,
                int64_t rank, int64_t numMicrobatches, int64_t numModelArgs,
-               ArrayRef<int64_t> modelParams)
+               ArrayRef<int64_t> modelParams, bool postReceives)
       : b(b), module(module), stages(stages), stageToRank(stageToRank),
         entry(entry), rank(rank), numMicrobatches(numMicrobatches),
-        numModelArgs(numModelArgs), modelParams(modelParams) {}
+        numModelArgs(numModelArgs), modelParams(modelParams),
+        postReceives(postReceives) {}
 
   LogicalResult run(ProgramOp program);
 
@@ -74,6 +77,8 @@ private:
 
   FailureOr<SmallVector<Value>> take(Key key, Operation *at, StringRef what) {
     auto it = values.find(key);
+    if (it == values.end() && arriving.count(key))
+      it = land(key);
     if (it == values.end())
       return at->emitError() << "cannot lower: " << what
                              << " is not available on rank " << rank
@@ -122,8 +127,25 @@ private:
   }
 
   LogicalResult compute(ComputeOp op);
+  LogicalResult overlap(OverlapOp pair);
   LogicalResult send(ISendOp op);
+  void post(IRecvOp op);
   LogicalResult receive(WaitRecvOp op, IRecvOp posted);
+  std::map<Key, SmallVector<Value>>::iterator land(Key key);
+
+  /// A receive posted at its p2p_group whose message may still be on the
+  /// way: its buffers and the requests to wait for before reading them.
+  struct InFlight {
+    SmallVector<Value> buffers, tokens;
+    SmallVector<RankedTensorType> types;
+  };
+  /// Keyed by message kind ('a'/'g'), stage and micro-batch.
+  std::map<Key, InFlight> inFlight;
+  /// Messages whose wait_recv has passed, by the value slot they fill
+  /// ('R'/'Q'): the wait is emitted where the first use needs them.
+  std::map<Key, InFlight> arriving;
+  /// Sends an F&B pair issued between its halves, skipped at their group.
+  std::set<Key> sentEarly;
   LogicalResult allReduce(AllReduceGradsOp op);
 
   OpBuilder &b;
@@ -136,6 +158,9 @@ private:
   std::map<Key, SmallVector<Value>> values;
   DenseMap<int64_t, Value> grads; ///< By model argument index.
   Value losses;
+  bool postReceives;
+  /// The program being lowered, to find the sends that follow a pair.
+  ProgramOp program;
 };
 
 LogicalResult RankLowering::compute(ComputeOp op) {
@@ -239,6 +264,8 @@ LogicalResult RankLowering::compute(ComputeOp op) {
 LogicalResult RankLowering::send(ISendOp op) {
   Location loc = op.getLoc();
   int64_t s = op.getStageIndex(), m = op.getMicrobatchIndex();
+  if (sentEarly.erase({op.isGradient() ? 'g' : 'a', s, m}))
+    return success();
   auto tensors = take({op.isGradient() ? 'g' : 'a', s, m}, op,
                       "the message's tensors");
   if (failed(tensors))
@@ -255,9 +282,55 @@ LogicalResult RankLowering::send(ISendOp op) {
   return success();
 }
 
+/// Posts the receive where the schedule posts it: the buffers are allocated
+/// and handed to the runtime now, so the message lands while this rank
+/// computes; nothing reads them before the wait.
+void RankLowering::post(IRecvOp op) {
+  Location loc = op.getLoc();
+  int64_t s = op.getStageIndex(), m = op.getMicrobatchIndex();
+  InFlight f;
+  Type token = gpu::AsyncTokenType::get(b.getContext());
+  for (auto [k, a] : llvm::enumerate(op.getTypes())) {
+    auto type = cast<RankedTensorType>(cast<TypeAttr>(a).getValue());
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    Value buffer = memref::AllocOp::create(b, loc, memrefType);
+    auto recv = RecvOp::create(
+        b, loc, token, ValueRange(), buffer,
+        b.getI64IntegerAttr(op.getPeerRank()),
+        b.getI64IntegerAttr(tagOf(op.isGradient(), s, m, k)),
+        TypeAttr::get(type));
+    f.buffers.push_back(buffer);
+    f.tokens.push_back(recv.getAsyncToken());
+    f.types.push_back(type);
+  }
+  inFlight[{op.isGradient() ? 'g' : 'a', s, m}] = std::move(f);
+}
+
+/// Waits for an arrived message's requests at the first use of its tensors.
+std::map<Key, SmallVector<Value>>::iterator RankLowering::land(Key key) {
+  auto node = arriving.extract(key);
+  InFlight &f = node.mapped();
+  Location loc = f.buffers.front().getLoc();
+  gpu::WaitOp::create(b, loc, Type(), f.tokens);
+  SmallVector<Value> tensors;
+  for (auto [buffer, type] : llvm::zip(f.buffers, f.types))
+    tensors.push_back(bufferization::ToTensorOp::create(
+        b, loc, type, buffer, /*restrict=*/true, /*writable=*/true));
+  return values.emplace(key, std::move(tensors)).first;
+}
+
 LogicalResult RankLowering::receive(WaitRecvOp op, IRecvOp posted) {
   Location loc = op.getLoc();
   int64_t s = op.getStageIndex(), m = op.getMicrobatchIndex();
+  Key slot{op.isGradient() ? 'Q' : 'R', s, m};
+  if (postReceives) {
+    auto node = inFlight.extract({op.isGradient() ? 'g' : 'a', s, m});
+    if (node.empty())
+      return op.emitError() << "waits for a receive that was never posted; "
+                               "run --dualpipe-verify";
+    arriving[slot] = std::move(node.mapped());
+    return success();
+  }
   SmallVector<Value> tensors;
   for (auto [k, a] : llvm::enumerate(posted.getTypes())) {
     auto type = cast<RankedTensorType>(cast<TypeAttr>(a).getValue());
@@ -270,7 +343,40 @@ LogicalResult RankLowering::receive(WaitRecvOp op, IRecvOp posted) {
     tensors.push_back(bufferization::ToTensorOp::create(
         b, loc, type, buffer, /*restrict=*/true, /*writable=*/true));
   }
-  values[{op.isGradient() ? 'Q' : 'R', s, m}] = tensors;
+  values[slot] = tensors;
+  return success();
+}
+
+/// An F&B pair: its F and B run one after the other on the CPU, but what
+/// the first half sends (in the groups that follow the pair, before the
+/// next computation) leaves as soon as that half is done, so it travels
+/// while the second half computes; the second half's incoming message is
+/// waited for only when it is needed (after the first half), so it arrives
+/// under the first half's compute.
+LogicalResult RankLowering::overlap(OverlapOp pair) {
+  auto parts = llvm::to_vector(pair.getBody().front().getOps<ComputeOp>());
+  markAction(pair.getLoc(), /*F&B pair=*/4, parts.front().getStageIndex(),
+             parts.front().getMicrobatchIndex());
+  for (auto [i, c] : llvm::enumerate(parts)) {
+    if (failed(compute(c)))
+      return failure();
+    if (!postReceives || i + 1 == parts.size())
+      continue;
+    Key produced{c.getKind() == ActionKind::Forward ? 'a' : 'g',
+                 c.getStageIndex(), c.getMicrobatchIndex()};
+    for (Operation *next = pair->getNextNode();
+         next && isa<P2PGroupOp, WaitRecvOp>(next); next = next->getNextNode())
+      if (auto group = dyn_cast<P2PGroupOp>(next))
+        for (auto s : group.getBody().front().getOps<ISendOp>())
+          if (Key{s.isGradient() ? 'g' : 'a', s.getStageIndex(),
+                  s.getMicrobatchIndex()} == produced &&
+              !sentEarly.count(produced)) {
+            if (failed(send(s)))
+              return failure();
+            sentEarly.insert(produced);
+          }
+  }
+  endAction(pair.getLoc());
   return success();
 }
 
@@ -301,7 +407,8 @@ LogicalResult RankLowering::allReduce(AllReduceGradsOp op) {
   return success();
 }
 
-LogicalResult RankLowering::run(ProgramOp program) {
+LogicalResult RankLowering::run(ProgramOp prog) {
+  program = prog;
   Location loc = program.getLoc();
   Block *body = entry.addEntryBlock();
   b.setInsertionPointToStart(body);
@@ -313,14 +420,7 @@ LogicalResult RankLowering::run(ProgramOp program) {
     if (auto c = dyn_cast<ComputeOp>(op)) {
       ok = compute(c);
     } else if (auto pair = dyn_cast<OverlapOp>(op)) {
-      auto parts = pair.getBody().front().getOps<ComputeOp>();
-      ComputeOp first = *parts.begin();
-      markAction(pair.getLoc(), /*F&B pair=*/4, first.getStageIndex(),
-                 first.getMicrobatchIndex());
-      for (auto c : parts)
-        if (failed(compute(c)))
-          return failure();
-      endAction(pair.getLoc());
+      ok = overlap(pair);
     } else if (auto group = dyn_cast<P2PGroupOp>(op)) {
       for (Operation &inner : group.getBody().front()) {
         if (auto s = dyn_cast<ISendOp>(inner)) {
@@ -330,6 +430,8 @@ LogicalResult RankLowering::run(ProgramOp program) {
           auto v = cast<IRecvOp>(inner);
           posted[{v.isGradient() ? 1 : 0, v.getStageIndex(),
                   v.getMicrobatchIndex()}] = v;
+          if (postReceives)
+            post(v);
         }
       }
     } else if (auto w = dyn_cast<WaitRecvOp>(op)) {
@@ -345,6 +447,16 @@ LogicalResult RankLowering::run(ProgramOp program) {
     if (failed(ok))
       return failure();
   }
+
+  // A message that was waited for but never used still completes here (the
+  // runtime requires every request to be waited for once); one never
+  // waited for is a schedule error --dualpipe-verify reports.
+  while (!arriving.empty())
+    land(arriving.begin()->first);
+  if (!inFlight.empty())
+    return program.emitError()
+           << "posts " << inFlight.size()
+           << " receive(s) it never waits for; run --dualpipe-verify";
 
   // Results go to the output buffers after the inputs.
   unsigned out = entry.getNumArguments() - 1 - modelParams.size();
@@ -513,7 +625,7 @@ struct LowerSchedulePass
       OpBuilder body(&getContext());
       RankLowering lowering(body, module, *stages, stageToRank, entry,
                             r, numMicrobatches, model.getNumArguments(),
-                            modelParams);
+                            modelParams, postReceives);
       if (failed(lowering.run(program)))
         return signalPassFailure();
       b.setInsertionPointToEnd(module.getBody());

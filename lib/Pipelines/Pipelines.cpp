@@ -256,6 +256,9 @@ void addMemoryPlan(PipelineBuilder &b, const StepOptions &o) {
 void addLower(PipelineBuilder &b, const StepOptions &o) {
   DualPipeLowerScheduleOptions lower;
   lower.prefix = o.entryPrefix;
+  // The cuda target orders transfers on streams (cuda-async-region); the
+  // cpu target posts receives through the runtime.
+  lower.postReceives = o.target == Target::Cpu;
   b.add(createDualPipeLowerSchedule(lower));
   if (!o.optimizer)
     return;

@@ -488,6 +488,15 @@ int32_t dualpipe_world_comm_summary(const dualpipe_world *world,
   });
 }
 
+int32_t dualpipe_world_clear_trace(dualpipe_world *world) {
+  return guarded("dualpipe_world_clear_trace", [&]() -> std::string {
+    if (!world)
+      return "dualpipe_world_clear_trace: the world is NULL";
+    world->clearTrace();
+    return "";
+  });
+}
+
 int32_t dualpipe_world_set_trace_limit(dualpipe_world *world,
                                        int64_t events_per_rank) {
   return guarded("dualpipe_world_set_trace_limit", [&]() -> std::string {

@@ -63,6 +63,12 @@ public:
     std::lock_guard<std::mutex> lock(mutex_);
     limit_ = limit;
   }
+  /// Forgets the events so far (and the count of dropped ones).
+  void clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    events_.clear();
+    dropped_ = 0;
+  }
   std::vector<TraceEvent> snapshot(int64_t &dropped) const {
     std::lock_guard<std::mutex> lock(mutex_);
     dropped = dropped_;

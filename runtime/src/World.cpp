@@ -97,6 +97,11 @@ void World::setTraceLimit(int64_t eventsPerRank) {
     rank->timeline.setLimit(eventsPerRank);
 }
 
+void World::clearTrace() {
+  for (const auto &rank : ranks_)
+    rank->timeline.clear();
+}
+
 std::string World::writeTrace(const std::string &path) const {
   std::vector<std::vector<TraceEvent>> timelines;
   TraceInfo info;

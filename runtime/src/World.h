@@ -56,6 +56,8 @@ public:
   std::string writeTrace(const std::string &path) const;
   /// At most this many events per rank are kept (0: record nothing).
   void setTraceLimit(int64_t eventsPerRank);
+  /// Forgets every rank's events so far (a new step starts).
+  void clearTrace();
 
   //--- Rank side (the thread bound to `self`) --------------------------------//
 

@@ -24,7 +24,7 @@ func.func @rank0(%a: memref<2x3xf32>, %b: memref<5xf64>) {
 // -----
 
 func.func @rank0(%a: memref<4xf32>) {
-  // expected-error @+1 {{asynchronous dualpipe.send lowers only on the cuda target; on cpu use the synchronous form}}
+  // expected-error @+1 {{asynchronous dualpipe.send lowers only on the cuda target; on cpu a send is synchronous (the runtime buffers it)}}
   %t = dualpipe.send async %a to 1 : memref<4xf32>
   return
 }
@@ -39,5 +39,44 @@ func.func @mirror(%g: memref<4x4xf32>) {
   // CHECK-DAG: %[[TWO:.*]] = arith.constant 2 : i32
   // CHECK: call @dualpipe_rt_allreduce_sum_f32(%{{.*}}, %[[N]], %{{.*}}, %[[TWO]])
   dualpipe.all_reduce %g ranks [0, 3] : memref<4x4xf32>
+  return
+}
+
+// -----
+
+// A posted receive: the request from dualpipe_rt_irecv replaces the token,
+// and the wait for it waits for that request.
+// CHECK-DAG: func.func private @dualpipe_rt_irecv(i32, i64, !llvm.ptr, i64) -> i64
+// CHECK-DAG: func.func private @dualpipe_rt_wait(i64) -> i32
+// CHECK-LABEL: func.func @posted
+func.func @posted(%a: memref<4xf32>, %b: memref<2xf64>) {
+  // CHECK: %[[R0:.*]] = call @dualpipe_rt_irecv(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (i32, i64, !llvm.ptr, i64) -> i64
+  %t0 = dualpipe.recv async %a from 2 tag 7 : tensor<4xf32> into memref<4xf32>
+  // CHECK: %[[R1:.*]] = call @dualpipe_rt_irecv(
+  %t1 = dualpipe.recv async %b from 2 tag 8 : tensor<2xf64> into memref<2xf64>
+  // CHECK-NEXT: call @dualpipe_rt_wait(%[[R0]])
+  // CHECK-NEXT: call @dualpipe_rt_wait(%[[R1]])
+  // CHECK-NOT: gpu.wait
+  gpu.wait [%t0, %t1]
+  return
+}
+
+// -----
+
+// A token that orders another transfer is the cuda target's stream form.
+func.func @chained(%a: memref<4xf32>, %b: memref<4xf32>) {
+  // expected-error @+1 {{asynchronous dualpipe.recv lowers on cpu only as a posted receive}}
+  %t0 = dualpipe.recv async %a from 2 : tensor<4xf32> into memref<4xf32>
+  %t1 = dualpipe.recv async [%t0] %b from 2 : tensor<4xf32> into memref<4xf32>
+  gpu.wait [%t1]
+  return
+}
+
+// -----
+
+func.func @stream(%a: memref<4xf32>) {
+  %s = gpu.wait async
+  // expected-error @+1 {{on cpu gpu.wait only completes posted receives}}
+  gpu.wait [%s]
   return
 }

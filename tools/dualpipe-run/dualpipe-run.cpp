@@ -20,6 +20,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -78,6 +79,10 @@ std::string formatDuration(double seconds) {
     std::string line = "dualpipe-run: error: " + message + "\n";
     std::fputs(line.c_str(), stderr);
     std::fflush(stderr);
+  } else {
+    // Another process says it (rank 0): mpirun ends the job at the first
+    // exit, so give that one time to write its line first.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   if (ss::inMpiJob())
     dualpipe_mpi_abort(code);
@@ -418,6 +423,46 @@ void drawProgress(int64_t done, int64_t steps, double loss,
   progressShown = true;
 }
 
+/// "12.5%" of `part` in `whole` (0 of 0 is all of it: nothing to hide).
+std::string percentOf(double part, double whole) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f%%",
+                whole > 0 ? 100.0 * part / whole : 100.0);
+  return text;
+}
+
+/// The communication the run's computation hid: a line per rank, then the
+/// totals as `transfers: <T> ms in flight, <H>% hidden under compute` and
+/// `all-reduce: <T> ms, <H>% hidden under compute` (scripts read those two;
+/// the per-rank lines do not start with either).
+void printComm(const std::vector<ss::CommFigures> &ranks) {
+  if (ranks.size() < 2)
+    return;
+  ss::CommFigures total;
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    const ss::CommFigures &f = ranks[r];
+    total += f;
+    std::printf("transfers on rank %zu: %.3f ms in flight over %lld "
+                "messages, %s hidden under compute",
+                r, f.transferMs, (long long)f.messages,
+                percentOf(f.transferHiddenMs, f.transferMs).c_str());
+    if (f.allReduces)
+      std::printf("; all-reduce %.3f ms, %s hidden", f.allReduceMs,
+                  percentOf(f.allReduceHiddenMs, f.allReduceMs).c_str());
+    std::printf("\n");
+  }
+  if (total.messages)
+    std::printf("transfers: %.3f ms in flight, %s hidden under compute\n",
+                total.transferMs,
+                percentOf(total.transferHiddenMs, total.transferMs).c_str());
+  else
+    std::printf("transfers: none timed (blocking receives only)\n");
+  if (total.allReduces)
+    std::printf("all-reduce: %.3f ms, %s hidden under compute\n",
+                total.allReduceMs,
+                percentOf(total.allReduceHiddenMs, total.allReduceMs).c_str());
+}
+
 int runTraining(const CommandLine &c, std::unique_ptr<ss::StepLibrary> step) {
   ss::TrainingSession s(std::move(step), c.session);
   const int64_t replicas = c.session.dp;
@@ -455,6 +500,9 @@ int runTraining(const CommandLine &c, std::unique_ptr<ss::StepLibrary> step) {
       drawProgress(k + 1 - first, steps, r.loss, runStart);
   }
   clearProgress();
+  std::vector<ss::CommFigures> comm = s.commFigures();
+  if (s.leader())
+    printComm(comm);
   ss::TraceFiles traces = s.finishTrace();
   if (s.leader())
     for (const std::string &path : traces.paths)

@@ -11,8 +11,11 @@ def DualPipeLowerCommToRuntime
     Replaces every synchronous `dualpipe.send` / `dualpipe.recv` on a memref
     with a call to the runtime's C ABI (`dualpipe_rt_send` /
     `dualpipe_rt_recv`: peer, tag, data pointer, byte count), declaring
-    those functions once. Asynchronous forms (with a `!gpu.async.token`)
-    belong to the cuda target and are rejected here.
+    those functions once. A posted receive (`dualpipe.recv async` with no
+    dependencies, whose token only synchronous `gpu.wait`s take, as
+    `--dualpipe-lower-schedule` emits them) becomes `dualpipe_rt_irecv`,
+    which returns a request, and each wait for it `dualpipe_rt_wait`. Other
+    asynchronous forms belong to the cuda target and are rejected here.
   }];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect",
@@ -137,9 +140,19 @@ def DualPipeLowerSchedule
       every loss once); `dualpipe.allreduce_grads` becomes a
       `dualpipe.all_reduce` of the function's gradients.
     - messages: a send is `dualpipe.send` of each tensor of the message at
-      its `p2p_group`; a receive is a blocking `dualpipe.recv` at its
-      `wait_recv` (the runtime buffers sends, so an early post needs no
-      code on the CPU). Each tensor of each message has its own tag
+      its `p2p_group` (the runtime buffers it: a send never blocks). With
+      `post-receives` (the default, and what the cpu target uses) a receive
+      is posted where the schedule posts it: an asynchronous
+      `dualpipe.recv` into a fresh buffer at its `p2p_group`, whose token a
+      `gpu.wait` waits for at the first use of the message after its
+      `wait_recv`, so the transfer runs while the rank computes. In an F&B
+      pair (`dualpipe.overlap`) what the first half sends leaves before the
+      second half computes. Waiting later and sending earlier than the
+      schedule never blocks a rank where the schedule's order would not
+      (sends are buffered), so `--dualpipe-verify`'s proof still holds.
+      Without it, a receive is a blocking `dualpipe.recv` at its
+      `wait_recv` (the form the cuda target's stream ordering expects).
+      Each tensor of each message has its own tag
       (payload, stage, micro-batch, index), so receives never take another
       message's data even where a schedule consumes a link out of order.
 
@@ -150,9 +163,12 @@ def DualPipeLowerSchedule
   let options = [
     Option<"prefix", "prefix", "std::string", /*default=*/"\"dualpipe_rank\"",
            "Name prefix of the per-rank entry points">,
+    Option<"postReceives", "post-receives", "bool", /*default=*/"true",
+           "Post each receive at its p2p_group and wait at first use">,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
                            "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::memref::MemRefDialect",

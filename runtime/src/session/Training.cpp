@@ -129,7 +129,6 @@ void TrainingSession::State::joinMpi() {
                 (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?"));
   pipeRank = dualpipe_world_hosted_rank(pipe);
   replica = globalRank / ranks;
-  dualpipe_world_set_trace_limit(pipe, 0);
 }
 
 /// One buffer per argument: the inputs (shared read-only by the ranks of a
@@ -160,6 +159,7 @@ void TrainingSession::State::makeBuffers() {
   // DualPipe both copies hold the summed gradient after the all-reduce).
   for (const std::string &name : paramNames)
     owner.push_back(static_cast<int32_t>(m->paramRanks.at(name).front()));
+  comm.assign(ranks, CommFigures());
   outs.assign(mpi ? 1 : replicas,
               std::vector<StepOutputs>(mpi ? 1 : ranks, shape));
   grads = shape.grads;

@@ -88,6 +88,7 @@ struct TrainingSession::State {
   int64_t firstStep = 0;
   bool ran = false;
   std::vector<std::string> tracesWritten;
+  std::vector<CommFigures> comm; ///< By pipeline rank (mpi: own rank only).
   Fault fault;
 
   ~State();
@@ -106,7 +107,8 @@ struct TrainingSession::State {
   std::string runLocal(const std::vector<PackedFn> &programs,
                        std::vector<std::vector<Buffer>> &in,
                        std::vector<std::vector<StepOutputs>> &out,
-                       const std::vector<std::string> &traces);
+                       const std::vector<std::string> &traces,
+                       std::vector<CommFigures> *comm = nullptr);
   std::string runOwnRank();
   void combineMpi(int64_t step);
   void combineLocal();

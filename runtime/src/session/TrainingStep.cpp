@@ -22,13 +22,40 @@ std::vector<void *> TrainingSession::State::pack(std::vector<Buffer> &in,
   return packed;
 }
 
+CommFigures &CommFigures::operator+=(const CommFigures &o) {
+  transferMs += o.transferMs;
+  transferHiddenMs += o.transferHiddenMs;
+  messages += o.messages;
+  allReduceMs += o.allReduceMs;
+  allReduceHiddenMs += o.allReduceHiddenMs;
+  allReduces += o.allReduces;
+  return *this;
+}
+
+namespace {
+/// A rank's figures from its world's timeline (zeros if it has none).
+CommFigures commFiguresOf(const dualpipe_world *world, int32_t rank) {
+  dualpipe_comm_summary c{};
+  CommFigures f;
+  if (dualpipe_world_comm_summary(world, rank, &c) != 0)
+    return f;
+  f.transferMs = c.transfer_ms;
+  f.transferHiddenMs = c.transfer_hidden_ms;
+  f.messages = c.messages;
+  f.allReduceMs = c.allreduce_ms;
+  f.allReduceHiddenMs = c.allreduce_hidden_ms;
+  f.allReduces = c.allreduces;
+  return f;
+}
+} // namespace
+
 /// Runs every rank's step function once on the local backend: one world of
 /// programs.size() threads per replica, every replica at once. Fills
 /// out[d][r]; traces[d] (if not empty) gets replica d's timeline.
 std::string TrainingSession::State::runLocal(
     const std::vector<PackedFn> &programs, std::vector<std::vector<Buffer>> &in,
     std::vector<std::vector<StepOutputs>> &out,
-    const std::vector<std::string> &traces) {
+    const std::vector<std::string> &traces, std::vector<CommFigures> *comm) {
   int32_t n = static_cast<int32_t>(programs.size());
   size_t worldCount = in.size();
   std::vector<dualpipe_world *> worlds;
@@ -59,6 +86,9 @@ std::string TrainingSession::State::runLocal(
   for (std::thread &t : threads)
     t.join();
   std::string error;
+  for (size_t d = 0; d < worldCount && comm; ++d)
+    for (int32_t r = 0; r < n; ++r)
+      (*comm)[r] += commFiguresOf(worlds[d], r);
   for (size_t d = 0; d < worldCount; ++d) {
     const std::string &trace = d < traces.size() ? traces[d] : std::string();
     if (!trace.empty() &&
@@ -79,11 +109,15 @@ std::string TrainingSession::State::runLocal(
 /// The mpi backend: this process runs its rank of its replica's pipeline.
 std::string TrainingSession::State::runOwnRank() {
   std::vector<void *> packed = pack(args[replica], outs[0][0]);
+  // The long-lived world's timeline holds one step: its figures, and the
+  // trace of the last step where one is asked for.
+  dualpipe_world_clear_trace(pipe);
   if (dualpipe_rt_bind(pipe, pipeRank) != 0)
     return dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "cannot bind";
   step->rank(pipeRank)(packed.data());
   finishCudaProgram();
   dualpipe_rt_unbind();
+  comm[pipeRank] += commFiguresOf(pipe, pipeRank);
   if (dualpipe_world_failed(pipe))
     return dualpipe_world_error(pipe) ? dualpipe_world_error(pipe)
                                       : "unknown failure";
@@ -179,8 +213,6 @@ StepResult TrainingSession::run(int64_t stepNumber, bool trace) {
   auto start = std::chrono::steady_clock::now();
   std::string err;
   if (s.mpi) {
-    if (trace)
-      dualpipe_world_set_trace_limit(s.pipe, 1000000);
     err = s.runOwnRank();
     if (!err.empty() && s.replicas > 1)
       err = "replica " + std::to_string(s.replica) + ": " + err;
@@ -195,7 +227,7 @@ StepResult TrainingSession::run(int64_t stepNumber, bool trace) {
     std::vector<PackedFn> programs;
     for (int32_t r = 0; r < s.ranks; ++r)
       programs.push_back(s.step->rank(r));
-    err = s.runLocal(programs, s.args, s.outs, traces);
+    err = s.runLocal(programs, s.args, s.outs, traces, &s.comm);
     if (trace)
       s.tracesWritten = traces;
   }
@@ -338,6 +370,44 @@ void TrainingSession::saveCheckpoint(const std::string &path,
   file.metadata["optimizer"] = s_->optimizerKind;
   if (std::string e = st::writeSafeTensors(path, file); !e.empty())
     throw Error(e);
+}
+
+std::vector<CommFigures> TrainingSession::commFigures() {
+  State &s = *s_;
+  if (!s.mpi)
+    return s.comm;
+  // Each process knows its own rank's figures: sum them over all processes
+  // (the replicas of a rank add up, as on the local backend).
+  constexpr size_t kFields = 6;
+  std::vector<double> all(s.comm.size() * kFields, 0.0);
+  const CommFigures &mine = s.comm[s.pipeRank];
+  double *at = all.data() + s.pipeRank * kFields;
+  at[0] = mine.transferMs;
+  at[1] = mine.transferHiddenMs;
+  at[2] = double(mine.messages);
+  at[3] = mine.allReduceMs;
+  at[4] = mine.allReduceHiddenMs;
+  at[5] = double(mine.allReduces);
+  std::vector<int32_t> everyone(s.ranks * s.replicas);
+  for (size_t r = 0; r < everyone.size(); ++r)
+    everyone[r] = static_cast<int32_t>(r);
+  if (dualpipe_rt_bind(s.all, s.globalRank) != 0 ||
+      dualpipe_rt_allreduce_sum_f64(all.data(), all.size(), everyone.data(),
+                                    everyone.size()) != 0)
+    throw Error(std::string("could not gather the communication figures: ") +
+                (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?"));
+  dualpipe_rt_unbind();
+  std::vector<CommFigures> figures(s.comm.size());
+  for (size_t r = 0; r < figures.size(); ++r) {
+    const double *f = all.data() + r * kFields;
+    figures[r].transferMs = f[0];
+    figures[r].transferHiddenMs = f[1];
+    figures[r].messages = static_cast<int64_t>(f[2]);
+    figures[r].allReduceMs = f[3];
+    figures[r].allReduceHiddenMs = f[4];
+    figures[r].allReduces = static_cast<int64_t>(f[5]);
+  }
+  return figures;
 }
 
 TraceFiles TrainingSession::finishTrace() {

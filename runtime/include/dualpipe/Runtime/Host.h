@@ -137,6 +137,10 @@ DUALPIPE_RT_EXPORT int32_t dualpipe_world_write_trace(
 DUALPIPE_RT_EXPORT int32_t dualpipe_world_set_trace_limit(
     dualpipe_world *world, int64_t events_per_rank);
 
+/* Forgets the events recorded so far on every rank of this process (the
+ * limit stays): a long-lived world records one step at a time. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_world_clear_trace(dualpipe_world *world);
+
 /* How much of a rank's communication its computation hid, from its
  * timeline (so only while recording, see dualpipe_world_set_trace_limit):
  * each received message's time in flight (the sender started sending to the

@@ -156,6 +156,21 @@ struct StepResult {
   double milliseconds = 0; ///< The step and combining the ranks' outputs.
 };
 
+/// How much of one pipeline rank's communication its computation hid, over
+/// the steps run so far (summed over the data-parallel replicas), from the
+/// ranks' timelines: the point-to-point messages between stages (each one's
+/// time in flight, sent to in the receiver's buffer, and the part of it the
+/// receiver spent computing) and the gradient all-reduces (their time and
+/// the part during compute). Blocking receives, whose send time is not
+/// known, are not counted.
+struct CommFigures {
+  double transferMs = 0, transferHiddenMs = 0;
+  int64_t messages = 0;
+  double allReduceMs = 0, allReduceHiddenMs = 0;
+  int64_t allReduces = 0;
+  CommFigures &operator+=(const CommFigures &o);
+};
+
 struct CheckResult {
   double lossError = 0, gradError = 0; ///< Max relative error.
   std::string worst;                   ///< The parameter of gradError.
@@ -206,6 +221,9 @@ public:
   void saveCheckpoint(const std::string &path, int64_t done) const;
   /// Writes the trace files still to write (mpi: this process's).
   TraceFiles finishTrace();
+  /// Every pipeline rank's CommFigures, indexed by rank. Collective under
+  /// mpi (every process calls it; each gets them all).
+  std::vector<CommFigures> commFigures();
   /// Leaves the MPI job (MPI_Finalize); the destructor does it otherwise.
   void close();
 
