@@ -3,13 +3,21 @@
 // Each rank is one process (one MPI rank); the process hosts exactly that
 // rank and calls the runtime from one thread. Built only when CMake finds MPI.
 //
-// Point-to-point: a send copies the bytes and starts an MPI_Isend (eager, like
-// the local transport: a send never blocks, so two ranks that send to each
-// other before receiving cannot deadlock); pending sends are completed as the
-// transport makes progress. A receive polls MPI_Iprobe on (peer, tag) until
-// the message is there, the world fails, or the timeout passes; it checks the
-// size before taking the message. MPI keeps messages of one (source, tag,
-// communicator) in order, so each link is FIFO as with the local transport.
+// Point-to-point: a send copies the bytes behind an 8-byte header (when the
+// send started, steady_clock ns: one clock for the processes of a machine)
+// and starts an MPI_Isend (eager, like the local transport: a send never
+// blocks, so two ranks that send to each other before receiving cannot
+// deadlock); pending sends are completed as the transport makes progress. A
+// blocking receive polls MPI_Iprobe on (peer, tag) until the message is
+// there, the world fails, or the timeout passes; it checks the size before
+// taking the message. A posted receive (postRecv) is an MPI_Irecv into a
+// staging buffer at once; a progress thread (MPI_THREAD_MULTIPLE) tests the
+// posted requests while the rank computes and copies each message into the
+// rank's buffer when it lands, so the transfer and its completion happen
+// under compute and waitRecv finds it done. Without MPI_THREAD_MULTIPLE the
+// receive is made at the wait (the Transport default). MPI keeps messages of
+// one (source, tag, communicator) in order, so each link is FIFO as with the
+// local transport.
 //
 // Collectives run on their own communicator: every member sends its data to
 // the group's lowest rank, which sums in ascending rank order (bitwise the
@@ -34,6 +42,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <condition_variable>
+#include <map>
+#include <memory>
 #include <cstdlib>
 #include <cstring>
 #include <list>
@@ -45,6 +56,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kNoticeTag = 1;
+
+/// What precedes the payload of every point-to-point message.
+struct MessageHeader {
+  int64_t sentNs;
+};
+constexpr size_t kHeaderBytes = sizeof(MessageHeader);
+
+/// Whether MPI was initialized with MPI_THREAD_MULTIPLE (progress threads).
+bool threadMultiple = false;
 
 enum class CollectiveOp : int32_t { AllReduceSum = 1, Barrier = 2 };
 
@@ -91,6 +111,7 @@ public:
   }
 
   ~MpiTransport() override {
+    stopProgress();
     // Let what is in flight arrive (a failure notice above all), but never
     // wait long: the peer may be gone.
     auto grace = failed_.load(std::memory_order_acquire)
@@ -130,8 +151,13 @@ public:
     if (std::string problem = checkMessage(tag, bytes); !problem.empty())
       return CommStatus::failed(op, problem);
     const auto *in = static_cast<const unsigned char *>(data);
-    Pending &p = startSend(std::vector<unsigned char>(in, in + bytes), peer,
-                           static_cast<int>(tag), data_);
+    std::vector<unsigned char> message(kHeaderBytes + bytes);
+    MessageHeader header{monotonicNs()};
+    std::memcpy(message.data(), &header, kHeaderBytes);
+    if (bytes > 0)
+      std::memcpy(message.data() + kHeaderBytes, in, bytes);
+    Pending &p = startSend(std::move(message), peer, static_cast<int>(tag),
+                           data_);
     if (p.error != MPI_SUCCESS)
       return CommStatus::failed(op, ": MPI_Isend failed: " +
                                         mpiError(p.error));
@@ -165,17 +191,91 @@ public:
       return CommStatus::failed(op, error);
     int count = 0;
     MPI_Get_count(&status, MPI_BYTE, &count);
-    if (count != bytes)
-      return CommStatus::failed(
-          op, ": the receive is for " + std::to_string(bytes) +
-                  " bytes but the matching send has " + std::to_string(count) +
-                  " bytes (the two ranks disagree on this buffer's shape or "
-                  "type)");
+    if (std::string problem = checkSize(count, bytes); !problem.empty())
+      return CommStatus::failed(op, problem);
     // The message is there: this MPI_Recv returns at once.
-    int rc = MPI_Recv(data, count, MPI_BYTE, peer, static_cast<int>(tag),
-                      data_, MPI_STATUS_IGNORE);
+    std::vector<unsigned char> message(static_cast<size_t>(count));
+    int rc = MPI_Recv(message.data(), count, MPI_BYTE, peer,
+                      static_cast<int>(tag), data_, MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS)
       return CommStatus::failed(op, ": MPI_Recv failed: " + mpiError(rc));
+    if (bytes > 0)
+      std::memcpy(data, message.data() + kHeaderBytes, bytes);
+    return CommStatus::success();
+  }
+
+  CommStatus postRecv(int32_t self, int32_t peer, int64_t tag, void *data,
+                      int64_t bytes, int64_t request) override {
+    if (!threadMultiple)
+      return Transport::postRecv(self, peer, tag, data, bytes, request);
+    std::string op = describeRecv(peer, tag);
+    if (std::string problem = checkMessage(tag, bytes); !problem.empty())
+      return CommStatus::failed(op, problem);
+    auto posted = std::make_unique<Posted>();
+    posted->peer = peer;
+    posted->tag = tag;
+    posted->data = data;
+    posted->bytes = bytes;
+    posted->staging.resize(kHeaderBytes + bytes);
+    std::lock_guard<std::mutex> lock(postedMutex_);
+    int rc = MPI_Irecv(posted->staging.data(),
+                       static_cast<int>(posted->staging.size()), MPI_BYTE,
+                       peer, static_cast<int>(tag), data_, &posted->request);
+    if (rc != MPI_SUCCESS)
+      return CommStatus::failed(op, ": MPI_Irecv failed: " + mpiError(rc));
+    posted_[request] = std::move(posted);
+    ++posts_;
+    if (!progress_.joinable())
+      progress_ = std::thread([this] { progressLoop(); });
+    progressCv_.notify_all();
+    return CommStatus::success();
+  }
+
+  CommStatus waitRecv(int32_t self, int64_t request,
+                      TransferTimes &times) override {
+    std::unique_lock<std::mutex> lock(postedMutex_);
+    auto it = posted_.find(request);
+    if (it == posted_.end()) {
+      lock.unlock();
+      return Transport::waitRecv(self, request, times);
+    }
+    Posted &p = *it->second;
+    std::string op = describeRecv(p.peer, p.tag);
+    Clock::time_point deadline = Clock::now() + timeout_;
+    while (!p.done) {
+      // The progress thread completes it; this thread watches for failure
+      // notices and completes its own sends meanwhile.
+      progressCv_.wait_for(lock, std::chrono::milliseconds(1));
+      if (p.done)
+        break;
+      lock.unlock();
+      bool gone = pollNotices();
+      progressSends();
+      lock.lock();
+      if (p.done)
+        break;
+      if (gone || Clock::now() >= deadline) {
+        // Withdraw the receive: MPI_Cancel then wait for it, so no late
+        // message lands in the staging buffer after it is freed.
+        MPI_Cancel(&p.request);
+        MPI_Wait(&p.request, MPI_STATUS_IGNORE);
+        std::unique_ptr<Posted> owned = std::move(it->second);
+        posted_.erase(it);
+        lock.unlock();
+        if (gone)
+          return CommStatus::abandoned(op);
+        return CommStatus::failed(op, " timed out after " +
+                                          formatSeconds(timeout_) +
+                                          pendingHint(owned->peer, owned->tag));
+      }
+    }
+    std::unique_ptr<Posted> owned = std::move(it->second);
+    posted_.erase(it);
+    lock.unlock();
+    if (!owned->error.empty())
+      return CommStatus::failed(op, owned->error);
+    times.sentNs = owned->sentNs;
+    times.arrivedNs = owned->arrivedNs;
     return CommStatus::success();
   }
 
@@ -214,6 +314,121 @@ public:
 private:
   enum class Wait : uint8_t { Ready, TimedOut, Abandoned };
 
+  /// A receive posted with MPI_Irecv into `staging` (header and payload).
+  struct Posted {
+    int32_t peer = 0;
+    int64_t tag = 0;
+    void *data = nullptr;
+    int64_t bytes = 0;
+    std::vector<unsigned char> staging;
+    MPI_Request request = MPI_REQUEST_NULL;
+    bool done = false;
+    std::string error;
+    int64_t sentNs = -1, arrivedNs = -1;
+  };
+
+  std::string checkSize(int count, int64_t bytes) const {
+    if (count == static_cast<int64_t>(kHeaderBytes) + bytes)
+      return "";
+    return ": the receive is for " + std::to_string(bytes) +
+           " bytes but the matching send has " +
+           std::to_string(count - static_cast<int64_t>(kHeaderBytes)) +
+           " bytes (the two ranks disagree on this buffer's shape or type)";
+  }
+
+  /// Moves a landed message into the rank's buffer (postedMutex_ held).
+  void land(Posted &p, const MPI_Status &status) {
+    int count = 0;
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    p.error = checkSize(count, p.bytes);
+    if (p.error.empty()) {
+      MessageHeader header;
+      std::memcpy(&header, p.staging.data(), kHeaderBytes);
+      if (p.bytes > 0)
+        std::memcpy(p.data, p.staging.data() + kHeaderBytes, p.bytes);
+      p.sentNs = header.sentNs;
+      p.arrivedNs = monotonicNs();
+    }
+    p.done = true;
+  }
+
+  /// The progress thread: while receives are posted, tests them (which also
+  /// drives MPI's progress engine for this process's sends), 50 us after a
+  /// post or a landing and backing off to 800 us while nothing lands (a
+  /// thread that polls without pause would take a core from the ranks);
+  /// sleeps on the condition variable while nothing is posted.
+  void progressLoop() {
+    std::unique_lock<std::mutex> lock(postedMutex_);
+    int pause = kFirstPauseUs;
+    uint64_t seenPosts = 0;
+    while (!stopProgress_) {
+      bool outstanding = false, landed = false;
+      for (auto &[id, p] : posted_) {
+        if (p->done)
+          continue;
+        int flag = 0;
+        MPI_Status status;
+        int rc = MPI_Test(&p->request, &flag, &status);
+        if (rc != MPI_SUCCESS) {
+          p->error = rc == MPI_ERR_TRUNCATE
+                         ? ": the matching send is larger than the " +
+                               std::to_string(p->bytes) +
+                               " bytes posted (the two ranks disagree on "
+                               "this buffer's shape or type)"
+                         : ": MPI_Test failed: " + mpiError(rc);
+          p->done = landed = true;
+        } else if (flag) {
+          land(*p, status);
+          landed = true;
+        } else {
+          outstanding = true;
+        }
+      }
+      if (landed) {
+        progressCv_.notify_all();
+        pause = kFirstPauseUs;
+      }
+      if (!outstanding) {
+        pause = kFirstPauseUs;
+        progressCv_.wait(lock, [&] {
+          if (stopProgress_)
+            return true;
+          for (auto &[id, p] : posted_)
+            if (!p->done)
+              return true;
+          return false;
+        });
+        continue;
+      }
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::microseconds(pause));
+      pause = std::min(2 * pause, kLastPauseUs);
+      lock.lock();
+      if (posts_ != seenPosts) {
+        seenPosts = posts_;
+        pause = kFirstPauseUs;
+      }
+    }
+  }
+  static constexpr int kFirstPauseUs = 50, kLastPauseUs = 800;
+
+  void stopProgress() {
+    {
+      std::lock_guard<std::mutex> lock(postedMutex_);
+      stopProgress_ = true;
+      for (auto &[id, p] : posted_)
+        if (!p->done) {
+          MPI_Cancel(&p->request);
+          MPI_Wait(&p->request, MPI_STATUS_IGNORE);
+          p->done = true;
+        }
+    }
+    progressCv_.notify_all();
+    if (progress_.joinable())
+      progress_.join();
+    posted_.clear();
+  }
+
   struct Pending {
     std::vector<unsigned char> buffer;
     MPI_Request request = MPI_REQUEST_NULL;
@@ -224,10 +439,11 @@ private:
     if (tag < 0 || tag > tagUpperBound_)
       return ": the tag is outside the MPI transport's range 0 to " +
              std::to_string(tagUpperBound_);
-    if (bytes > INT_MAX)
+    if (bytes > INT_MAX - static_cast<int64_t>(kHeaderBytes))
       return ": " + std::to_string(bytes) +
              " bytes is more than the MPI transport sends in one message (" +
-             std::to_string(INT_MAX) + ")";
+             std::to_string(INT_MAX - static_cast<int64_t>(kHeaderBytes)) +
+             ")";
     return "";
   }
 
@@ -497,6 +713,13 @@ private:
   int tagUpperBound_ = 32767; ///< The MPI standard's minimum.
   std::list<Pending> pending_;     ///< Sends in flight (their buffers).
   std::list<Pending> failedSends_; ///< Sends MPI refused (for their error).
+  /// Posted receives by request; the progress thread and waitRecv share them.
+  std::mutex postedMutex_;
+  std::condition_variable progressCv_;
+  std::map<int64_t, std::unique_ptr<Posted>> posted_;
+  std::thread progress_;
+  bool stopProgress_ = false;
+  uint64_t posts_ = 0; ///< Receives posted so far (resets the back-off).
 };
 
 } // namespace
@@ -514,7 +737,9 @@ std::string planMpiWorld(int32_t groupSize, int32_t &size,
     return "MPI was already finalized in this process";
   if (!initialized) {
     int provided = MPI_THREAD_SINGLE;
-    int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED,
+    // MULTIPLE lets a progress thread complete posted receives while the
+    // rank computes; with less the receives are made at their waits.
+    int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE,
                              &provided);
     if (rc != MPI_SUCCESS)
       return "MPI_Init_thread failed: " + mpiError(rc);
@@ -523,6 +748,15 @@ std::string planMpiWorld(int32_t groupSize, int32_t &size,
     if (provided < MPI_THREAD_FUNNELED)
       return "the MPI library gives thread level " + std::to_string(provided) +
              "; the runtime needs at least MPI_THREAD_FUNNELED";
+  }
+  {
+    int provided = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&provided);
+    // DUALPIPE_MPI_PROGRESS=0 turns the progress thread off (receives are
+    // then made at their waits), to measure what it buys.
+    const char *progress = std::getenv("DUALPIPE_MPI_PROGRESS");
+    bool off = progress && std::string(progress) == "0";
+    threadMultiple = provided >= MPI_THREAD_MULTIPLE && !off;
   }
   int rank = 0, worldSize = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -275,6 +275,76 @@ void sizeMismatchIsReported() {
   passed("a size mismatch names both sizes");
 }
 
+/// Rank 1 posts a receive of 8 MB (past MPI's eager limit: it needs the
+/// transport's progress) and computes without calling the runtime; rank 0
+/// sends once told the receive is posted. The bytes must land during the
+/// compute, and the summary must count the whole transfer as hidden.
+void postedReceiveCompletesWhileComputing() {
+  dualpipe_world *world = open(20.0);
+  int32_t rank = dualpipe_rt_rank();
+  const size_t n = 2 << 20;
+  if (rank == 0) {
+    int32_t ready = 0;
+    EXPECT(dualpipe_rt_recv(1, 1, &ready, sizeof ready) == 0, "%s",
+           lastError().c_str());
+    std::vector<float> data(n);
+    for (size_t i = 0; i < n; ++i)
+      data[i] = float(i % 1000);
+    EXPECT(dualpipe_rt_send(1, 2, data.data(), n * 4) == 0, "%s",
+           lastError().c_str());
+  } else if (rank == 1) {
+    std::vector<float> buffer(n, -1.0f);
+    int64_t request = dualpipe_rt_irecv(0, 2, buffer.data(), n * 4);
+    EXPECT(request >= 0, "%s", lastError().c_str());
+    dualpipe_rt_begin_action(DUALPIPE_ACTION_F, 0, 0);
+    int32_t ready = 1;
+    EXPECT(dualpipe_rt_send(0, 1, &ready, sizeof ready) == 0, "%s",
+           lastError().c_str());
+    // "Compute": no runtime call until the last element is there (or 10 s).
+    auto start = std::chrono::steady_clock::now();
+    volatile float *last = buffer.data() + n - 1;
+    while (*last != float((n - 1) % 1000) && secondsSince(start) < 10.0)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    bool landed = *last == float((n - 1) % 1000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    dualpipe_rt_end_action();
+    EXPECT(landed, "the posted receive did not complete while rank 1 "
+                   "computed (no progress without runtime calls)");
+    EXPECT(dualpipe_rt_wait(request) == 0, "%s", lastError().c_str());
+    EXPECT(buffer[12345] == float(12345 % 1000), "wrong data");
+    dualpipe_comm_summary c{};
+    EXPECT(dualpipe_world_comm_summary(world, 1, &c) == 0, "%s",
+           lastError().c_str());
+    EXPECT(c.messages == 1, "%lld timed messages", (long long)c.messages);
+    EXPECT(c.transfer_ms > 0 && c.transfer_hidden_ms == c.transfer_ms,
+           "in flight %.3f ms, hidden %.3f ms", c.transfer_ms,
+           c.transfer_hidden_ms);
+  }
+  close(world);
+  passed("a posted receive completes while its rank computes");
+}
+
+void postedReceiveSizeMismatchIsReported() {
+  dualpipe_world *world = open(5.0);
+  int32_t rank = dualpipe_rt_rank();
+  if (rank == 0) {
+    float f[4] = {1, 2, 3, 4};
+    dualpipe_rt_send(1, 6, f, sizeof f);
+  } else if (rank == 1) {
+    float f[3] = {9, 9, 9};
+    int64_t request = dualpipe_rt_irecv(0, 6, f, sizeof f);
+    EXPECT(request >= 0, "%s", lastError().c_str());
+    EXPECT(dualpipe_rt_wait(request) != 0, "a short posted receive passed");
+    EXPECT(contains(lastError(), "rank 1: receive from rank 0 (tag 6): the "
+                                 "matching send is larger than the 12 bytes "
+                                 "posted"),
+           "%s", lastError().c_str());
+    EXPECT(f[0] == 0 && f[2] == 0, "the buffer was not zero-filled");
+  }
+  close(world);
+  passed("a posted receive names a size mismatch");
+}
+
 } // namespace
 
 int main() {
@@ -299,6 +369,8 @@ int main() {
   allReduceIsOrderedAndExact();
   groupsNumberTheirRanksFromZero();
   sizeMismatchIsReported();
+  postedReceiveCompletesWhileComputing();
+  postedReceiveSizeMismatchIsReported();
   timeoutNamesRankPeerTagAndAction();
   failureIsStickyAcrossProcesses();
   dualpipe_mpi_finalize();

@@ -442,10 +442,13 @@ void printComm(const std::vector<ss::CommFigures> &ranks) {
   for (size_t r = 0; r < ranks.size(); ++r) {
     const ss::CommFigures &f = ranks[r];
     total += f;
-    std::printf("transfers on rank %zu: %.3f ms in flight over %lld "
-                "messages, %s hidden under compute",
-                r, f.transferMs, (long long)f.messages,
-                percentOf(f.transferHiddenMs, f.transferMs).c_str());
+    if (f.messages)
+      std::printf("transfers on rank %zu: %.3f ms in flight over %lld "
+                  "messages, %s hidden under compute",
+                  r, f.transferMs, (long long)f.messages,
+                  percentOf(f.transferHiddenMs, f.transferMs).c_str());
+    else
+      std::printf("transfers on rank %zu: no timed messages", r);
     if (f.allReduces)
       std::printf("; all-reduce %.3f ms, %s hidden", f.allReduceMs,
                   percentOf(f.allReduceHiddenMs, f.allReduceMs).c_str());
