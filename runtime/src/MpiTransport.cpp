@@ -140,6 +140,7 @@ public:
   }
 
   const char *name() const override { return "mpi"; }
+  int64_t maxTag() const override { return tagUpperBound_; }
   int32_t hostedRank() const override { return self_; }
 
   CommStatus send(int32_t self, int32_t peer, int64_t tag, const void *data,

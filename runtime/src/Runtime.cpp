@@ -89,6 +89,22 @@ std::string notBound(const char *entry) {
 
 } // namespace
 
+namespace {
+int64_t startAllReduce(const char *name, DType type, void *data,
+                       int64_t count, const int32_t *ranks, int32_t nranks,
+                       int64_t tag) {
+  int64_t request = -1;
+  int32_t status = guarded(name, [&] {
+    if (!boundWorld)
+      return notBound(name);
+    return boundWorld->iallReduceSum(boundRank, type, data, count, ranks,
+                                     nranks, tag, request);
+  });
+  // A failed start keeps its request: its wait zero-fills the buffer.
+  return status == 0 || request >= 0 ? request : -1;
+}
+} // namespace
+
 extern "C" {
 
 //--- Rank side ---------------------------------------------------------------//
@@ -156,6 +172,20 @@ int32_t dualpipe_rt_allreduce_sum_f32(float *data, int64_t count,
     return boundWorld->allReduceSum(boundRank, DType::F32, data, count, ranks,
                                     nranks);
   });
+}
+
+int64_t dualpipe_rt_iallreduce_sum_f32(float *data, int64_t count,
+                                       const int32_t *ranks, int32_t nranks,
+                                       int64_t tag) {
+  return startAllReduce("dualpipe_rt_iallreduce_sum_f32", DType::F32, data,
+                        count, ranks, nranks, tag);
+}
+
+int64_t dualpipe_rt_iallreduce_sum_f64(double *data, int64_t count,
+                                       const int32_t *ranks, int32_t nranks,
+                                       int64_t tag) {
+  return startAllReduce("dualpipe_rt_iallreduce_sum_f64", DType::F64, data,
+                        count, ranks, nranks, tag);
 }
 
 int32_t dualpipe_rt_allreduce_sum_f64(double *data, int64_t count,

@@ -111,6 +111,9 @@ public:
   /// every waiter so that it returns Abandoned promptly.
   virtual void abort() = 0;
 
+  /// The largest message tag the transport carries.
+  virtual int64_t maxTag() const { return INT64_MAX; }
+
   //--- Ranks in other processes (MPI) ---------------------------------------//
 
   /// The one rank this process hosts when each rank is its own process; -1

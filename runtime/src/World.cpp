@@ -263,6 +263,8 @@ std::string World::irecv(int32_t self, int32_t peer, int64_t tag, void *data,
 
 std::string World::wait(int32_t self, int64_t request) {
   RankState &state = *ranks_[self];
+  if (state.reductions.count(request))
+    return waitReduce(self, request);
   auto it = state.posted.find(request);
   if (it == state.posted.end())
     return reject(self, "wait for receive request " + std::to_string(request),
@@ -283,8 +285,11 @@ std::string World::wait(int32_t self, int64_t request) {
   event.postUs = posted.postUs;
   event.startUs = nowUs();
   Transport::TransferTimes times;
+  // A receive the transport took is always waited for there, also once the
+  // world failed (the transport then returns at once, abandoned, having
+  // withdrawn it): no sender may write into the buffer after this returns.
   CommStatus status =
-      failed() || !posted.data
+      !posted.data
           ? CommStatus::abandoned(describeRecv(posted.peer, posted.tag))
           : transport_->waitRecv(self, request, times);
   event.durationUs = nowUs() - event.startUs;
@@ -307,6 +312,147 @@ CommSummary World::commSummary(int32_t self) const {
   return summarizeComm(ranks_[self]->timeline.snapshot(dropped));
 }
 
+std::string World::checkGroup(int32_t self, std::vector<int32_t> &group,
+                              const void *data, int64_t count) const {
+  std::sort(group.begin(), group.end());
+  if (group.empty())
+    return ": the group is empty";
+  for (int32_t rank : group)
+    if (rank < 0 || rank >= size_)
+      return ": rank " + std::to_string(rank) +
+             " of the group is outside the world of " +
+             std::to_string(size_) + " ranks";
+  auto repeated = std::adjacent_find(group.begin(), group.end());
+  if (repeated != group.end())
+    return ": rank " + std::to_string(*repeated) +
+           " appears twice in the group";
+  if (!std::binary_search(group.begin(), group.end(), self))
+    return ": the calling rank is not a member of the group";
+  if (count < 0)
+    return ": the element count is negative (" + std::to_string(count) + ")";
+  if (!data && count > 0)
+    return ": the buffer is NULL";
+  return "";
+}
+
+namespace {
+/// Nonblocking all-reduces travel as point-to-point messages with tags
+/// counted down from the transport's largest, clear of compiled steps'
+/// message tags (which count up from 0).
+constexpr int64_t kReduceTags = int64_t(1) << 20;
+} // namespace
+
+std::string World::iallReduceSum(int32_t self, DType type, void *data,
+                                 int64_t count, const int32_t *ranks,
+                                 int32_t nranks, int64_t tag,
+                                 int64_t &request) {
+  RankState &state = *ranks_[self];
+  request = state.nextRequest++;
+  std::vector<int32_t> group;
+  if (ranks && nranks > 0)
+    group.assign(ranks, ranks + nranks);
+  std::string op = "started " + describeAllReduce(type, count, group);
+  std::string problem = checkGroup(self, group, data, count);
+  if (problem.empty() && (tag < 0 || tag >= kReduceTags))
+    problem = ": the tag " + std::to_string(tag) + " is outside 0 to " +
+              std::to_string(kReduceTags - 1);
+  // A failed start still gets its request: the wait finds it and fails.
+  PendingReduce &r = state.reductions[request];
+  r = PendingReduce{type, data, count, group, tag, {}, {}, nowUs()};
+  if (failed())
+    return conclude(self, CommStatus::abandoned(op));
+  if (!problem.empty())
+    return reject(self, op, problem);
+  int64_t bytes = count * dtypeBytes(type);
+  int64_t wireTag = transport_->maxTag() - tag;
+  r.incoming.resize(group.size());
+  r.requests.assign(group.size(), -1);
+  for (size_t i = 0; i < group.size(); ++i) {
+    int32_t peer = group[i];
+    if (peer == self)
+      continue;
+    CommStatus sent = transport_->send(self, peer, wireTag, data, bytes);
+    if (!sent.ok())
+      return conclude(self, sent);
+    r.incoming[i].resize(static_cast<size_t>(bytes));
+    r.requests[i] = state.nextRequest++;
+    CommStatus posted = transport_->postRecv(
+        self, peer, wireTag, r.incoming[i].data(), bytes, r.requests[i]);
+    if (!posted.ok()) {
+      r.requests[i] = -1;
+      return conclude(self, posted);
+    }
+  }
+  r.started = true;
+  return "";
+}
+
+std::string World::waitReduce(int32_t self, int64_t request) {
+  RankState &state = *ranks_[self];
+  auto node = state.reductions.extract(request);
+  PendingReduce &r = node.mapped();
+  int64_t bytes = r.count * dtypeBytes(r.type);
+  std::string op = describeAllReduce(r.type, r.count, r.group);
+  TraceEvent event;
+  event.type = TraceEvent::Type::AllReduce;
+  event.peer = static_cast<int32_t>(r.group.size());
+  event.tag = r.tag;
+  event.bytes = bytes;
+  event.startUs = r.postUs;
+  double originUs =
+      std::chrono::duration<double, std::micro>(start_.time_since_epoch())
+          .count();
+  double lastArrivalUs = r.postUs; // a message there before the post: 0
+  bool arrivalsKnown = true;
+  // Every posted receive is completed (or withdrawn by the transport on
+  // failure) before the buffers go away.
+  CommStatus status = CommStatus::success();
+  for (size_t i = 0; i < r.requests.size(); ++i) {
+    if (r.requests[i] < 0)
+      continue;
+    Transport::TransferTimes times;
+    CommStatus got = transport_->waitRecv(self, r.requests[i], times);
+    if (got.ok() && times.arrivedNs >= 0)
+      lastArrivalUs = std::max(lastArrivalUs, times.arrivedNs / 1e3 - originUs);
+    else
+      arrivalsKnown = false;
+    if (status.ok() && !got.ok())
+      status = got;
+  }
+  if (status.ok() && !r.started)
+    status = failed() ? CommStatus::abandoned(op)
+                      : CommStatus::failed(op, ": it failed to start");
+  double nowAt = nowUs();
+  // The time the exchange took: to the last arrival, or to now if that is
+  // not known (then the wait is part of it).
+  event.durationUs = (arrivalsKnown ? lastArrivalUs : nowAt) - r.postUs;
+  event.failed = !status.ok();
+  state.timeline.add(std::move(event));
+  if (!status.ok()) {
+    if (r.data && bytes > 0)
+      std::memset(r.data, 0, static_cast<size_t>(bytes));
+    return conclude(self, status);
+  }
+  // The sum in ascending rank order, as the blocking all-reduce takes it.
+  auto sum = [&](auto *out) {
+    using T = std::remove_pointer_t<decltype(out)>;
+    std::vector<T> acc(static_cast<size_t>(r.count));
+    for (size_t i = 0; i < r.group.size(); ++i) {
+      const T *x = r.group[i] == self
+                       ? out
+                       : reinterpret_cast<const T *>(r.incoming[i].data());
+      for (int64_t k = 0; k < r.count; ++k)
+        acc[k] = i == 0 ? x[k] : acc[k] + x[k];
+    }
+    std::copy(acc.begin(), acc.end(), out);
+  };
+  if (r.type == DType::F32)
+    sum(static_cast<float *>(r.data));
+  else
+    sum(static_cast<double *>(r.data));
+  return "";
+}
+
 std::string World::allReduceSum(int32_t self, DType type, void *data,
                                 int64_t count, const int32_t *ranks,
                                 int32_t nranks) {
@@ -317,26 +463,7 @@ std::string World::allReduceSum(int32_t self, DType type, void *data,
   if (failed())
     return conclude(self, CommStatus::abandoned(op));
 
-  std::string problem;
-  std::sort(group.begin(), group.end());
-  if (group.empty())
-    problem = ": the group is empty";
-  for (int32_t rank : group)
-    if (problem.empty() && (rank < 0 || rank >= size_))
-      problem = ": rank " + std::to_string(rank) +
-                " of the group is outside the world of " +
-                std::to_string(size_) + " ranks";
-  auto repeated = std::adjacent_find(group.begin(), group.end());
-  if (problem.empty() && repeated != group.end())
-    problem = ": rank " + std::to_string(*repeated) +
-              " appears twice in the group";
-  if (problem.empty() &&
-      !std::binary_search(group.begin(), group.end(), self))
-    problem = ": the calling rank is not a member of the group";
-  if (problem.empty() && count < 0)
-    problem = ": the element count is negative (" + std::to_string(count) + ")";
-  if (problem.empty() && !data && count > 0)
-    problem = ": the buffer is NULL";
+  std::string problem = checkGroup(self, group, data, count);
   if (!problem.empty())
     return reject(self, op, problem);
 

@@ -75,6 +75,15 @@ public:
   CommSummary commSummary(int32_t self) const;
   std::string allReduceSum(int32_t self, DType type, void *data, int64_t count,
                            const int32_t *ranks, int32_t nranks);
+  /// Starts an all-reduce of `data` over the group and sets `request` for
+  /// wait(), which sums (ascending rank order, bitwise the blocking one's
+  /// result) into `data`; the buffer must not be touched before. Members
+  /// match by `tag` (0 <= tag < 2^20), not by order: each sends its buffer
+  /// to the others as point-to-point messages at once and posts receives
+  /// for theirs, so the exchange runs while the ranks compute.
+  std::string iallReduceSum(int32_t self, DType type, void *data,
+                            int64_t count, const int32_t *ranks,
+                            int32_t nranks, int64_t tag, int64_t &request);
   std::string barrier(int32_t self);
   void beginAction(int32_t self, int32_t kind, int32_t stage,
                    int32_t microbatch);
@@ -102,9 +111,23 @@ private:
     int64_t bytes;
     double postUs;
   };
+  /// A started all-reduce: the others' contributions arrive in `incoming`
+  /// through posted receives `requests` (-1 for self).
+  struct PendingReduce {
+    DType type;
+    void *data;
+    int64_t count;
+    std::vector<int32_t> group; ///< Sorted.
+    int64_t tag;
+    std::vector<std::vector<unsigned char>> incoming;
+    std::vector<int64_t> requests;
+    double postUs;
+    bool started = false; ///< Every send and post went through.
+  };
   struct RankState {
     std::atomic<bool> bound{false};
     std::map<int64_t, PostedRecv> posted; ///< Open requests.
+    std::map<int64_t, PendingReduce> reductions; ///< Open all-reduces.
     int64_t nextRequest = 0;
     std::vector<ActionFrame> actions; ///< Open actions, innermost last.
     /// The last action that ended since the rank was bound: a call between
@@ -129,6 +152,11 @@ private:
   /// What is wrong with a point-to-point call's peer or buffer, or "".
   std::string checkP2P(int32_t self, int32_t peer, const void *data,
                        int64_t bytes, const char *verb) const;
+  /// What is wrong with an all-reduce's group, count or buffer, or "";
+  /// sorts `group`.
+  std::string checkGroup(int32_t self, std::vector<int32_t> &group,
+                         const void *data, int64_t count) const;
+  std::string waitReduce(int32_t self, int64_t request);
   /// Runs one transport call as a traced event of `self`'s timeline.
   CommStatus traced(int32_t self, TraceEvent::Type type, int32_t peer,
                     int64_t tag, int64_t bytes,

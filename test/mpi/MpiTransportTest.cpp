@@ -324,6 +324,48 @@ void postedReceiveCompletesWhileComputing() {
   passed("a posted receive completes while its rank computes");
 }
 
+/// Started all-reduces match by tag, not order, and equal the blocking sum
+/// bitwise (ascending rank order) on every process.
+void startedAllReduceMatchesByTag() {
+  dualpipe_world *world = open(10.0);
+  int32_t rank = dualpipe_rt_rank(), size = dualpipe_rt_size();
+  std::vector<int32_t> group(size);
+  for (int32_t r = 0; r < size; ++r)
+    group[r] = size - 1 - r;
+  const size_t n = 300000; // past the eager limit
+  std::vector<float> a(n), b(n / 3), blocking;
+  for (size_t i = 0; i < n; ++i)
+    a[i] = (rank == 0 ? 3e7f : rank == 1 ? -3e7f : 0.7f) * float(1 + i % 5) +
+           0.01f * float(rank);
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = float(rank + 1) * float(i % 11);
+  blocking = a;
+  EXPECT(dualpipe_rt_allreduce_sum_f32(blocking.data(), n, group.data(),
+                                       size) == 0,
+         "%s", lastError().c_str());
+  int64_t ra = -1, rb = -1;
+  if (rank % 2) {
+    rb = dualpipe_rt_iallreduce_sum_f32(b.data(), b.size(), group.data(), size,
+                                        4);
+    ra = dualpipe_rt_iallreduce_sum_f32(a.data(), n, group.data(), size, 3);
+  } else {
+    ra = dualpipe_rt_iallreduce_sum_f32(a.data(), n, group.data(), size, 3);
+    rb = dualpipe_rt_iallreduce_sum_f32(b.data(), b.size(), group.data(), size,
+                                        4);
+  }
+  EXPECT(ra >= 0 && rb >= 0, "%s", lastError().c_str());
+  EXPECT(dualpipe_rt_wait(rb) == 0, "%s", lastError().c_str());
+  EXPECT(dualpipe_rt_wait(ra) == 0, "%s", lastError().c_str());
+  EXPECT(std::memcmp(a.data(), blocking.data(), n * 4) == 0,
+         "the started sum differs from the blocking one");
+  float sum = 0;
+  for (int32_t r = 0; r < size; ++r)
+    sum += float(r + 1) * 10.0f;
+  EXPECT(b[10] == sum, "b[10] = %g, want %g", b[10], sum);
+  close(world);
+  passed("started all-reduces match by tag and equal the blocking sum");
+}
+
 void postedReceiveSizeMismatchIsReported() {
   dualpipe_world *world = open(5.0);
   int32_t rank = dualpipe_rt_rank();
@@ -371,6 +413,7 @@ int main() {
   sizeMismatchIsReported();
   postedReceiveCompletesWhileComputing();
   postedReceiveSizeMismatchIsReported();
+  startedAllReduceMatchesByTag();
   timeoutNamesRankPeerTagAndAction();
   failureIsStickyAcrossProcesses();
   dualpipe_mpi_finalize();

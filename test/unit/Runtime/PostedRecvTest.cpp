@@ -157,3 +157,114 @@ TEST(PostedRecv, BadArgumentsFailThePostAndItsWait) {
 }
 
 } // namespace
+
+namespace {
+
+/// Values whose float sum depends on the order of the additions.
+std::vector<float> contribution(int32_t rank, size_t n) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i)
+    v[i] = (rank == 0 ? 1e8f : rank == 1 ? -1e8f : 1.0f) * float(1 + i % 7) +
+           0.1f * float(rank);
+  return v;
+}
+
+} // namespace
+
+// Members start their all-reduces in different orders (matched by tag);
+// every member gets bitwise what the blocking all-reduce gives.
+TEST(StartedAllReduce, MatchesByTagAndEqualsTheBlockingSum) {
+  const size_t n = 1000;
+  WorldPtr world = makeWorld(3);
+  std::vector<std::vector<float>> a(3), b(3), blocking(3);
+  runRanks(world.get(), [&](int32_t rank) {
+    int32_t group[3] = {2, 0, 1}; // any order
+    a[rank] = contribution(rank, n);
+    b[rank] = contribution(2 - rank, n / 2);
+    blocking[rank] = a[rank];
+    ASSERT_EQ(dualpipe_rt_allreduce_sum_f32(blocking[rank].data(), n, group, 3),
+              0)
+        << lastError();
+    int64_t ra, rb;
+    if (rank == 1) { // the other order
+      rb = dualpipe_rt_iallreduce_sum_f32(b[rank].data(), n / 2, group, 3, 8);
+      ra = dualpipe_rt_iallreduce_sum_f32(a[rank].data(), n, group, 3, 7);
+    } else {
+      ra = dualpipe_rt_iallreduce_sum_f32(a[rank].data(), n, group, 3, 7);
+      rb = dualpipe_rt_iallreduce_sum_f32(b[rank].data(), n / 2, group, 3, 8);
+    }
+    ASSERT_GE(ra, 0) << lastError();
+    ASSERT_GE(rb, 0) << lastError();
+    ASSERT_EQ(dualpipe_rt_wait(rb), 0) << lastError();
+    ASSERT_EQ(dualpipe_rt_wait(ra), 0) << lastError();
+  });
+  ASSERT_EQ(dualpipe_world_failed(world.get()), 0) << worldError(world.get());
+  for (int32_t r = 0; r < 3; ++r) {
+    EXPECT_EQ(std::memcmp(a[r].data(), blocking[0].data(), n * 4), 0) << r;
+    // The closed form where it is exact: contribution(2)+(1)+(0) at i = 0.
+    float want = ((1e8f + 0.0f) + (-1e8f + 0.1f)) + (1.0f + 0.2f);
+    EXPECT_EQ(a[r][0], want);
+    EXPECT_EQ(std::memcmp(b[r].data(), b[0].data(), n / 2 * 4), 0) << r;
+  }
+}
+
+// Rank 1 starts and then computes for 200 ms; rank 0 starts and waits at
+// once. Rank 0's sum is there long before rank 1 is done computing (a
+// blocking or wait-time exchange would hold rank 0 until rank 1's wait).
+// The summary counts one all-reduce per rank, rank 1's under its compute.
+TEST(StartedAllReduce, CompletesWhileAPeerComputes) {
+  using Clock = std::chrono::steady_clock;
+  WorldPtr world = makeWorld(2);
+  std::vector<double> data[2];
+  Clock::time_point summed, computed;
+  runRanks(world.get(), [&](int32_t rank) {
+    int32_t group[2] = {0, 1};
+    data[rank].assign(4096, 0.5 + rank);
+    int64_t r = dualpipe_rt_iallreduce_sum_f64(data[rank].data(), 4096, group,
+                                               2, 0);
+    ASSERT_GE(r, 0) << lastError();
+    if (rank == 1) {
+      dualpipe_rt_begin_action(DUALPIPE_ACTION_W, 1, 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      computed = Clock::now();
+      dualpipe_rt_end_action();
+    }
+    ASSERT_EQ(dualpipe_rt_wait(r), 0) << lastError();
+    if (rank == 0)
+      summed = Clock::now();
+  });
+  ASSERT_EQ(dualpipe_world_failed(world.get()), 0) << worldError(world.get());
+  EXPECT_EQ(data[0][4095], 2.0);
+  EXPECT_EQ(data[1][0], 2.0);
+  EXPECT_LT(summed, computed - std::chrono::milliseconds(100));
+  for (int32_t rank = 0; rank < 2; ++rank) {
+    dualpipe_comm_summary s = summaryOf(world.get(), rank);
+    EXPECT_EQ(s.allreduces, 1) << rank;
+    EXPECT_GE(s.allreduce_ms, 0.0) << rank; // 0: the bytes came first
+    EXPECT_LE(s.allreduce_hidden_ms, s.allreduce_ms) << rank;
+  }
+  // Rank 0's bytes reached rank 1 while it computed: under 200 ms of compute
+  // its exchange is at most a few ms, nearly all of it hidden.
+  dualpipe_comm_summary late = summaryOf(world.get(), 1);
+  EXPECT_LT(late.allreduce_ms, 50.0);
+  EXPECT_LT(late.allreduce_ms - late.allreduce_hidden_ms, 5.0);
+}
+
+TEST(StartedAllReduce, BadCallsFailTheStartAndTheWait) {
+  WorldPtr world = makeWorld(2);
+  runRanks(world.get(), [&](int32_t rank) {
+    if (rank != 0)
+      return;
+    float x = 1;
+    int32_t group[2] = {0, 1};
+    int64_t r = dualpipe_rt_iallreduce_sum_f32(&x, 1, group, 2, 1 << 20);
+    EXPECT_GE(r, 0);
+    EXPECT_NE(std::string(lastError()).find("the tag 1048576 is outside 0 to "
+                                            "1048575"),
+              std::string::npos)
+        << lastError();
+    EXPECT_NE(dualpipe_rt_wait(r), 0);
+    EXPECT_EQ(x, 0.0f); // zero-filled, never half a sum
+  });
+  EXPECT_NE(dualpipe_world_failed(world.get()), 0);
+}

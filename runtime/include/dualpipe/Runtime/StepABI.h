@@ -64,8 +64,9 @@ DUALPIPE_RT_EXPORT int32_t dualpipe_rt_recv(int32_t peer, int64_t tag,
 DUALPIPE_RT_EXPORT int64_t dualpipe_rt_irecv(int32_t peer, int64_t tag,
                                              void *data, int64_t bytes);
 
-/* Waits until the posted receive `request` holds its message. Every request
- * is waited for exactly once. On failure the buffer is zero-filled. */
+/* Waits until the posted receive `request` holds its message (or the
+ * started all-reduce `request` has its sum). Every request is waited for
+ * exactly once. On failure the buffer is zero-filled. */
 DUALPIPE_RT_EXPORT int32_t dualpipe_rt_wait(int64_t request);
 
 /* Marks the start and end of a compute action on the calling rank; they
@@ -89,6 +90,20 @@ DUALPIPE_RT_EXPORT int32_t dualpipe_rt_allreduce_sum_f64(double *data,
                                                          int64_t count,
                                                          const int32_t *ranks,
                                                          int32_t nranks);
+
+/* Starts the same sum without waiting for it and returns a request for
+ * dualpipe_rt_wait (-1 when the call is wrong or the world failed; see
+ * dualpipe_rt_last_error). Members match by `tag` (0 <= tag < 2^20, the
+ * same on every member for one sum), not by the order of their calls. Each
+ * member's buffer goes to the others at once and theirs are received while
+ * it computes; the wait adds them up (ascending rank order: bitwise the
+ * blocking call's result) into `data`, which must not be touched before. */
+DUALPIPE_RT_EXPORT int64_t dualpipe_rt_iallreduce_sum_f32(
+    float *data, int64_t count, const int32_t *ranks, int32_t nranks,
+    int64_t tag);
+DUALPIPE_RT_EXPORT int64_t dualpipe_rt_iallreduce_sum_f64(
+    double *data, int64_t count, const int32_t *ranks, int32_t nranks,
+    int64_t tag);
 
 /* Waits until every rank of the world has called it. */
 DUALPIPE_RT_EXPORT int32_t dualpipe_rt_barrier(void);
