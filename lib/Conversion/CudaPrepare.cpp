@@ -38,6 +38,13 @@ struct CudaPreparePass
                              copy.getTarget());
       copy.erase();
     }
+    for (AllReduceOp op : reductions)
+      if (op.getAsyncToken()) {
+        op.emitError() << "is a started all-reduce; the cuda target runs "
+                          "all-reduces on the host, blocking (lower the "
+                          "schedule with post-receives=false)";
+        return signalPassFailure();
+      }
     unsigned globals = 0;
     for (AllReduceOp op : reductions)
       lowerAllReduceToRuntimeCall(op, module, "__dualpipe_cuda_group_",

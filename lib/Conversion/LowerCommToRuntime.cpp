@@ -67,35 +67,55 @@ Value lowerToCall(OpTy op, func::FuncOp callee) {
   return result;
 }
 
+/// Whether only synchronous gpu.wait ops wait for `token`.
+bool onlyWaitedFor(Value token) {
+  return llvm::all_of(token.getUsers(), [](Operation *user) {
+    auto wait = dyn_cast<gpu::WaitOp>(user);
+    return wait && !wait.getAsyncToken();
+  });
+}
+
 /// A posted receive on cpu: an asynchronous recv with no dependencies whose
 /// token only synchronous gpu.wait ops wait for.
 bool isPostedReceive(Operation *op) {
   auto recv = dyn_cast_or_null<RecvOp>(op);
   if (!recv || !recv.getAsyncToken() || !recv.getAsyncDependencies().empty())
     return false;
-  return llvm::all_of(recv.getAsyncToken().getUsers(), [](Operation *user) {
-    auto wait = dyn_cast<gpu::WaitOp>(user);
-    return wait && !wait.getAsyncToken();
-  });
+  return onlyWaitedFor(recv.getAsyncToken());
+}
+
+/// What returns a runtime request on cpu: a posted receive or a started
+/// all-reduce.
+bool isRequest(Operation *op) {
+  if (isPostedReceive(op))
+    return true;
+  auto reduce = dyn_cast_or_null<AllReduceOp>(op);
+  return reduce && reduce.getAsyncToken() && onlyWaitedFor(reduce.getAsyncToken());
 }
 
 } // namespace
 
-void lowerAllReduceToRuntimeCall(AllReduceOp op, ModuleOp module,
-                                 StringRef globalPrefix, unsigned &globals) {
+Value lowerAllReduceToRuntimeCall(AllReduceOp op, ModuleOp module,
+                                  StringRef globalPrefix, unsigned &globals) {
   MLIRContext *ctx = op.getContext();
   auto type = cast<MemRefType>(op.getBuffer().getType());
   bool f64 = type.getElementType().isF64();
-  StringRef name =
-      f64 ? "dualpipe_rt_allreduce_sum_f64" : "dualpipe_rt_allreduce_sum_f32";
+  bool started = bool(op.getAsyncToken());
+  StringRef name = started ? (f64 ? "dualpipe_rt_iallreduce_sum_f64"
+                                  : "dualpipe_rt_iallreduce_sum_f32")
+                           : (f64 ? "dualpipe_rt_allreduce_sum_f64"
+                                  : "dualpipe_rt_allreduce_sum_f32");
   Type ptr = LLVM::LLVMPointerType::get(ctx);
   Type i32 = IntegerType::get(ctx, 32), i64 = IntegerType::get(ctx, 64);
   auto callee = module.lookupSymbol<func::FuncOp>(name);
   if (!callee) {
     OpBuilder top = OpBuilder::atBlockBegin(module.getBody());
-    callee = func::FuncOp::create(top, module.getLoc(), name,
-                                  FunctionType::get(ctx, {ptr, i64, ptr, i32},
-                                                    {i32}));
+    SmallVector<Type> args{ptr, i64, ptr, i32};
+    if (started)
+      args.push_back(i64); // the tag; the result is the request
+    callee = func::FuncOp::create(
+        top, module.getLoc(), name,
+        FunctionType::get(ctx, args, {started ? i64 : i32}));
     callee.setPrivate();
   }
   // The group, as a constant array of i32.
@@ -125,10 +145,15 @@ void lowerAllReduceToRuntimeCall(AllReduceOp op, ModuleOp module,
   Value group = memref::GetGlobalOp::create(b, loc, groupType, global);
   Value count = arith::ConstantIntOp::create(b, loc, type.getNumElements(), 64);
   Value n = arith::ConstantIntOp::create(b, loc, ranks.size(), 32);
-  func::CallOp::create(b, loc, callee,
-                       ValueRange{pointerOf(op.getBuffer()), count,
-                                  pointerOf(group), n});
-  op.erase();
+  SmallVector<Value> args{pointerOf(op.getBuffer()), count, pointerOf(group),
+                          n};
+  if (started)
+    args.push_back(arith::ConstantIntOp::create(b, loc, *op.getTag(), 64));
+  Value result = func::CallOp::create(b, loc, callee, args).getResult(0);
+  // The caller maps a started sum's token to the request and erases it.
+  if (!started)
+    op.erase();
+  return started ? result : Value();
 }
 
 namespace {
@@ -160,10 +185,12 @@ struct LowerCommToRuntimePass
     }
     WalkResult waitsOk = module.walk([&](gpu::WaitOp wait) {
       for (Value token : wait.getAsyncDependencies())
-        if (wait.getAsyncToken() || !isPostedReceive(token.getDefiningOp())) {
+        if (wait.getAsyncToken() || !isRequest(token.getDefiningOp())) {
           wait.emitError() << "on cpu gpu.wait only completes posted "
-                              "receives (a synchronous wait for tokens of "
-                              "dualpipe.recv async)";
+                              "receives and started all-reduces (a "
+                              "synchronous wait for tokens of dualpipe.recv "
+                              "async or dualpipe.all_reduce ... -> "
+                              "!gpu.async.token)";
           return WalkResult::interrupt();
         }
       return WalkResult::advance();
@@ -173,8 +200,22 @@ struct LowerCommToRuntimePass
     SmallVector<AllReduceOp> reductions;
     module.walk([&](AllReduceOp op) { reductions.push_back(op); });
     unsigned globals = 0;
-    for (AllReduceOp op : reductions)
-      lowerAllReduceToRuntimeCall(op, module, "__dualpipe_group_", globals);
+    DenseMap<Value, Value> requests;
+    SmallVector<AllReduceOp> startedReductions;
+    for (AllReduceOp op : reductions) {
+      if (op.getAsyncToken() && !onlyWaitedFor(op.getAsyncToken())) {
+        op.emitError() << "is a started all-reduce whose token is used by "
+                          "something other than a synchronous gpu.wait; on "
+                          "cpu only a wait may take it";
+        return signalPassFailure();
+      }
+      Value request =
+          lowerAllReduceToRuntimeCall(op, module, "__dualpipe_group_", globals);
+      if (request) {
+        requests[op.getAsyncToken()] = request;
+        startedReductions.push_back(op);
+      }
+    }
     SmallVector<RecvOp> postedRecvs;
     for (Operation *op : ops) {
       if (auto send = dyn_cast<SendOp>(op)) {
@@ -192,8 +233,10 @@ struct LowerCommToRuntimePass
     }
     // dualpipe_rt_irecv takes what dualpipe_rt_recv takes and returns the
     // request that dualpipe_rt_wait takes in place of the token.
-    DenseMap<Value, Value> requests;
     SetVector<Operation *> waits;
+    for (AllReduceOp op : startedReductions)
+      for (Operation *user : op.getAsyncToken().getUsers())
+        waits.insert(user);
     for (RecvOp recv : postedRecvs) {
       requests[recv.getAsyncToken()] =
           lowerToCall(recv, declareRuntimeFn(module, "dualpipe_rt_irecv",
@@ -211,6 +254,8 @@ struct LowerCommToRuntimePass
     }
     for (RecvOp recv : postedRecvs)
       recv.erase();
+    for (AllReduceOp op : startedReductions)
+      op.erase();
   }
 };
 } // namespace

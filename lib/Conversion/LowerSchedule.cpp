@@ -87,6 +87,8 @@ private:
   }
 
   void accumulate(int64_t param, Value grad, Location loc) {
+    assert(!reducing.count(param) &&
+           "a gradient changed after its all-reduce started");
     auto [it, inserted] = grads.try_emplace(param, grad);
     if (!inserted)
       it->second = arith::AddFOp::create(b, loc, it->second, grad);
@@ -146,7 +148,20 @@ private:
   std::map<Key, InFlight> arriving;
   /// Sends an F&B pair issued between its halves, skipped at their group.
   std::set<Key> sentEarly;
-  LogicalResult allReduce(AllReduceGradsOp op);
+  LogicalResult allReduce(AllReduceGradsOp op, bool start);
+  /// Waits for the started all-reduces; their sums become the gradients.
+  void finishAllReduces(Location loc);
+  /// Where each all-reduce of the program may start: after the last
+  /// top-level op that adds to its function's gradients on this rank.
+  DenseMap<Operation *, SmallVector<AllReduceGradsOp>> startAfter;
+  DenseSet<Operation *> started;
+  /// Started all-reduces: parameter, buffer, token.
+  struct Reducing {
+    int64_t param;
+    Value buffer, token;
+  };
+  SmallVector<Reducing> inReduction;
+  DenseSet<int64_t> reducing;
 
   OpBuilder &b;
   ModuleOp module;
@@ -380,7 +395,7 @@ LogicalResult RankLowering::overlap(OverlapOp pair) {
   return success();
 }
 
-LogicalResult RankLowering::allReduce(AllReduceGradsOp op) {
+LogicalResult RankLowering::allReduce(AllReduceGradsOp op, bool start) {
   Location loc = op.getLoc();
   auto fn = module.lookupSymbol<func::FuncOp>(op.getFunction());
   const StageInfo *info = nullptr;
@@ -390,6 +405,7 @@ LogicalResult RankLowering::allReduce(AllReduceGradsOp op) {
   if (!info)
     return op.emitError() << "names " << op.getFunctionAttr()
                           << ", which is not a stage function";
+  Type token = gpu::AsyncTokenType::get(b.getContext());
   for (int64_t param : info->params) {
     Value g = grads.lookup(param);
     if (!g)
@@ -400,11 +416,68 @@ LogicalResult RankLowering::allReduce(AllReduceGradsOp op) {
                                                      /*read_only=*/true);
     Value buffer = memref::AllocOp::create(b, loc, memrefType);
     memref::CopyOp::create(b, loc, source, buffer);
-    AllReduceOp::create(b, loc, buffer, op.getRanksAttr());
+    if (start) {
+      // Members match by tag: the parameter's index in the model is the
+      // same on every rank.
+      auto reduce = AllReduceOp::create(b, loc, token, buffer,
+                                        op.getRanksAttr(),
+                                        b.getI64IntegerAttr(param));
+      inReduction.push_back({param, buffer, reduce.getAsyncToken()});
+      reducing.insert(param);
+      grads.erase(param);
+      continue;
+    }
+    AllReduceOp::create(b, loc, Type(), buffer, op.getRanksAttr(),
+                        IntegerAttr());
     grads[param] = bufferization::ToTensorOp::create(
         b, loc, type, buffer, /*restrict=*/true, /*writable=*/true);
   }
   return success();
+}
+
+void RankLowering::finishAllReduces(Location loc) {
+  if (inReduction.empty())
+    return;
+  SmallVector<Value> tokens;
+  for (const Reducing &r : inReduction)
+    tokens.push_back(r.token);
+  gpu::WaitOp::create(b, loc, Type(), tokens);
+  for (const Reducing &r : inReduction) {
+    auto type = cast<MemRefType>(r.buffer.getType());
+    grads[r.param] = bufferization::ToTensorOp::create(
+        b, loc,
+        RankedTensorType::get(type.getShape(), type.getElementType()),
+        r.buffer, /*restrict=*/true, /*writable=*/true);
+    reducing.erase(r.param);
+  }
+  inReduction.clear();
+}
+
+/// The top-level op of `program` after which the all-reduce of `op` may
+/// start: the last one that computes a B or W of a stage calling into the
+/// same stage function (its gradients are final after it), or `op` itself.
+static Operation *lastGradientOf(ProgramOp program, AllReduceGradsOp op,
+                                 ArrayRef<StageInfo> stages) {
+  auto function = op.getFunctionAttr().getAttr();
+  Operation *last = nullptr;
+  for (Operation &top : program.getBody().front()) {
+    if (&top == op.getOperation())
+      break;
+    auto addsGradients = [&](ComputeOp c) {
+      ActionKind k = c.getKind();
+      int64_t s = c.getStageIndex();
+      return (k == ActionKind::Backward || k == ActionKind::BackwardWeight) &&
+             s >= 0 && s < int64_t(stages.size()) &&
+             func::FuncOp(stages[s].fn).getSymNameAttr() == function;
+    };
+    if (auto c = dyn_cast<ComputeOp>(top); c && addsGradients(c))
+      last = &top;
+    if (auto pair = dyn_cast<OverlapOp>(top))
+      for (auto c : pair.getBody().front().getOps<ComputeOp>())
+        if (addsGradients(c))
+          last = &top;
+  }
+  return last ? last : op.getOperation();
 }
 
 LogicalResult RankLowering::run(ProgramOp prog) {
@@ -415,6 +488,20 @@ LogicalResult RankLowering::run(ProgramOp prog) {
   losses = zerosLike(RankedTensorType::get({numMicrobatches}, b.getF32Type()),
                      loc);
   DenseMap<std::tuple<int64_t, int64_t, int64_t>, IRecvOp> posted;
+  // With posted receives the all-reduces start as soon as their gradients
+  // are final and are waited for at the end (before the optimizer).
+  if (postReceives)
+    for (auto a : program.getBody().front().getOps<AllReduceGradsOp>())
+      startAfter[lastGradientOf(program, a, stages)].push_back(a);
+  auto startReady = [&](Operation *after) -> LogicalResult {
+    auto it = startAfter.find(after);
+    if (it == startAfter.end())
+      return success();
+    for (AllReduceGradsOp a : it->second)
+      if (started.insert(a).second && failed(allReduce(a, /*start=*/true)))
+        return failure();
+    return success();
+  };
   for (Operation &op : program.getBody().front()) {
     LogicalResult ok = success();
     if (auto c = dyn_cast<ComputeOp>(op)) {
@@ -442,11 +529,13 @@ LogicalResult RankLowering::run(ProgramOp prog) {
                                 "run --dualpipe-verify";
       ok = receive(w, v);
     } else if (auto a = dyn_cast<AllReduceGradsOp>(op)) {
-      ok = allReduce(a);
+      if (!started.count(a))
+        ok = postReceives ? startReady(a) : allReduce(a, /*start=*/false);
     }
-    if (failed(ok))
+    if (failed(ok) || failed(startReady(&op)))
       return failure();
   }
+  finishAllReduces(loc);
 
   // A message that was waited for but never used still completes here (the
   // runtime requires every request to be waited for once); one never

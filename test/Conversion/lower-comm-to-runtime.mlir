@@ -80,3 +80,21 @@ func.func @stream(%a: memref<4xf32>) {
   gpu.wait [%s]
   return
 }
+
+// -----
+
+// A started all-reduce returns a request, which the wait takes.
+// CHECK-DAG: func.func private @dualpipe_rt_iallreduce_sum_f32(!llvm.ptr, i64, !llvm.ptr, i32, i64) -> i64
+// CHECK-LABEL: func.func @started
+func.func @started(%g: memref<4x4xf32>, %a: memref<4xf32>) {
+  // CHECK-DAG: %[[TAG:.*]] = arith.constant 9 : i64
+  // CHECK: %[[R:.*]] = call @dualpipe_rt_iallreduce_sum_f32(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[TAG]])
+  %t = dualpipe.all_reduce %g ranks [0, 3] tag 9 : memref<4x4xf32> -> !gpu.async.token
+  // CHECK: %[[Q:.*]] = call @dualpipe_rt_irecv(
+  %r = dualpipe.recv async %a from 3 : tensor<4xf32> into memref<4xf32>
+  // CHECK: call @dualpipe_rt_wait(%[[R]])
+  // CHECK-NEXT: call @dualpipe_rt_wait(%[[Q]])
+  gpu.wait [%t, %r]
+  // CHECK-NOT: dualpipe.all_reduce
+  return
+}

@@ -30,8 +30,15 @@
 // CHECK: gpu.wait [%[[T]]]
 // CHECK-NEXT: %[[IN:.*]] = bufferization.to_tensor %[[BUF]] restrict writable
 // CHECK: call @mlp_stage3_fwd(%[[IN]],
-// The mirror ranks sum their copies' gradients.
-// CHECK: dualpipe.all_reduce %{{.*}} ranks [0, 3] : memref<8x8xf32>
+// The mirror ranks sum their copies' gradients: stage 7's copy (@mlp_stage3)
+// as soon as its last B is done, while stage 0's I and W still run, tagged
+// by the parameter's model index; both are waited for at the end.
+// CHECK: %[[R3:.*]] = dualpipe.all_reduce %{{.*}} ranks [0, 3] tag 4 : memref<8x4xf32> -> !gpu.async.token
+// CHECK-NOT: call @mlp_stage3_
+// CHECK: call @mlp_stage0_bwd_w(
+// CHECK-NOT: call @mlp_stage3_
+// CHECK: %[[R0:.*]] = dualpipe.all_reduce %{{.*}} ranks [0, 3] tag 1 : memref<8x8xf32> -> !gpu.async.token
+// CHECK-NEXT: gpu.wait [%[[R3]], %[[R0]]]
 // The losses of the micro-batches whose last stage runs here, and the
 // gradients, go to the output buffers.
 // CHECK: bufferization.materialize_in_destination %{{.*}} in restrict writable %[[LOSSES]]
@@ -62,6 +69,7 @@
 // BLOCKING: call @mlp_stage0_fwd(
 // BLOCKING: dualpipe.recv %{{.*}} from 1 tag {{[0-9]+}} : tensor<2x8xf32> into memref<2x8xf32>
 // BLOCKING-NOT: gpu.wait
+// BLOCKING: dualpipe.all_reduce %{{.*}} ranks [0, 3] : memref<8x8xf32>{{$}}
 // BLOCKING-LABEL: func.func @dualpipe_rank1(
 
 // NOAD: error: has no forward function; run --dualpipe-autodiff first

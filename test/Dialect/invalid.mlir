@@ -256,3 +256,21 @@ dualpipe.schedule "dualpipe" ranks 4 microbatches 8 {
   dualpipe.program rank 3 {
   }
 }
+
+// -----
+
+func.func @started_without_tag(%g: memref<4xf32>) {
+  // expected-error @+1 {{is started (it has a token) but has no tag; its members match by tag: add `tag N`}}
+  %t = dualpipe.all_reduce %g ranks [0, 1] : memref<4xf32> -> !gpu.async.token
+  gpu.wait [%t]
+  return
+}
+
+// -----
+
+func.func @tag_out_of_range(%g: memref<4xf32>) {
+  // expected-error @+1 {{has tag 1048576, outside 0 to 1048575}}
+  %t = dualpipe.all_reduce %g ranks [0, 1] tag 1048576 : memref<4xf32> -> !gpu.async.token
+  gpu.wait [%t]
+  return
+}

@@ -37,6 +37,12 @@ func.func @rank0(%buf: memref<2x4xf32>) attributes {dualpipe.rank = 0 : i64} {
   dualpipe.recv [%t0, %t1] %buf from 1 : tensor<2x4xf32> into memref<2x4xf32>
   // CHECK: gpu.wait [%[[T1]]]
   gpu.wait [%t1]
+  // CHECK: dualpipe.all_reduce %{{.*}} ranks [0, 1] : memref<2x4xf32>
+  dualpipe.all_reduce %buf ranks [0, 1] : memref<2x4xf32>
+  // CHECK: %[[T2:.*]] = dualpipe.all_reduce %{{.*}} ranks [0, 1] tag 5 : memref<2x4xf32> -> !gpu.async.token
+  %t2 = dualpipe.all_reduce %buf ranks [0, 1] tag 5 : memref<2x4xf32> -> !gpu.async.token
+  // CHECK: gpu.wait [%[[T2]]]
+  gpu.wait [%t2]
   return
 }
 

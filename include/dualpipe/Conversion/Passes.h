@@ -33,10 +33,13 @@ void registerConvertDualPipeToLLVMInterface(mlir::DialectRegistry &registry);
 /// Replaces `dualpipe.all_reduce` with a call to the runtime's host
 /// all-reduce, `dualpipe_rt_allreduce_sum_f32/f64(data, count, ranks,
 /// nranks)`, the group kept in a constant global named `globalPrefix<k>`
-/// (the first k not taken). Shared by the cpu and cuda lowerings.
-void lowerAllReduceToRuntimeCall(AllReduceOp op, mlir::ModuleOp module,
-                                 llvm::StringRef globalPrefix,
-                                 unsigned &globals);
+/// (the first k not taken). Shared by the cpu and cuda lowerings. A
+/// started all-reduce (with a token) becomes
+/// `dualpipe_rt_iallreduce_sum_f32/f64(..., tag)`; then the op is left for
+/// the caller to erase once the token's waits use the returned request.
+mlir::Value lowerAllReduceToRuntimeCall(AllReduceOp op, mlir::ModuleOp module,
+                                        llvm::StringRef globalPrefix,
+                                        unsigned &globals);
 
 } // namespace dualpipe
 

@@ -560,6 +560,13 @@ LogicalResult AllReduceOp::verify() {
     if (llvm::is_contained(ranks.take_front(i), r))
       return emitOpError() << "lists rank " << r << " twice";
   }
+  if (getAsyncToken() && !getTag())
+    return emitOpError() << "is started (it has a token) but has no tag; its "
+                            "members match by tag: add `tag N`, the same on "
+                            "every member";
+  if (getTag() && (*getTag() < 0 || *getTag() >= (int64_t(1) << 20)))
+    return emitOpError() << "has tag " << *getTag()
+                         << ", outside 0 to 1048575 (the runtime's range)";
   return success();
 }
 

@@ -170,13 +170,26 @@ def DualPipe_AllReduceOp : DualPipe_Op<"all_reduce",
     the gradients of DualPipe's two copies of a stage and for data-parallel
     replicas.
 
+    With a `!gpu.async.token` result the sum is started, not finished: the
+    buffer holds it once a `gpu.wait` on the token has returned, and must
+    not be read or written before. The members of one started sum give the
+    same `tag` (which a started sum needs; members match by it, not by the
+    order of their calls).
+
     ```mlir
     dualpipe.all_reduce %grad ranks [0, 3] : memref<48x48xf32>
+    %t = dualpipe.all_reduce %grad ranks [0, 3] tag 2 : memref<48x48xf32> -> !gpu.async.token
+    gpu.wait [%t]
     ```
   }];
   let arguments = (ins Arg<AnyMemRef, "summed in place", [MemRead, MemWrite]>:$buffer,
-                       DenseI64ArrayAttr:$ranks);
-  let assemblyFormat = "$buffer `ranks` $ranks attr-dict `:` type($buffer)";
+                       DenseI64ArrayAttr:$ranks,
+                       OptionalAttr<I64Attr>:$tag);
+  let results = (outs Optional<GPU_AsyncToken>:$asyncToken);
+  let assemblyFormat = [{
+    $buffer `ranks` $ranks (`tag` $tag^)? attr-dict `:` type($buffer)
+    (`->` type($asyncToken)^)?
+  }];
   let hasVerifier = 1;
 }
 
