@@ -344,6 +344,10 @@ void addCpuLowering(PipelineBuilder &b) {
   // linalg ops become loops.
   b.add(createDualPipeLowerGemmToRuntime());
   b.add(createConvertBufferizationToMemRefPass());
+  // Copies from or to a strided view (slices on a non-leading dimension or
+  // with a step, and their gradients) become loops; memref-to-llvm would
+  // call memrefCopy from the C runner utils, which step.so does not link.
+  b.add(createDualPipeStridedCopiesToLinalg());
   b.addNested<func::FuncOp>(createConvertLinalgToLoopsPass());
   b.add(createLowerAffinePass());
   // Loops to blocks with dualpipe-scf-to-cf: upstream's convert-scf-to-cf

@@ -595,47 +595,101 @@ void expandOp(Importer &im, const onnx::NodeProto &n) {
                                  }));
 }
 
-/// x[..., start:start+size, ...] along `axis`. Written as a gather (a
-/// generic whose body extracts at the shifted index) rather than
-/// tensor.extract_slice: the gradient of an extract_slice is an
-/// insert_slice into a strided view, which the CPU lowering turns into a
-/// call of MLIR's memrefCopy runtime function that step.so does not link;
-/// a gather's gradient is a scatter-add loop nest, which compiles.
-Value slice(Importer &im, Value x, int64_t axis, int64_t start, int64_t size) {
-  Shape s = shapeOf(x);
-  if (start == 0 && size == s[axis])
-    return x;
-  Shape out = s;
-  out[axis] = size;
-  int64_t r = s.size();
-  return generic(
-      im, ValueRange{}, empty(im, out, typeOf(x).getElementType()),
-      {im.builder().getMultiDimIdentityMap(r)},
-      SmallVector<utils::IteratorType>(r, utils::IteratorType::parallel),
-      [&](OpBuilder &b, Location l, ValueRange) -> Value {
-        SmallVector<Value> at;
-        for (int64_t k = 0; k < r; ++k) {
-          Value i = linalg::IndexOp::create(b, l, k);
-          if (k == axis && start != 0)
-            i = arith::AddIOp::create(
-                b, l, i, arith::ConstantIndexOp::create(b, l, start));
-          at.push_back(i);
-        }
-        return tensor::ExtractOp::create(b, l, x, at);
-      });
+/// One axis of an ONNX Slice after clamping: the first index, the number
+/// of elements and the step.
+struct SliceDim {
+  int64_t start = 0, size = 0, step = 1;
+};
+
+/// ONNX Slice's start/end/step for a dimension of size `d`, as the operator
+/// specifies: negative start and end count from the end (`+ d`), then for a
+/// positive step start and end are clamped to [0, d], for a negative step
+/// start to [0, d-1] and end to [-1, d-1]; the result has
+/// ceil((end - start) / step) elements, or none. INT64_MIN/MAX ends (what
+/// exporters write for "to the end") do not overflow.
+SliceDim sliceDim(int64_t start, int64_t end, int64_t step, int64_t d) {
+  auto norm = [d](int64_t v, int64_t lo, int64_t hi) {
+    if (v < 0)
+      v = v < -d ? lo : v + d;
+    return std::min(std::max(v, lo), hi);
+  };
+  SliceDim r;
+  r.step = step;
+  if (step > 0) {
+    r.start = norm(start, 0, d);
+    int64_t e = norm(end, 0, d);
+    r.size = e > r.start ? 1 + (e - r.start - 1) / step : 0;
+  } else {
+    r.start = norm(start, 0, d - 1);
+    int64_t e = norm(end, -1, d - 1);
+    uint64_t down = uint64_t(0) - uint64_t(step); // -step without overflow
+    r.size = r.start > e ? int64_t(1 + uint64_t(r.start - e - 1) / down) : 0;
+  }
+  return r;
 }
 
-/// Clamps ONNX Slice's start/end for dimension size `d`, step 1.
+/// Clamps a start/end pair with step 1 (Shape's start and end attributes).
 std::pair<int64_t, int64_t> sliceRange(int64_t start, int64_t end, int64_t d) {
-  auto clamp = [d](int64_t v) {
-    if (v < -d) // also INT64_MIN, which `v + d` would overflow
-      return int64_t(0);
-    if (v < 0)
-      v += d;
-    return std::min(std::max<int64_t>(v, 0), d);
+  SliceDim r = sliceDim(start, end, 1, d);
+  return {r.start, r.size};
+}
+
+/// x[offsets[k] : offsets[k] + sizes[k] * strides[k] : strides[k]] on every
+/// axis, as one tensor.extract_slice (its gradient is an insert_slice into
+/// zeros; a strided or inner-dimension one bufferizes to a copy on a
+/// strided view, which --dualpipe-strided-copies-to-linalg lowers as loops).
+Value slice(Importer &im, Value x, ArrayRef<int64_t> offsets,
+            ArrayRef<int64_t> sizes, ArrayRef<int64_t> strides) {
+  Shape s = shapeOf(x);
+  bool whole = true;
+  for (size_t k = 0; k < s.size(); ++k)
+    whole &= offsets[k] == 0 && sizes[k] == s[k] && strides[k] == 1;
+  if (whole)
+    return x;
+  OpBuilder &b = im.builder();
+  auto attrs = [&](ArrayRef<int64_t> v) {
+    SmallVector<OpFoldResult> r;
+    for (int64_t i : v)
+      r.push_back(b.getIndexAttr(i));
+    return r;
   };
-  int64_t s = clamp(start), e = clamp(end);
-  return {s, std::max<int64_t>(e - s, 0)};
+  return tensor::ExtractSliceOp::create(b, im.loc(), x, attrs(offsets),
+                                        attrs(sizes), attrs(strides));
+}
+
+/// x[..., start:start+size, ...] along `axis`.
+Value slice(Importer &im, Value x, int64_t axis, int64_t start, int64_t size) {
+  Shape s = shapeOf(x);
+  Shape offsets(s.size(), 0), strides(s.size(), 1), sizes = s;
+  offsets[axis] = start;
+  sizes[axis] = size;
+  return slice(im, x, offsets, sizes, strides);
+}
+
+/// Slice's axes (input 3, default 0..k-1) normalized, each named once.
+Shape sliceAxes(Importer &im, int64_t count,
+                int64_t rank, const HostTensor *axes) {
+  Shape out;
+  for (int64_t k = 0; k < count; ++k) {
+    int64_t a = axes ? normAxis(im, axes->intAt(k), rank) : k;
+    if (!axes && k >= rank)
+      im.fail("Slice has " + std::to_string(count) +
+              " starts for a tensor of rank " + std::to_string(rank));
+    if (std::count(out.begin(), out.end(), a))
+      im.fail("Slice names axis " + std::to_string(a) +
+              " twice; ONNX requires distinct axes");
+    out.push_back(a);
+  }
+  return out;
+}
+
+/// Slice's step on the k-th axis (input 4, default 1); 0 is invalid.
+int64_t sliceStep(Importer &im, const HostTensor *steps, int64_t k) {
+  int64_t step = steps ? steps->intAt(k) : 1;
+  if (step == 0)
+    im.fail("Slice step 0 (entry " + std::to_string(k) +
+            " of 'steps') is invalid in ONNX: steps must be nonzero");
+  return step;
 }
 
 void sliceOp(Importer &im, const onnx::NodeProto &n) {
@@ -643,36 +697,82 @@ void sliceOp(Importer &im, const onnx::NodeProto &n) {
   Shape s = shapeOf(x);
   const HostTensor &starts = im.hostInput(n, 1, "starts");
   const HostTensor &ends = im.hostInput(n, 2, "ends");
+  if (ends.numel() != starts.numel())
+    im.fail("Slice has " + std::to_string(starts.numel()) + " starts but " +
+            std::to_string(ends.numel()) + " ends");
+  const HostTensor *axesIn =
+      im.hasInput(n, 3) ? &im.hostInput(n, 3, "axes") : nullptr;
+  const HostTensor *stepsIn =
+      im.hasInput(n, 4) ? &im.hostInput(n, 4, "steps") : nullptr;
+  for (const HostTensor *t : {axesIn, stepsIn})
+    if (t && t->numel() != starts.numel())
+      im.fail("Slice's axes and steps must have one entry per start (" +
+              std::to_string(starts.numel()) + ")");
+  Shape axes = sliceAxes(im, starts.numel(), s.size(), axesIn);
+  Shape offsets(s.size(), 0), strides(s.size(), 1), sizes = s;
   for (int64_t k = 0; k < starts.numel(); ++k) {
-    int64_t axis = k;
-    if (im.hasInput(n, 3))
-      axis = normAxis(im, im.hostInput(n, 3, "axes").intAt(k), s.size());
-    if (im.hasInput(n, 4) && im.hostInput(n, 4, "steps").intAt(k) != 1)
-      im.fail("Slice with a step other than 1 is not supported");
-    auto [start, size] = sliceRange(starts.intAt(k), ends.intAt(k), s[axis]);
-    x = slice(im, x, axis, start, size);
-    s = shapeOf(x);
+    int64_t axis = axes[k];
+    int64_t step = sliceStep(im, stepsIn, k);
+    if (step < 0)
+      im.fail("Slice with step " + std::to_string(step) + " on axis " +
+              std::to_string(axis) +
+              " (a reversal, as torch.flip exports) is not supported: "
+              "tensor.extract_slice has only positive strides. Reverse the "
+              "axis another way in the module, e.g. x[:, torch.arange(n - 1, "
+              "-1, -1)], which exports as Gather");
+    SliceDim d = sliceDim(starts.intAt(k), ends.intAt(k), step, s[axis]);
+    if (d.size == 0)
+      im.fail("Slice selects no element on axis " + std::to_string(axis) +
+              " (size " + std::to_string(s[axis]) + ", start " +
+              std::to_string(starts.intAt(k)) + ", end " +
+              std::to_string(ends.intAt(k)) +
+              "): empty tensors are not supported; remove the slice");
+    offsets[axis] = d.start;
+    sizes[axis] = d.size;
+    strides[axis] = step;
   }
-  im.setOutput(n, 0, x);
+  im.setOutput(n, 0, slice(im, x, offsets, sizes, strides));
 }
 
 void splitOp(Importer &im, const onnx::NodeProto &n) {
   Value x = im.input(n, 0);
   Shape s = shapeOf(x);
   int64_t axis = normAxis(im, im.attrInt(n, "axis", 0), s.size());
+  int64_t d = s[axis], parts = n.output_size();
   Shape sizes;
-  if (im.hasInput(n, 1))
+  if (im.hasInput(n, 1)) {
     sizes = im.hostInput(n, 1, "split").ints;
-  else if (auto a = im.attrInts(n, "split"))
+  } else if (auto a = im.attrInts(n, "split")) {
     sizes = *a;
-  else
-    sizes.assign(n.output_size(), s[axis] / n.output_size());
-  if (int64_t(sizes.size()) != n.output_size() ||
-      std::accumulate(sizes.begin(), sizes.end(), int64_t(0)) != s[axis])
-    im.fail("Split sizes do not add up to the dimension " +
-            std::to_string(s[axis]));
+  } else if (im.attr(n, "num_outputs")) {
+    // Opset 18: ceil(d / num_outputs) each, the last one smaller.
+    int64_t k = im.attrInt(n, "num_outputs", parts);
+    if (k != parts)
+      im.fail("Split's num_outputs is " + std::to_string(k) + " but the node "
+              "has " + std::to_string(parts) + " outputs");
+    int64_t each = (d + k - 1) / k;
+    for (int64_t i = 0; i < k; ++i)
+      sizes.push_back(std::max<int64_t>(std::min(each, d - i * each), 0));
+  } else {
+    if (d % parts != 0)
+      im.fail("Split without 'split' into " + std::to_string(parts) +
+              " equal parts of a dimension of size " + std::to_string(d) +
+              ", which " + std::to_string(parts) +
+              " does not divide; give the sizes as the 'split' input");
+    sizes.assign(parts, d / parts);
+  }
+  if (int64_t(sizes.size()) != parts)
+    im.fail("Split has " + std::to_string(sizes.size()) + " sizes for " +
+            std::to_string(parts) + " outputs");
+  for (int64_t v : sizes)
+    if (v <= 0)
+      im.fail("Split size " + std::to_string(v) +
+              ": every part must have at least one element (empty tensors "
+              "are not supported)");
+  if (std::accumulate(sizes.begin(), sizes.end(), int64_t(0)) != d)
+    im.fail("Split sizes do not add up to the dimension " + std::to_string(d));
   int64_t start = 0;
-  for (int i = 0; i < n.output_size(); ++i) {
+  for (int i = 0; i < parts; ++i) {
     im.setOutput(n, i, slice(im, x, axis, start, sizes[i]));
     start += sizes[i];
   }
@@ -1113,11 +1213,12 @@ bool hostIndexing(Importer &im, const onnx::NodeProto &n, HostTensor &out) {
       int64_t axis = im.hasInput(n, 3) ? normAxis(im, im.host(n.input(3)).intAt(k),
                                                   out.shape.size())
                                        : k;
-      if (im.hasInput(n, 4) && im.host(n.input(4)).intAt(k) != 1)
-        im.fail("Slice with a step other than 1 is not supported");
-      auto [start, size] =
-          sliceRange(starts.intAt(k), ends.intAt(k), out.shape[axis]);
-      out = hostTake(out, axis, size, [&](int64_t j) { return start + j; });
+      int64_t step = sliceStep(
+          im, im.hasInput(n, 4) ? &im.host(n.input(4)) : nullptr, k);
+      SliceDim d =
+          sliceDim(starts.intAt(k), ends.intAt(k), step, out.shape[axis]);
+      out = hostTake(out, axis, d.size,
+                     [&](int64_t j) { return d.start + j * d.step; });
     }
   } else if (op == "Concat") {
     const HostTensor &first = im.host(n.input(0));

@@ -311,6 +311,25 @@ def DualPipeDeallocateBuffers
                            "::mlir::scf::SCFDialect"];
 }
 
+def DualPipeStridedCopiesToLinalg
+    : Pass<"dualpipe-strided-copies-to-linalg", "::mlir::ModuleOp"> {
+  let summary = "Non-contiguous memref.copy becomes linalg.copy (cpu target)";
+  let description = [{
+    On bufferized code, before the cpu lowering's convert-linalg-to-loops:
+    every `memref.copy` whose source or target is not contiguous becomes a
+    `linalg.copy`, so that it is lowered to a loop nest. Upstream's
+    memref-to-llvm lowers such a copy (from bufferizing an
+    `extract_slice` with a stride or on a non-leading dimension, or the
+    `insert_slice` that is its gradient) to a call of `memrefCopy` from
+    MLIR's C runner utils, which step.so does not link. A copy between two
+    contiguous memrefs (an identity layout, or a static shape contiguous in
+    row-major order: upstream's test for `llvm.memcpy`) is kept. A copy of
+    an unranked memref is an error.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def DualPipeCudaPrepare : Pass<"dualpipe-cuda-prepare", "::mlir::ModuleOp"> {
   let summary = "Prepare bufferized step code for the cuda target";
   let description = [{

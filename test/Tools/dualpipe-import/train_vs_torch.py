@@ -5,8 +5,9 @@ with PyTorch's own computation on the same weights and data.
 usage: train_vs_torch.py WORK_DIR MODEL SCHEDULE:N ...
 
 MODEL is a module of test/data/onnx/make_models.py: mlp (cross_entropy on
-integer class labels), ops (mse against a float label) or gpt (nanoGPT-style,
-cross_entropy over tokens). For each
+integer class labels), ops (mse against a float label), slices (Slice and
+Split on activations, cross_entropy) or gpt (nanoGPT-style, cross_entropy
+over tokens). For each
 schedule, dualpipe-run trains STEPS steps of plain SGD (the runner's, --lr)
 and its losses are compared with torch.optim.SGD's, and the gradients of
 its last step (--dump-grads: the gradient of the mean of the M micro-batch
@@ -88,6 +89,12 @@ def setup(name):
         model, example = make_models.GPT(), torch.randint(0, 16, (2, 8))
         x = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
         y = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
+        return model, example, "cross_entropy", x, y
+    if name == "slices":
+        torch.manual_seed(3)
+        model, example = make_models.Slices(), torch.randn(4, 8)
+        x = torch.randn(MICROBATCHES * 4, 8, generator=gen)
+        y = torch.randint(0, 4, (MICROBATCHES * 4,), generator=gen)
         return model, example, "cross_entropy", x, y
     torch.manual_seed(1)
     model, example = make_models.Ops(), torch.randn(2, 3, 6)

@@ -9,12 +9,19 @@ mlp.onnx   an ordinary torch nn.Module (Linear, GELU, Tanh, SiLU-like gate,
            torch.manual_seed(0).
 ops.onnx   a module for the FileCheck test: MatMul on 3-D input, Transpose,
            Reshape, Flatten, Sub, Div, Pow, Sqrt, Softmax, LayerNorm.
+slices.onnx  Slice and Split on activations (Slices below: steps, negative
+           and clamped bounds, two axes, torch.split, torch.chunk), batch
+           4 x 8 -> 4 classes; weights from torch.manual_seed(3).
 gpt.onnx   (only with --gpt: 31 KB, so the tests export it when they run) a
            nanoGPT-style GPT (2 blocks, width 8, 2 heads, 8 tokens, vocab
            16): Gather embeddings, Split, Reshape/Transpose heads, a causal
            mask from a float tril buffer (Slice, Equal, Where), Softmax,
            LayerNormalization, exact GELU (Erf); batch 2 x 8 tokens.
 unsupported.onnx  one CumSum node (no lowering), written with onnx.helper.
+splits17.onnx, splits18.onnx  Split without sizes (opset 17) and with
+           num_outputs (opset 18), a two-axis strided Slice (onnx.helper).
+negstep.onnx, split_uneven.onnx  a Slice with step -1 and a Split of 6 in 4
+           equal parts, which dualpipe-import refuses (onnx.helper).
 dynamic.onnx      one Relu on an input [batch, 3] with a symbolic batch.
 
 Needs PyTorch (Debian: python3-torch) and, for unsupported.onnx, python3-onnx.
@@ -55,6 +62,28 @@ class Ops(nn.Module):
         h = h.reshape(2, 3, 6)
         h = self.norm(h)
         return torch.softmax(torch.flatten(h, 1), dim=-1)
+
+
+class Slices(nn.Module):
+    """ONNX Slice and Split on the inner dimension of activations: a step-2
+    slice, negative starts and ends, ends past the dimension (clamped), a
+    two-axis slice with a step, torch.split with sizes and torch.chunk."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 12)
+        self.fc2 = nn.Linear(25, 4)
+
+    def forward(self, x):  # x: [4, 8]
+        h = torch.tanh(self.fc1(x))           # [4, 12]
+        a = h[:, 1:7:2]                       # Slice step 2: [4, 3]
+        b, c, d = torch.split(h, [5, 4, 3], dim=-1)  # Split with sizes
+        e, f = torch.chunk(h, 2, dim=-1)      # Split in equal parts: [4, 6]
+        g = h[:, -4:-1]                       # negative start and end: [4, 3]
+        k = h[:, 9:100]                       # end clamped to 12: [4, 3]
+        m = h.reshape(4, 3, 4)[:, 1:, ::2]    # two axes, one strided: [4, 2, 2]
+        z = torch.cat([a * d, c, g + k, e * f, b, m.reshape(4, 4)], dim=-1)
+        return self.fc2(z)                    # [4, 25] -> [4, 4]
 
 
 class CausalSelfAttention(nn.Module):
@@ -145,6 +174,8 @@ def main():
     export(MLP(), (torch.randn(4, 8),), os.path.join(out, "mlp.onnx"), ["x"])
     torch.manual_seed(1)
     export(Ops(), (torch.randn(2, 3, 6),), os.path.join(out, "ops.onnx"), ["x"])
+    torch.manual_seed(3)
+    export(Slices(), (torch.randn(4, 8),), os.path.join(out, "slices.onnx"), ["x"])
     if "--gpt" in sys.argv:
         write_gpt(os.path.join(out, "gpt.onnx"))
     try:
@@ -169,6 +200,39 @@ def main():
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 3])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.save(model, os.path.join(out, "dynamic.onnx"))
+    # Split into equal parts without sizes (opset 17: the parts must divide
+    # the dimension), and a Slice on two axes with steps, a negative start
+    # and end and an INT64_MAX end: x[1::2, -5:-1:3] of a [4, 6] input.
+    def ints(name, values):
+        return helper.make_tensor(name, TensorProto.INT64, [len(values)], values)
+
+    def save(nodes, name, shape, outputs, inits, opset):
+        graph = helper.make_graph(
+            nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+            [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+            inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        onnx.save(model, os.path.join(out, name + ".onnx"))
+
+    save([helper.make_node("Split", ["x"], ["p0", "p1"], name="halves", axis=1),
+          helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["s"],
+                           name="strided")],
+         "splits17", [4, 6], ["p0", "p1", "s"],
+         [ints("starts", [1, -5]), ints("ends", [2**63 - 1, -1]), ints("axes", [0, -1]),
+          ints("steps", [2, 3])], 17)
+    # Opset 18's Split num_outputs: 7 in 3 parts is 3, 3 and 1.
+    save([helper.make_node("Split", ["x"], ["p0", "p1", "p2"], name="thirds", axis=-1,
+                           num_outputs=3)],
+         "splits18", [2, 7], ["p0", "p1", "p2"], [], 18)
+    # Refused: a negative step (torch.flip exports this), 6 in 4 equal parts.
+    save([helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["s"],
+                           name="the_flip")],
+         "negstep", [4, 6], ["s"],
+         [ints("starts", [-1]), ints("ends", [-2**63]), ints("axes", [1]),
+          ints("steps", [-1])], 17)
+    save([helper.make_node("Split", ["x"], ["p0", "p1", "p2", "p3"], name="the_split",
+                           axis=1)],
+         "split_uneven", [4, 6], ["p0", "p1", "p2", "p3"], [], 17)
 
 
 if __name__ == "__main__":
