@@ -142,6 +142,20 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
       module.emitError() << "microbatches=M is required (M >= 1)";
       return signalPassFailure();
     }
+    // Every action of every micro-batch becomes ops here and code later
+    // (about 3 x stages x M calls per step): bound it before generating.
+    constexpr int64_t kMaxActions = int64_t(1) << 24;
+    int64_t actions = 3 * pipeline.getNumStages() * microbatches.getValue();
+    if (microbatches > INT32_MAX || actions > kMaxActions) {
+      module.emitError() << "microbatches=" << microbatches.getValue()
+                         << " on " << pipeline.getNumStages()
+                         << " stages makes about " << actions
+                         << " actions, more than the " << kMaxActions
+                         << " a compiled step can hold (each becomes ops, "
+                            "then code); use fewer micro-batches and run "
+                            "more steps";
+      return signalPassFailure();
+    }
 
     FailureOr<sched::Schedule> schedule = failure();
     if (this->schedule.getValue() == "auto") {

@@ -446,10 +446,11 @@ constexpr double kBytesPerAction = 512;
 
 /// Refuses, before generating anything, a schedule larger than memory:
 /// N ranks x V chunks x M micro-batches x 3 actions (F, I or B, W), each
-/// kBytesPerAction; `schedules` schedules at once (--compare).
-void checkSize(int ranks, long microbatches, int chunks, int schedules) {
+/// kBytesPerAction. --compare builds its schedules one at a time
+/// (compareAll keeps only each one's figures), so the largest one counts.
+void checkSize(int ranks, long microbatches, int chunks) {
   double actions = 3.0 * ranks * std::max(chunks, 2) * microbatches;
-  double bytes = actions * kBytesPerAction * schedules;
+  double bytes = actions * kBytesPerAction;
   std::string source;
   int64_t available = dualpipe::sysmem::availableMemory(source);
   if (bytes <= double(available))
@@ -458,9 +459,7 @@ void checkSize(int ranks, long microbatches, int chunks, int schedules) {
              std::to_string(microbatches) + " needs about " +
              dualpipe::sysmem::formatBytes(int64_t(std::min(bytes, 9.2e18))) +
              " (" + formatNumber(actions) + " actions x " +
-             formatNumber(kBytesPerAction) + " bytes" +
-             (schedules > 1 ? " x " + std::to_string(schedules) + " schedules" : "") +
-             "), but only " + dualpipe::sysmem::formatBytes(available) +
+             formatNumber(kBytesPerAction) + " bytes), but only " + dualpipe::sysmem::formatBytes(available) +
              " is available (" + source +
              "): use fewer ranks or micro-batches");
 }
@@ -472,7 +471,7 @@ int main(int argc, char **argv) {
   if (o.ranks > 0) {
     long m = o.microbatches ? *o.microbatches
                             : std::max(o.maxMicrobatches, 4 * o.ranks);
-    checkSize(o.ranks, m, o.chunks, o.compare ? 12 : 1);
+    checkSize(o.ranks, m, o.chunks);
   }
 
   if (o.compare) {
