@@ -14,10 +14,10 @@
 # figures dualpipe-run prints at the end of a run (`transfers: T ms in
 # flight, H% hidden under compute`, `all-reduce: T ms, H% hidden under
 # compute`; "-" where the runner prints none), and the job's wall and CPU
-# time (user+sys of mpirun and all its ranks).
+# time (user+sys of all its ranks, summed).
 #
-#   bench/netem.sh [--rate=200mbit] [--delay=2ms] [--layers=16] [--width=256]
-#                  [--batch=64] [--microbatches=8] [--steps=6] [--repeats=3]
+#   bench/netem.sh [--rate=200mbit] [--delay=2ms] [--layers=8] [--width=128]
+#                  [--batch=128] [--microbatches=16] [--steps=6] [--repeats=3]
 #                  [--schedules=dualpipe,1f1b,zb1p] [--ranks=2,4]
 #                  [--bin=build/bin] [--work=/tmp/dualpipe-netem] [--dry-run]
 #
@@ -36,7 +36,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-RATE=200mbit DELAY="" LAYERS=16 WIDTH=256 BATCH=64 M=8 STEPS=6 REPEATS=3
+RATE=200mbit DELAY="" LAYERS=8 WIDTH=128 BATCH=128 M=16 STEPS=6 REPEATS=3
 SCHEDULES=dualpipe,1f1b,zb1p RANKS=2,4 BIN="$ROOT/build/bin"
 WORK=/tmp/dualpipe-netem DRY=0 TIMEOUT=300
 for arg in "$@"; do
@@ -88,9 +88,19 @@ RATE_BITS=$(tc_rate_bits "$RATE") || unavailable "--rate=$RATE"
 MSG_BYTES=$((WIDTH * BATCH * 4))
 MSG_MS=$(awk -v b="$MSG_BYTES" -v r="$RATE_BITS" 'BEGIN { printf "%.3f", b * 8 / r * 1000 }')
 FLOPS_LAYER=$((2 * WIDTH * WIDTH * BATCH))
+PARAM_BYTES=$((LAYERS * (WIDTH * WIDTH + WIDTH) * 4))
 echo "model: dualpipe-gen mlp --layers=$LAYERS --width=$WIDTH --batch=$BATCH; M=$M micro-batches per step"
 echo "message between stages: $WIDTH x $BATCH x 4 = $MSG_BYTES bytes = $MSG_MS ms at $RATE (serialization only)"
 echo "forward of one layer on one micro-batch: $FLOPS_LAYER FLOP (backward about twice that)"
+# After every step dualpipe-run --backend=mpi all-reduces the losses and
+# every gradient over all processes (each sends the full gradient buffer,
+# zeros where it owns no parameter, to rank 0, which sends the sum back):
+# part of the step time, and on a slow link not small.
+for n in "${RANK_LIST[@]}"; do
+  awk -v p="$PARAM_BYTES" -v n="$n" -v r="$RATE_BITS" -v rate="$RATE" 'BEGIN {
+    printf "runner'"'"'s post-step all-reduce at N=%d: %d x %.2f MB into rank 0 and back out = at least %.1f ms at %s (on rank 0'"'"'s link)\n",
+      n, n - 1, p / 1e6, 2 * (n - 1) * p * 8 / r * 1000, rate }'
+done
 
 if [ -n "$DELAY" ]; then
   echo "link: tbf rate $RATE, netem delay $DELAY"
@@ -147,7 +157,17 @@ mkdir -p "$WORK" "$LOGS"
 rm -f "$LOGS"/*.log
 
 NETNS_PREFIX="dpnetem$$" NETNS_WORK="$WORK/netns"
-cleanup() { netns_cleanup; }
+RUN_PID=""
+# On exit (also failure, Ctrl-C, TERM): end the running job (timeout passes
+# TERM to mpirun, which ends its daemons and ranks), then remove the
+# namespaces.
+cleanup() {
+  if [ -n "$RUN_PID" ] && kill -0 "$RUN_PID" 2>/dev/null; then
+    kill -TERM "$RUN_PID" 2>/dev/null || true
+    wait "$RUN_PID" 2>/dev/null || true
+  fi
+  netns_cleanup
+}
 trap cleanup EXIT
 trap 'echo "bench/netem.sh: interrupted, cleaning up" >&2; exit 130' INT TERM
 
@@ -166,9 +186,40 @@ netns_setup "$MAXN" || die "could not set up the namespaces"
 echo "namespaces: ${NETNS_PREFIX}-br and ${NETNS_PREFIX}-h0..h$((MAXN - 1)) (removed on exit)"
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
 
+# Each rank runs under this wrapper, which writes the rank's user and system
+# CPU seconds (bash's time of the rank process) to CPUDIR/cpu.<rank>.
+cat >"$WORK/rank-time" <<'WRAP'
+#!/bin/bash
+dir=$1; shift
+exec 3>&2
+TIMEFORMAT='%U %S'
+{ time "$@" 2>&3 3>&-; } 2>"$dir/cpu.${OMPI_COMM_WORLD_RANK:-x}"
+WRAP
+chmod +x "$WORK/rank-time"
+
+# Bytes the first N hosts sent onto their links (the bridge ends' receive
+# counters), and packets the qdiscs dropped, summed.
+link_bytes() {
+  local i sum=0
+  for ((i = 0; i < $1; i++)); do
+    sum=$((sum + $(ip netns exec "${NETNS_PREFIX}-br" cat "/sys/class/net/p$i/statistics/rx_bytes")))
+  done
+  echo "$sum"
+}
+link_drops() {
+  local i sum=0 d
+  for ((i = 0; i < $1; i++)); do
+    for d in $( (ip netns exec "$(netns_host_name "$i")" tc -s qdisc show dev eth0
+                 ip netns exec "${NETNS_PREFIX}-br" tc -s qdisc show dev "p$i") |
+               sed -n 's/.*dropped \([0-9]*\).*/\1/p'); do
+      sum=$((sum + d))
+    done
+  done
+  echo "$sum"
+}
+
 CSV=$WORK/runs.csv
-echo "schedule,ranks,link,repeat,status,wall_s,user_s,sys_s,log" >"$CSV"
-TIMEFORMAT='%R %U %S'
+echo "schedule,ranks,link,repeat,status,wall_s,user_s,sys_s,link_bytes,drops,log" >"$CSV"
 for link in "$RATE" none; do
   if [ "$link" = none ]; then netns_unlimit; else netns_limit "$RATE" "$DELAY" || die "tc failed"; fi
   for n in "${RANK_LIST[@]}"; do
@@ -179,12 +230,24 @@ for link in "$RATE" none; do
       for ((k = 0; k < REPEATS; k++)); do
         log="$LOGS/$s-$n-$link-$k.log"
         echo "+ [$link] mpirun -np $n (one namespace per rank) dualpipe-run step-$s-$n --backend=mpi --steps=$STEPS  (repeat $((k + 1))/$REPEATS)"
+        cpudir="$LOGS/$s-$n-$link-$k.cpu"
+        rm -rf "$cpudir" && mkdir -p "$cpudir"
+        bytes0=$(link_bytes "$n") drops0=$(link_drops "$n")
+        start=$(date +%s.%N)
+        # In the background, so that a signal is handled at once (bash runs
+        # traps only between foreground commands).
+        timeout "$TIMEOUT" "${NETNS_MPIRUN[@]}" "$WORK/rank-time" "$cpudir" "${r[@]}" >"$log" 2>&1 &
+        RUN_PID=$!
         set +e
-        { time timeout "$TIMEOUT" "${NETNS_MPIRUN[@]}" "${r[@]}" >"$log" 2>&1; } 2>"$log.time"
+        wait "$RUN_PID"
         status=$?
         set -e
-        read -r wall user sys <"$log.time"
-        echo "$s,$n,$link,$k,$status,$wall,$user,$sys,$log" >>"$CSV"
+        RUN_PID=""
+        wall=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+        # The ranks' CPU time, summed (mpirun's own and its daemons' are small).
+        read -r user sys < <(cat "$cpudir"/cpu.* 2>/dev/null | awk '{ u += $1; s += $2 } END { printf "%.3f %.3f\n", u, s }')
+        bytes=$(($(link_bytes "$n") - bytes0)) drops=$(($(link_drops "$n") - drops0))
+        echo "$s,$n,$link,$k,$status,$wall,$user,$sys,$bytes,$drops,$log" >>"$CSV"
         if [ "$status" != 0 ]; then
           tail -5 "$log" >&2
           echo "bench/netem.sh: the run above failed (status $status); its row says so" >&2
@@ -205,12 +268,14 @@ ar_re = re.compile(r'^all-reduce: ([0-9.]+) ms, ([0-9.]+)% hidden under compute'
 groups = {}
 for r in rows:
     key = (r['schedule'], int(r['ranks']), r['link'])
-    g = groups.setdefault(key, dict(times=[], tr=[], trh=[], ar=[], arh=[], wall=[], cpu=[], failed=0, losses=set()))
+    g = groups.setdefault(key, dict(times=[], tr=[], trh=[], ar=[], arh=[], wall=[], cpu=[], mb=[], drops=[], failed=0, losses=set()))
     if r['status'] != '0':
         g['failed'] += 1
         continue
     g['wall'].append(float(r['wall_s']))
     g['cpu'].append(float(r['user_s']) + float(r['sys_s']))
+    g['mb'].append(int(r['link_bytes']) / 1e6)
+    g['drops'].append(int(r['drops']))
     losses = []
     for line in open(r['log'], errors='replace'):
         m = step_re.match(line)
@@ -237,7 +302,7 @@ def rng(v):
     return '%.1f-%.1f' % (min(v), max(v)) if v else '-'
 
 head = ['schedule', 'N', 'link', 'step ms (median)', 'IQR', 'min-max', 'steps',
-        'transfers ms', 'hidden', 'all-reduce ms', 'hidden', 'wall s', 'cpu s', 'cpu/wall', 'failed']
+        'transfers ms', 'hidden', 'all-reduce ms', 'hidden', 'wall s', 'cpu s', 'cpu/wall', 'MB on links', 'drops', 'failed']
 out = []
 for key in sorted(groups, key=lambda k: (k[1], k[2] == 'none', ['dualpipe', '1f1b', 'zb1p'].index(k[0]) if k[0] in ('dualpipe', '1f1b', 'zb1p') else 9)):
     g = groups[key]
@@ -247,7 +312,8 @@ for key in sorted(groups, key=lambda k: (k[1], k[2] == 'none', ['dualpipe', '1f1
     out.append([key[0], str(key[1]), key[2], med(g['times']), quart(g['times']), rng(g['times']),
                 str(len(g['times'])), med(g['tr']), med(g['trh']) + ('%' if g['trh'] else ''),
                 med(g['ar']), med(g['arh']) + ('%' if g['arh'] else ''),
-                med(g['wall'], '%.2f'), med(g['cpu'], '%.2f'), cw, str(g['failed'])])
+                med(g['wall'], '%.2f'), med(g['cpu'], '%.2f'), cw, med(g['mb']),
+                med(g['drops'], '%d'), str(g['failed'])])
 w = [max(len(h), *(len(r[i]) for r in out)) for i, h in enumerate(head)]
 lines = ['| ' + ' | '.join(h.ljust(w[i]) for i, h in enumerate(head)) + ' |',
          '|' + '|'.join('-' * (x + 2) for x in w) + '|']
@@ -258,7 +324,8 @@ for key, g in sorted(groups.items()):
         lines.append('note: %s N=%d %s: the repeats printed different losses' % key)
 lines.append('step ms: over steps 1..%d of every repeat, pooled; transfers/all-reduce: the totals '
              'dualpipe-run prints for the run (median over repeats; "-": it printed none); '
-             'cpu s: user+sys of mpirun and all ranks' % (steps - 1))
+             'cpu s: user+sys of all ranks, summed; MB on links: what the hosts sent '
+             'onto their links in the whole run (start-up included); drops: packets the qdiscs dropped' % (steps - 1))
 text = '\n'.join(lines)
 print(text)
 open(sys.argv[2], 'w').write(text + '\n')
