@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034,SC2054
 # scripts/netns-lib.sh - emulated hosts for MPI runs: network namespaces on
 # one bridge, optionally rate-limited, and an rsh agent that starts OpenMPI's
 # daemons inside them. Sourced (bash) by bench/netem.sh and
