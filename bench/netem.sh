@@ -16,13 +16,14 @@
 # compute`; "-" where the runner prints none), and the job's wall and CPU
 # time (user+sys of all its ranks, summed).
 #
-#   bench/netem.sh [--rate=200mbit] [--delay=2ms] [--layers=8] [--width=128]
+#   bench/netem.sh [--rate=1gbit] [--delay=2ms] [--layers=8] [--width=128]
 #                  [--batch=128] [--microbatches=16] [--steps=6] [--repeats=3]
 #                  [--schedules=dualpipe,1f1b,zb1p] [--ranks=2,4]
 #                  [--bin=build/bin] [--work=/tmp/dualpipe-netem] [--dry-run]
 #
-#   --batch       rows of one micro-batch (dualpipe-gen's --batch); a message
-#                 between stages is width x batch x 4 bytes (f32)
+#   --batch       rows of one micro-batch (dualpipe-gen's --batch); a tensor
+#                 between stages is width x batch x 4 bytes (f32); the MLP's
+#                 cut carries two per crossing (printed from the compiled IR)
 #   --dry-run     print the sizing and every command it would run; needs no
 #                 root, makes nothing
 #
@@ -36,7 +37,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-RATE=200mbit DELAY="" LAYERS=8 WIDTH=128 BATCH=128 M=16 STEPS=6 REPEATS=3
+RATE=1gbit DELAY="" LAYERS=8 WIDTH=128 BATCH=128 M=16 STEPS=6 REPEATS=3
 SCHEDULES=dualpipe,1f1b,zb1p RANKS=2,4 BIN="$ROOT/build/bin"
 WORK=/tmp/dualpipe-netem DRY=0 TIMEOUT=300
 for arg in "$@"; do
@@ -90,7 +91,7 @@ MSG_MS=$(awk -v b="$MSG_BYTES" -v r="$RATE_BITS" 'BEGIN { printf "%.3f", b * 8 /
 FLOPS_LAYER=$((2 * WIDTH * WIDTH * BATCH))
 PARAM_BYTES=$((LAYERS * (WIDTH * WIDTH + WIDTH) * 4))
 echo "model: dualpipe-gen mlp --layers=$LAYERS --width=$WIDTH --batch=$BATCH; M=$M micro-batches per step"
-echo "message between stages: $WIDTH x $BATCH x 4 = $MSG_BYTES bytes = $MSG_MS ms at $RATE (serialization only)"
+echo "one tensor between stages: $WIDTH x $BATCH x 4 = $MSG_BYTES bytes = $MSG_MS ms at $RATE (serialization only)"
 echo "forward of one layer on one micro-batch: $FLOPS_LAYER FLOP (backward about twice that)"
 # After every step dualpipe-run --backend=mpi all-reduces the losses and
 # every gradient over all processes (each sends the full gradient buffer,
@@ -181,6 +182,45 @@ for n in "${RANK_LIST[@]}"; do
       { cat "$LOGS/compile-$s-$n.log" >&2; die "dualpipe-compile --schedule=$s --ranks=$n failed"; }
   done
 done
+
+# Sizing as compiled: the activations and gradients every rank sends in one
+# step (the isends of the schedule's IR), and the compute of a stage
+# measured on the local backend (mean F, B, ... of a --trace run, threads,
+# no network).
+for n in "${RANK_LIST[@]}"; do
+  for s in "${SCHED_LIST[@]}"; do
+    "$BIN/dualpipe-compile" "$model" --schedule="$s" --ranks="$n" --microbatches="$M" \
+      --emit=mlir --stop-after=dualpipe-insert-comm 2>/dev/null |
+      awk -v s="$s" -v n="$n" -v r="$RATE_BITS" -v rate="$RATE" '/dualpipe.isend/ {
+          msgs++
+          line = $0
+          while (match(line, /tensor<[0-9x]*xf32>/)) {
+            t = substr(line, RSTART + 7, RLENGTH - 12); k = split(t, d, "x")
+            b = 4; for (i = 1; i <= k; i++) b *= d[i]
+            bytes += b; tensors++
+            line = substr(line, RSTART + RLENGTH)
+          }
+        }
+        END { if (msgs) printf "as compiled, %s N=%d: %d crossings per step (%d tensors), %.2f MB in all, %.2f MB per crossing = %.3f ms at %s\n",
+                s, n, msgs, tensors, bytes / 1e6, bytes / msgs / 1e6, bytes / msgs * 8 / r * 1000, rate }'
+  done
+done
+for n in "${RANK_LIST[@]}"; do for first in "${SCHED_LIST[@]}"; do
+  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$BIN/dualpipe-run" "$WORK/step-$first-$n" --steps=2 \
+    --no-progress --trace="$WORK/local-$first-$n.json" >"$LOGS/local-$first-$n.log" 2>&1 ||
+    { cat "$LOGS/local-$first-$n.log" >&2; die "the local run of $first N=$n failed"; }
+  python3 - "$WORK/local-$first-$n.json" "$first" "$n" <<'PY' || true
+import json, sys, collections
+d = json.load(open(sys.argv[1]))
+ev = d['traceEvents'] if isinstance(d, dict) else d
+dur = collections.defaultdict(list)
+for e in ev:
+    if e.get('cat') == 'compute' and e.get('ph') == 'X':
+        dur[e['name'].split()[0]].append(e['dur'] / 1000.0)
+print('compute of one stage on one micro-batch (%s N=%s, local backend, last step): %s' % (
+    sys.argv[2], sys.argv[3], ', '.join('%s %.2f ms' % (k, sum(v) / len(v)) for k, v in sorted(dur.items()))))
+PY
+done; done
 
 netns_setup "$MAXN" || die "could not set up the namespaces"
 echo "namespaces: ${NETNS_PREFIX}-br and ${NETNS_PREFIX}-h0..h$((MAXN - 1)) (removed on exit)"
