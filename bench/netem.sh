@@ -19,13 +19,20 @@
 #   bench/netem.sh [--rate=1gbit] [--delay=2ms] [--layers=8] [--width=128]
 #                  [--batch=128] [--microbatches=16] [--steps=6] [--repeats=3]
 #                  [--schedules=dualpipe,1f1b,zb1p] [--ranks=2,4]
-#                  [--bin=build/bin] [--work=/tmp/dualpipe-netem] [--dry-run]
+#                  [--bin=build/bin] [--work=/tmp/dualpipe-netem]
+#                  [--mpi-args='--mca btl_tcp_eager_limit 262144'] [--dry-run]
 #
 #   --batch       rows of one micro-batch (dualpipe-gen's --batch); a tensor
 #                 between stages is width x batch x 4 bytes (f32); the MLP's
 #                 cut carries two per crossing (printed from the compiled IR)
+#   --mpi-args    more mpirun arguments (split on spaces), e.g. OpenMPI's TCP
+#                 eager limit (64 KB by default: a larger message goes by
+#                 rendezvous, which waits for both ends to enter MPI)
 #   --dry-run     print the sizing and every command it would run; needs no
 #                 root, makes nothing
+#
+# The table also has rows "threads": the same steps on the local backend
+# (one process, no network), from WORK/logs/local-*.log.
 #
 # Everything it makes (namespaces, /etc/netns/<ns>/, qdiscs) is removed on
 # exit, also on failure or Ctrl-C. Results: WORK/runs.csv (one row per run),
@@ -39,7 +46,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 RATE=1gbit DELAY="" LAYERS=8 WIDTH=128 BATCH=128 M=16 STEPS=6 REPEATS=3
 SCHEDULES=dualpipe,1f1b,zb1p RANKS=2,4 BIN="$ROOT/build/bin"
-WORK=/tmp/dualpipe-netem DRY=0 TIMEOUT=300
+WORK=/tmp/dualpipe-netem DRY=0 TIMEOUT=300 MPI_ARGS=""
 for arg in "$@"; do
   case $arg in
     --rate=*) RATE=${arg#*=} ;;
@@ -55,6 +62,7 @@ for arg in "$@"; do
     --bin=*) BIN=${arg#*=} ;;
     --work=*) WORK=${arg#*=} ;;
     --timeout=*) TIMEOUT=${arg#*=} ;;
+    --mpi-args=*) MPI_ARGS=${arg#*=} ;;
     --dry-run) DRY=1 ;;
     -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "bench/netem.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
@@ -137,7 +145,7 @@ if [ "$DRY" = 1 ]; then
   for link in "$RATE" none; do for n in "${RANK_LIST[@]}"; do
     netns_mpirun_cmd "$NETNS_WORK/hosts-$n" "$n"
     for s in "${SCHED_LIST[@]}"; do
-      echo "  [$link] x$REPEATS: ${NETNS_MPIRUN[*]} $(run_args "$s" "$n")"
+      echo "  [$link] x$REPEATS: ${NETNS_MPIRUN[*]} $MPI_ARGS $(run_args "$s" "$n")"
     done
   done; done
   echo "  then: the table (schedule, N, link, median/IQR/min-max step ms over steps 1..$((STEPS - 1)), transfers ms, % hidden, all-reduce ms, % hidden, wall s, cpu s)"
@@ -155,7 +163,10 @@ if [ -n "$DELAY" ] && ! netns_have_netem; then
 fi
 
 mkdir -p "$WORK" "$LOGS"
-rm -f "$LOGS"/*.log
+rm -rf "${LOGS:?}"/*
+# Namespaces of an earlier run that was killed (SIGKILL leaves them).
+netns_sweep dpnetem
+[ -z "$MPI_ARGS" ] || echo "extra mpirun arguments: $MPI_ARGS"
 
 NETNS_PREFIX="dpnetem$$" NETNS_WORK="$WORK/netns"
 RUN_PID=""
@@ -206,7 +217,7 @@ for n in "${RANK_LIST[@]}"; do
   done
 done
 for n in "${RANK_LIST[@]}"; do for first in "${SCHED_LIST[@]}"; do
-  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$BIN/dualpipe-run" "$WORK/step-$first-$n" --steps=2 \
+  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$BIN/dualpipe-run" "$WORK/step-$first-$n" --steps="$STEPS" \
     --no-progress --trace="$WORK/local-$first-$n.json" >"$LOGS/local-$first-$n.log" 2>&1 ||
     { cat "$LOGS/local-$first-$n.log" >&2; die "the local run of $first N=$n failed"; }
   python3 - "$WORK/local-$first-$n.json" "$first" "$n" <<'PY' || true
@@ -217,7 +228,7 @@ dur = collections.defaultdict(list)
 for e in ev:
     if e.get('cat') == 'compute' and e.get('ph') == 'X':
         dur[e['name'].split()[0]].append(e['dur'] / 1000.0)
-print('compute of one stage on one micro-batch (%s N=%s, local backend, last step): %s' % (
+print('compute of one stage on one micro-batch (%s N=%s, threads, last step): %s' % (
     sys.argv[2], sys.argv[3], ', '.join('%s %.2f ms' % (k, sum(v) / len(v)) for k, v in sorted(dur.items()))))
 PY
 done; done
@@ -276,7 +287,8 @@ for link in "$RATE" none; do
         start=$(date +%s.%N)
         # In the background, so that a signal is handled at once (bash runs
         # traps only between foreground commands).
-        timeout "$TIMEOUT" "${NETNS_MPIRUN[@]}" "$WORK/rank-time" "$cpudir" "${r[@]}" >"$log" 2>&1 &
+        # shellcheck disable=SC2086 # MPI_ARGS: words on purpose
+        timeout "$TIMEOUT" "${NETNS_MPIRUN[@]}" $MPI_ARGS "$WORK/rank-time" "$cpudir" "${r[@]}" >"$log" 2>&1 &
         RUN_PID=$!
         set +e
         wait "$RUN_PID"
@@ -298,9 +310,13 @@ for link in "$RATE" none; do
 done
 netns_unlimit
 
-python3 - "$CSV" "$WORK/table.txt" "$STEPS" <<'EOF'
-import csv, re, statistics, sys
+python3 - "$CSV" "$WORK/table.txt" "$STEPS" "$LOGS" <<'EOF'
+import csv, glob, os, re, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
+# The local runs (threads): one row each, no wall/cpu figures.
+for f in sorted(glob.glob(os.path.join(sys.argv[4], 'local-*-*.log'))):
+    s, n = os.path.basename(f)[len('local-'):-len('.log')].rsplit('-', 1)
+    rows.append(dict(schedule=s, ranks=n, link='threads', status='0', log=f))
 steps = int(sys.argv[3])
 step_re = re.compile(r'^step (\d+) loss (\S+) time ([0-9.]+) ms')
 tr_re = re.compile(r'^transfers: ([0-9.]+) ms in flight, ([0-9.]+)% hidden under compute')
@@ -312,10 +328,11 @@ for r in rows:
     if r['status'] != '0':
         g['failed'] += 1
         continue
-    g['wall'].append(float(r['wall_s']))
-    g['cpu'].append(float(r['user_s']) + float(r['sys_s']))
-    g['mb'].append(int(r['link_bytes']) / 1e6)
-    g['drops'].append(int(r['drops']))
+    if r['link'] != 'threads':
+        g['wall'].append(float(r['wall_s']))
+        g['cpu'].append(float(r['user_s']) + float(r['sys_s']))
+        g['mb'].append(int(r['link_bytes']) / 1e6)
+        g['drops'].append(int(r['drops']))
     losses = []
     for line in open(r['log'], errors='replace'):
         m = step_re.match(line)
@@ -344,7 +361,7 @@ def rng(v):
 head = ['schedule', 'N', 'link', 'step ms (median)', 'IQR', 'min-max', 'steps',
         'transfers ms', 'hidden', 'all-reduce ms', 'hidden', 'wall s', 'cpu s', 'cpu/wall', 'MB on links', 'drops', 'failed']
 out = []
-for key in sorted(groups, key=lambda k: (k[1], k[2] == 'none', ['dualpipe', '1f1b', 'zb1p'].index(k[0]) if k[0] in ('dualpipe', '1f1b', 'zb1p') else 9)):
+for key in sorted(groups, key=lambda k: (k[1], {'none': 1, 'threads': 2}.get(k[2], 0), ['dualpipe', '1f1b', 'zb1p'].index(k[0]) if k[0] in ('dualpipe', '1f1b', 'zb1p') else 9)):
     g = groups[key]
     cw = '-'
     if g['wall']:

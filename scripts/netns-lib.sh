@@ -63,6 +63,20 @@ netns_have_netem() {
   return $ok
 }
 
+# netns_sweep BASE: remove namespaces named BASE<pid>-... whose process
+# <pid> is gone (left by a run killed with SIGKILL, e.g. a CTest timeout,
+# which no trap survives). Live runs' namespaces are left alone.
+netns_sweep() {
+  local base=$1 ns pid
+  for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }'); do
+    [[ "$ns" =~ ^${base}([0-9]+)- ]] || continue
+    pid=${BASH_REMATCH[1]}
+    kill -0 "$pid" 2>/dev/null && continue
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "/etc/netns/$ns"
+  done
+}
+
 netns_cleanup() {
   local ns
   for ns in "${NETNS_MADE[@]}"; do

@@ -35,6 +35,7 @@ fi
 
 rm -rf "$out"
 mkdir -p "$out"
+netns_sweep dpmh
 NETNS_PREFIX="dpmh$$" NETNS_WORK="$out/netns"
 trap netns_cleanup EXIT
 trap 'exit 130' INT TERM
