@@ -398,11 +398,12 @@ std::string World::waitReduce(int32_t self, int64_t request) {
   event.peer = static_cast<int32_t>(r.group.size());
   event.tag = r.tag;
   event.bytes = bytes;
-  event.startUs = r.postUs;
+  event.postUs = r.postUs;
   double originUs =
       std::chrono::duration<double, std::micro>(start_.time_since_epoch())
           .count();
   double lastArrivalUs = r.postUs; // a message there before the post: 0
+  double lastSentUs = r.postUs;    // when the last member had started
   bool arrivalsKnown = true;
   // Every posted receive is completed (or withdrawn by the transport on
   // failure) before the buffers go away.
@@ -416,6 +417,8 @@ std::string World::waitReduce(int32_t self, int64_t request) {
       lastArrivalUs = std::max(lastArrivalUs, times.arrivedNs / 1e3 - originUs);
     else
       arrivalsKnown = false;
+    if (got.ok() && times.sentNs >= 0)
+      lastSentUs = std::max(lastSentUs, times.sentNs / 1e3 - originUs);
     if (status.ok() && !got.ok())
       status = got;
   }
@@ -423,9 +426,11 @@ std::string World::waitReduce(int32_t self, int64_t request) {
     status = failed() ? CommStatus::abandoned(op)
                       : CommStatus::failed(op, ": it failed to start");
   double nowAt = nowUs();
-  // The time the exchange took: to the last arrival, or to now if that is
-  // not known (then the wait is part of it).
-  event.durationUs = (arrivalsKnown ? lastArrivalUs : nowAt) - r.postUs;
+  // The exchange proper: from when every member had started (a member
+  // that starts late is its program's lateness, not communication) to the
+  // last arrival, or to now if that is not known (then the wait counts).
+  event.startUs = std::min(lastSentUs, arrivalsKnown ? lastArrivalUs : nowAt);
+  event.durationUs = (arrivalsKnown ? lastArrivalUs : nowAt) - event.startUs;
   event.failed = !status.ok();
   state.timeline.add(std::move(event));
   if (!status.ok()) {

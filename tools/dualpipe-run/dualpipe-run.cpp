@@ -398,12 +398,11 @@ void printCheck(const ss::CheckResult &r, const ss::Manifest &m,
   std::fflush(stdout);
 }
 
-void save(const ss::TrainingSession &s, const std::string &path,
-          int64_t done) {
+void save(ss::TrainingSession &s, const std::string &path, int64_t done) {
+  s.saveCheckpoint(path, done); // collective under mpi
   if (!s.leader())
     return;
   clearProgress();
-  s.saveCheckpoint(path, done);
   std::printf("checkpoint written to %s (step %lld)\n", path.c_str(),
               (long long)done);
   std::fflush(stdout);
@@ -484,10 +483,14 @@ int runTraining(const CommandLine &c, std::unique_ptr<ss::StepLibrary> step) {
     ss::StepResult r = s.run(k, last && !c.session.trace.empty());
     // The check and the gradient dump read this step's gradients and the
     // parameters before the update; they are not part of the step's time.
+    // Both are collective under mpi (each process holds its rank's
+    // gradients); the leader reports.
     std::optional<ss::CheckResult> check;
-    if (c.session.check && k == first && s.leader())
+    if (c.session.check && k == first && (s.leader() || s.mpi()))
       check = s.check();
-    if (last && !c.dumpGrads.empty() && s.leader())
+    if (!s.leader())
+      check.reset();
+    if (last && !c.dumpGrads.empty() && (s.leader() || s.mpi()))
       s.dumpGradients(c.dumpGrads);
     // The printed time is the whole step: the ranks' programs, combining
     // their outputs and the optimizer's update.

@@ -157,8 +157,11 @@ void TrainingSession::State::makeBuffers() {
   }
   // Which rank's gradient to take for each parameter: the first owner (for
   // DualPipe both copies hold the summed gradient after the all-reduce).
-  for (const std::string &name : paramNames)
-    owner.push_back(static_cast<int32_t>(m->paramRanks.at(name).front()));
+  for (const std::string &name : paramNames) {
+    const std::vector<int64_t> &on = m->paramRanks.at(name);
+    owner.push_back(static_cast<int32_t>(on.front()));
+    held.push_back(std::find(on.begin(), on.end(), pipeRank) != on.end());
+  }
   comm.assign(ranks, CommFigures());
   outs.assign(mpi ? 1 : replicas,
               std::vector<StepOutputs>(mpi ? 1 : ranks, shape));
@@ -250,6 +253,10 @@ void TrainingSession::State::loadOptimizer() {
     } else if (a.role == "state") {
       o.order.push_back({CompiledOptimizer::State, o.state.size()});
       o.state.push_back(Buffer::of(a)); // zero-initialised
+      auto owned = a.param ? paramIndex.find(*a.param) : paramIndex.end();
+      o.stateParam.push_back(owned == paramIndex.end()
+                                 ? -1
+                                 : static_cast<int64_t>(owned->second));
     } else {
       o.scalars = Buffer::of(a);
       o.order.push_back({CompiledOptimizer::Scalars, 0});

@@ -43,6 +43,9 @@ struct CompiledOptimizer {
   enum Kind { Param, Grad, State, Scalars };
   std::vector<std::pair<Kind, size_t>> order;
   std::vector<Buffer> state;
+  /// The parameter of each state tensor (an index into the parameters), or
+  /// -1 for one that belongs to none.
+  std::vector<int64_t> stateParam;
   Buffer scalars;
 
   explicit operator bool() const { return fn != nullptr; }
@@ -82,6 +85,11 @@ struct TrainingSession::State {
   std::map<std::string, size_t> paramIndex;
   std::vector<size_t> paramSlots; ///< Each parameter's input index.
   std::vector<int32_t> owner;     ///< The rank whose gradient is taken.
+  /// mpi: whether this process's rank holds the parameter (uses it, has
+  /// its gradient); only those are exchanged and meaningful here.
+  std::vector<bool> held;
+  /// mpi: another process found a non-finite gradient in the last step.
+  bool otherNonFinite = false;
   std::vector<float> losses;      ///< R x M, replica by replica.
   CompiledOptimizer optimizer;
   std::string optimizerKind = "sgd";
@@ -111,6 +119,13 @@ struct TrainingSession::State {
                        std::vector<CommFigures> *comm = nullptr);
   std::string runOwnRank();
   void combineMpi(int64_t step);
+  /// mpi: one all-reduce over every process in which only the owner
+  /// (replica 0's rank owner[p]) contributes; afterwards every process has
+  /// the owner's values. `what` names it in an error.
+  void shareFromOwners(std::vector<Buffer *> buffers,
+                       const std::vector<size_t> &params, const char *what);
+  /// mpi: every gradient from its owner (for the check and the dump).
+  void gatherGrads();
   void combineLocal();
   void checkFinite(int64_t step, double mean) const;
   std::vector<void *> pack(std::vector<Buffer> &in, StepOutputs &out) const;

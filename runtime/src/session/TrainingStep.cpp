@@ -124,22 +124,79 @@ std::string TrainingSession::State::runOwnRank() {
   return "";
 }
 
-/// One all-reduce over every process: each puts its micro-batches' losses
-/// at its replica's place and the gradients it owns; the others add zeros.
+/// Under mpi a process needs only the gradients its rank holds (DualPipe's
+/// mirror all-reduce already gave both copies the sum): the losses, and a
+/// count of non-finite held gradients, go to every process in one small
+/// all-reduce; the held gradients are summed over the replicas of this rank
+/// only (--dp). Nothing else crosses the network after a step.
 void TrainingSession::State::combineMpi(int64_t stepNumber) {
+  auto fail = [&](const std::string &what) {
+    throw Error("step " + std::to_string(stepNumber) + " failed while " +
+                what + ": " +
+                (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?"));
+  };
   const size_t m = shape.losses.count();
-  size_t total = losses.size();
-  for (const Buffer &g : grads)
-    total += g.count();
-  std::vector<float> buffer(total, 0.0f);
+  std::vector<float> small(losses.size() + 1, 0.0f);
   std::copy(outs[0][0].losses.f32(), outs[0][0].losses.f32() + m,
-            buffer.begin() + replica * m);
-  size_t at = losses.size();
+            small.begin() + replica * m);
+  float nonFinite = 0;
   for (size_t p = 0; p < grads.size(); ++p) {
     const Buffer &mine = outs[0][0].grads[p];
-    if (owner[p] == pipeRank)
-      std::copy(mine.f32(), mine.f32() + mine.count(), buffer.begin() + at);
-    at += mine.count();
+    if (held[p]) {
+      grads[p].copyFrom(mine);
+      for (int64_t i = 0; i < mine.count(); ++i)
+        nonFinite += std::isfinite(mine.f32()[i]) ? 0.0f : 1.0f;
+    } else {
+      std::fill(grads[p].f32(), grads[p].f32() + grads[p].count(), 0.0f);
+    }
+  }
+  small.back() = nonFinite;
+  std::vector<int32_t> everyone(ranks * replicas);
+  for (size_t r = 0; r < everyone.size(); ++r)
+    everyone[r] = static_cast<int32_t>(r);
+  if (dualpipe_rt_bind(all, globalRank) != 0 ||
+      dualpipe_rt_allreduce_sum_f32(small.data(), small.size(),
+                                    everyone.data(), everyone.size()) != 0)
+    fail("combining the ranks' losses");
+  std::copy(small.begin(), small.begin() + losses.size(), losses.begin());
+  otherNonFinite = small.back() > nonFinite;
+  if (replicas > 1) {
+    std::vector<float> buffer;
+    for (size_t p = 0; p < grads.size(); ++p)
+      if (held[p])
+        buffer.insert(buffer.end(), grads[p].f32(),
+                      grads[p].f32() + grads[p].count());
+    std::vector<int32_t> mates(replicas);
+    for (int64_t d = 0; d < replicas; ++d)
+      mates[d] = static_cast<int32_t>(d * ranks + pipeRank);
+    if (!buffer.empty() &&
+        dualpipe_rt_allreduce_sum_f32(buffer.data(), buffer.size(),
+                                      mates.data(), mates.size()) != 0)
+      fail("summing this rank's gradients over the replicas");
+    size_t at = 0;
+    for (size_t p = 0; p < grads.size(); ++p)
+      if (held[p]) {
+        std::copy(buffer.begin() + at, buffer.begin() + at + grads[p].count(),
+                  grads[p].f32());
+        at += grads[p].count();
+      }
+  }
+  dualpipe_rt_unbind();
+}
+
+void TrainingSession::State::shareFromOwners(
+    std::vector<Buffer *> buffers, const std::vector<size_t> &params,
+    const char *what) {
+  size_t total = 0;
+  for (Buffer *b : buffers)
+    total += b->count();
+  std::vector<float> buffer(total, 0.0f);
+  size_t at = 0;
+  for (size_t k = 0; k < buffers.size(); ++k) {
+    const Buffer &b = *buffers[k];
+    if (replica == 0 && owner[params[k]] == pipeRank)
+      std::copy(b.f32(), b.f32() + b.count(), buffer.begin() + at);
+    at += b.count();
   }
   std::vector<int32_t> everyone(ranks * replicas);
   for (size_t r = 0; r < everyone.size(); ++r)
@@ -147,16 +204,25 @@ void TrainingSession::State::combineMpi(int64_t stepNumber) {
   if (dualpipe_rt_bind(all, globalRank) != 0 ||
       dualpipe_rt_allreduce_sum_f32(buffer.data(), buffer.size(),
                                     everyone.data(), everyone.size()) != 0)
-    throw Error("step " + std::to_string(stepNumber) +
-                " failed while combining the ranks' losses and gradients: " +
+    throw Error(std::string("could not gather ") + what +
+                " from their ranks: " +
                 (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "?"));
   dualpipe_rt_unbind();
-  std::copy(buffer.begin(), buffer.begin() + losses.size(), losses.begin());
-  at = losses.size();
-  for (Buffer &g : grads) {
-    std::copy(buffer.begin() + at, buffer.begin() + at + g.count(), g.f32());
-    at += g.count();
+  at = 0;
+  for (Buffer *b : buffers) {
+    std::copy(buffer.begin() + at, buffer.begin() + at + b->count(), b->f32());
+    at += b->count();
   }
+}
+
+void TrainingSession::State::gatherGrads() {
+  std::vector<Buffer *> buffers;
+  std::vector<size_t> params;
+  for (size_t p = 0; p < grads.size(); ++p) {
+    buffers.push_back(&grads[p]);
+    params.push_back(p);
+  }
+  shareFromOwners(buffers, params, "the gradients");
 }
 
 /// Losses: summed over the ranks of a replica (only the rank with the last
@@ -202,6 +268,12 @@ void TrainingSession::State::checkFinite(int64_t stepNumber,
                 ": the step diverged or its inputs hold NaN or infinity; "
                 "nothing was updated or saved (lower --lr, or check --params "
                 "and --data)");
+  // mpi: the process whose rank holds that gradient says so; the others
+  // stop with it.
+  if (otherNonFinite)
+    throw Error("step " + std::to_string(stepNumber) +
+                    " failed: another rank's gradient is not finite",
+                1, /*quiet=*/true);
 }
 
 StepResult TrainingSession::run(int64_t stepNumber, bool trace) {
@@ -275,6 +347,13 @@ CheckResult TrainingSession::check() {
   State &s = *s_;
   if (!s.step->reference() || !s.ran)
     throw Error("check: no reference, or no step has run");
+  if (s.mpi) {
+    // Each process holds its own rank's gradients: the leader compares
+    // them all.
+    s.gatherGrads();
+    if (!leader())
+      return CheckResult();
+  }
   // The reference over the same R x M micro-batches: once per replica's
   // slice, combined as the replicas are.
   const size_t m = s.shape.losses.count();
@@ -321,7 +400,12 @@ CheckResult TrainingSession::check() {
   return result;
 }
 
-void TrainingSession::dumpGradients(const std::string &path) const {
+void TrainingSession::dumpGradients(const std::string &path) {
+  if (s_->mpi) {
+    s_->gatherGrads();
+    if (!leader())
+      return;
+  }
   st::TensorFile file;
   for (size_t p = 0; p < s_->grads.size(); ++p)
     file.tensors[s_->paramNames[p]] = toTensor(s_->grads[p]);
@@ -359,8 +443,26 @@ void TrainingSession::update(int64_t stepNumber) {
     }
 }
 
-void TrainingSession::saveCheckpoint(const std::string &path,
-                                     int64_t done) const {
+void TrainingSession::saveCheckpoint(const std::string &path, int64_t done) {
+  State &s = *s_;
+  if (s.mpi) {
+    // Each rank updated the parameters (and optimizer state) it holds:
+    // the owners' values, everywhere, before the leader writes them.
+    std::vector<Buffer *> buffers;
+    std::vector<size_t> params;
+    for (size_t p = 0; p < s.paramSlots.size(); ++p) {
+      buffers.push_back(&s.args[0][s.paramSlots[p]]);
+      params.push_back(p);
+    }
+    for (size_t i = 0; i < s.optimizer.state.size(); ++i)
+      if (s.optimizer.stateParam[i] >= 0) {
+        buffers.push_back(&s.optimizer.state[i]);
+        params.push_back(static_cast<size_t>(s.optimizer.stateParam[i]));
+      }
+    s.shareFromOwners(buffers, params, "the parameters");
+    if (!leader())
+      return;
+  }
   st::TensorFile file;
   for (size_t i : s_->paramSlots)
     file.tensors[s_->args[0][i].name] = toTensor(s_->args[0][i]);

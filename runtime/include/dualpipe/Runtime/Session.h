@@ -210,15 +210,20 @@ public:
   /// or hangs at the start of that step.
   StepResult run(int64_t step, bool trace);
   /// The single-device reference on the same micro-batches, against the
-  /// last run(). Leader only.
+  /// last run(). Under mpi every process calls it (each holds only its
+  /// rank's gradients: they are gathered); the leader's result counts, the
+  /// others get a default one.
   CheckResult check();
-  /// The last run()'s combined gradients (.safetensors). Leader only.
-  void dumpGradients(const std::string &path) const;
-  /// The optimizer step after run(step).
+  /// The last run()'s combined gradients (.safetensors), written by the
+  /// leader; under mpi every process calls it (the gradients are gathered).
+  void dumpGradients(const std::string &path);
+  /// The optimizer step after run(step). Under mpi each process updates
+  /// what its rank holds (the others' values are not kept current there).
   void update(int64_t step);
-  /// Parameters, optimizer state and `done` as the step (atomically).
-  /// Leader only.
-  void saveCheckpoint(const std::string &path, int64_t done) const;
+  /// Parameters, optimizer state and `done` as the step (atomically),
+  /// written by the leader; under mpi every process calls it (each
+  /// parameter and its state come from the rank that owns it).
+  void saveCheckpoint(const std::string &path, int64_t done);
   /// Writes the trace files still to write (mpi: this process's).
   TraceFiles finishTrace();
   /// Every pipeline rank's CommFigures, indexed by rank. Collective under
