@@ -163,6 +163,14 @@ public:
       return CommStatus::failed(op, ": MPI_Isend failed: " +
                                         mpiError(p.error));
     progressSends();
+    // A send past the eager limit needs progress on this side too (the
+    // rendezvous), while this rank computes: wake the progress thread.
+    // (progress_ is only touched by this rank's thread and the destructor.)
+    if (threadMultiple && !pending_.empty()) {
+      if (!progress_.joinable())
+        progress_ = std::thread([this] { progressLoop(); });
+      progressCv_.notify_all();
+    }
     return CommStatus::success();
   }
 
@@ -243,6 +251,14 @@ public:
     Posted &p = *it->second;
     std::string op = describeRecv(p.peer, p.tag);
     Clock::time_point deadline = Clock::now() + timeout_;
+    // While a rank waits, nothing of its own is left to hide the transfer
+    // under: the progress thread polls at its fastest.
+    struct Waiting {
+      std::atomic<int> &count;
+      explicit Waiting(std::atomic<int> &c) : count(c) { ++count; }
+      ~Waiting() { --count; }
+    } waiting(waiters_);
+    progressCv_.notify_all();
     while (!p.done) {
       // The progress thread completes it; this thread watches for failure
       // notices and completes its own sends meanwhile.
@@ -361,7 +377,7 @@ private:
   void progressLoop() {
     std::unique_lock<std::mutex> lock(postedMutex_);
     int pause = kFirstPauseUs;
-    uint64_t seenPosts = 0;
+    uint64_t seenPosts = 0, seenSends = 0;
     while (!stopProgress_) {
       bool outstanding = false, landed = false;
       for (auto &[id, p] : posted_) {
@@ -385,6 +401,14 @@ private:
           outstanding = true;
         }
       }
+      if (sendsInFlight_.load(std::memory_order_acquire) > 0) {
+        // The sends belong to the rank thread; any MPI call drives the
+        // progress engine that moves them (MPI_THREAD_MULTIPLE).
+        int flag = 0;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, data_, &flag,
+                   MPI_STATUS_IGNORE);
+        outstanding = true;
+      }
       if (landed) {
         progressCv_.notify_all();
         pause = kFirstPauseUs;
@@ -392,7 +416,8 @@ private:
       if (!outstanding) {
         pause = kFirstPauseUs;
         progressCv_.wait(lock, [&] {
-          if (stopProgress_)
+          if (stopProgress_ ||
+              sendsInFlight_.load(std::memory_order_acquire) > 0)
             return true;
           for (auto &[id, p] : posted_)
             if (!p->done)
@@ -405,8 +430,11 @@ private:
       std::this_thread::sleep_for(std::chrono::microseconds(pause));
       pause = std::min(2 * pause, kLastPauseUs);
       lock.lock();
-      if (posts_ != seenPosts) {
+      uint64_t sends = sendsStarted_.load(std::memory_order_acquire);
+      if (posts_ != seenPosts || sends != seenSends ||
+          waiters_.load(std::memory_order_acquire) > 0) {
         seenPosts = posts_;
+        seenSends = sends;
         pause = kFirstPauseUs;
       }
     }
@@ -451,6 +479,8 @@ private:
   Pending &startSend(std::vector<unsigned char> buffer, int peer, int tag,
                      MPI_Comm comm) {
     pending_.emplace_back();
+    sendsInFlight_.store(pending_.size(), std::memory_order_release);
+    sendsStarted_.fetch_add(1, std::memory_order_release);
     Pending &p = pending_.back();
     p.buffer = std::move(buffer);
     p.error = MPI_Isend(p.buffer.data(), static_cast<int>(p.buffer.size()),
@@ -478,6 +508,7 @@ private:
       }
     }
     failedSends_.clear();
+    sendsInFlight_.store(pending_.size(), std::memory_order_release);
     return any;
   }
 
@@ -721,6 +752,10 @@ private:
   std::thread progress_;
   bool stopProgress_ = false;
   uint64_t posts_ = 0; ///< Receives posted so far (resets the back-off).
+  /// pending_.size() as the progress thread may read it.
+  std::atomic<size_t> sendsInFlight_{0};
+  std::atomic<uint64_t> sendsStarted_{0}; ///< Also resets the back-off.
+  std::atomic<int> waiters_{0}; ///< Ranks in waitRecv: no back-off then.
 };
 
 } // namespace
