@@ -119,6 +119,8 @@ struct TrainingSession::State {
                        std::vector<CommFigures> *comm = nullptr);
   std::string runOwnRank();
   void combineMpi(int64_t step);
+  /// mpi: the global ranks of every process (the `all` world's group).
+  std::vector<int32_t> everyProcess() const;
   /// mpi: one all-reduce over every process in which only the owner
   /// (replica 0's rank owner[p]) contributes; afterwards every process has
   /// the owner's values. `what` names it in an error.

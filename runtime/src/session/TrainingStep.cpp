@@ -151,9 +151,7 @@ void TrainingSession::State::combineMpi(int64_t stepNumber) {
     }
   }
   small.back() = nonFinite;
-  std::vector<int32_t> everyone(ranks * replicas);
-  for (size_t r = 0; r < everyone.size(); ++r)
-    everyone[r] = static_cast<int32_t>(r);
+  std::vector<int32_t> everyone = everyProcess();
   if (dualpipe_rt_bind(all, globalRank) != 0 ||
       dualpipe_rt_allreduce_sum_f32(small.data(), small.size(),
                                     everyone.data(), everyone.size()) != 0)
@@ -184,6 +182,13 @@ void TrainingSession::State::combineMpi(int64_t stepNumber) {
   dualpipe_rt_unbind();
 }
 
+std::vector<int32_t> TrainingSession::State::everyProcess() const {
+  std::vector<int32_t> everyone(ranks * replicas);
+  for (size_t r = 0; r < everyone.size(); ++r)
+    everyone[r] = static_cast<int32_t>(r);
+  return everyone;
+}
+
 void TrainingSession::State::shareFromOwners(
     std::vector<Buffer *> buffers, const std::vector<size_t> &params,
     const char *what) {
@@ -198,9 +203,7 @@ void TrainingSession::State::shareFromOwners(
       std::copy(b.f32(), b.f32() + b.count(), buffer.begin() + at);
     at += b.count();
   }
-  std::vector<int32_t> everyone(ranks * replicas);
-  for (size_t r = 0; r < everyone.size(); ++r)
-    everyone[r] = static_cast<int32_t>(r);
+  std::vector<int32_t> everyone = everyProcess();
   if (dualpipe_rt_bind(all, globalRank) != 0 ||
       dualpipe_rt_allreduce_sum_f32(buffer.data(), buffer.size(),
                                     everyone.data(), everyone.size()) != 0)
@@ -490,9 +493,7 @@ std::vector<CommFigures> TrainingSession::commFigures() {
   at[3] = mine.allReduceMs;
   at[4] = mine.allReduceHiddenMs;
   at[5] = double(mine.allReduces);
-  std::vector<int32_t> everyone(s.ranks * s.replicas);
-  for (size_t r = 0; r < everyone.size(); ++r)
-    everyone[r] = static_cast<int32_t>(r);
+  std::vector<int32_t> everyone = s.everyProcess();
   if (dualpipe_rt_bind(s.all, s.globalRank) != 0 ||
       dualpipe_rt_allreduce_sum_f64(all.data(), all.size(), everyone.data(),
                                     everyone.size()) != 0)
