@@ -325,8 +325,10 @@ void RankLowering::post(IRecvOp op) {
 std::map<Key, SmallVector<Value>>::iterator RankLowering::land(Key key) {
   auto node = arriving.extract(key);
   InFlight &f = node.mapped();
-  Location loc = f.buffers.front().getLoc();
-  gpu::WaitOp::create(b, loc, Type(), f.tokens);
+  Location loc = f.buffers.empty() ? program.getLoc()
+                                   : f.buffers.front().getLoc();
+  if (!f.tokens.empty())
+    gpu::WaitOp::create(b, loc, Type(), f.tokens);
   SmallVector<Value> tensors;
   for (auto [buffer, type] : llvm::zip(f.buffers, f.types))
     tensors.push_back(bufferization::ToTensorOp::create(
