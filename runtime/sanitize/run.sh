@@ -27,7 +27,7 @@ if [[ ! -f $build/build.ninja ]]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DDUALPIPE_SANITIZE=ON "$@" >/dev/null
 fi
-tests=(RuntimeTests GemmTests NcclLogicTests ManifestTests SessionTests)
+tests=(RuntimeTests GemmTests NcclLogicTests ManifestTests SessionTests CommSummaryTests)
 cmake --build "$build" -j "$(nproc)" --target dualpipe-run dualpipe-compile \
   dualpipe-gen dualpipe-sched "${tests[@]}" toy_step toy_step_opt toy_step_noabi
 for t in "${tests[@]}"; do
