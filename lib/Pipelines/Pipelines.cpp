@@ -229,6 +229,8 @@ void addPartition(PipelineBuilder &b, const StepOptions &o) {
   partition.ranks = o.ranks;
   partition.placement = o.placement();
   partition.device = o.device;
+  // The dualpipe/dualpipev cuts are simulated under the step's schedule.
+  partition.microbatches = o.microbatches;
   b.add(createDualPipePartition(partition));
 }
 
