@@ -247,14 +247,18 @@ std::optional<std::string> checkProblem(const Context &cx) {
            std::to_string(cx.pb.numRanks) + " ranks (it needs " +
            std::to_string(expectK) + ")";
   int64_t usable = cx.pb.allowEmptyStages ? cx.n : cx.nonZero[cx.n];
-  if (usable < cx.K)
-    return std::to_string(cx.K) + " stages need at least " +
-           std::to_string(cx.K) + (cx.pb.allowEmptyStages ? "" : " costed") +
-           " ops to cut between, but there are " + std::to_string(usable) +
-           (cx.pb.allowEmptyStages
-                ? ""
-                : " (ops the cost model finds free, reshapes and casts, "
-                  "cannot make a stage of their own)");
+  if (usable < cx.K) {
+    std::string msg = std::to_string(cx.K) + " stages need at least " +
+                      std::to_string(cx.K) + " ops to cut between, but there are " +
+                      std::to_string(usable);
+    int64_t free = cx.n - cx.nonZero[cx.n];
+    if (!cx.pb.allowEmptyStages && free > 0)
+      msg += " that cost anything (and " + std::to_string(free) +
+             " free op" + (free > 1 ? "s" : "") +
+             ", reshapes or casts, which make an empty stage on their own; "
+             "pass allow-empty-stages to allow one)";
+    return msg;
+  }
   return std::nullopt;
 }
 

@@ -687,12 +687,6 @@ LogicalResult solveCuts(func::FuncOp model, const ModelCost &cost,
                       << "; ask for fewer stages";
     return failure();
   };
-  std::optional<PartitionSolution> sol = solvePartition(problem, &whyNot);
-  if (!sol)
-    return cannotCut();
-  out.bounds.assign(sol->bounds.begin(), sol->bounds.end());
-  out.tieBreakExact = sol->tieBreakExact;
-
   // Two stages per rank: the cut of least simulated step time, when a
   // schedule runs the placement (DualPipe needs an even N).
   std::optional<sched::ScheduleKind> kind;
@@ -700,8 +694,10 @@ LogicalResult solveCuts(func::FuncOp model, const ModelCost &cost,
     kind = sched::ScheduleKind::DualPipe;
   if (layout.rule == Placement::DualPipeV)
     kind = sched::ScheduleKind::DualPipeV;
+  std::optional<StepTimeSolution> found;
+  StepTimeProblem st;
   if (kind) {
-    StepTimeProblem st = stepTimeProblem(cost, problem);
+    st = stepTimeProblem(cost, problem);
     st.kind = *kind;
     st.numRanks = layout.numRanks;
     st.numMicrobatches = opts.microbatches;
@@ -710,9 +706,16 @@ LogicalResult solveCuts(func::FuncOp model, const ModelCost &cost,
         st.numMicrobatches = rule->min;
     st.allowEmptyStages = opts.allowEmptyStages;
     st.memoryBudget = opts.memoryBudget;
-    std::optional<StepTimeSolution> found = solveStepTime(st, &whyNot);
+    found = solveStepTime(st, &whyNot);
     if (!found)
       return cannotCut();
+  }
+  std::optional<PartitionSolution> sol = solvePartition(problem, &whyNot);
+  if (!sol)
+    return cannotCut();
+  out.bounds.assign(sol->bounds.begin(), sol->bounds.end());
+  out.tieBreakExact = sol->tieBreakExact;
+  if (found) {
     out.bounds.assign(found->best.bounds.begin(), found->best.bounds.end());
     out.tieBreakExact = true;
     if (auto e = evaluateCut(st, sol->bounds))
