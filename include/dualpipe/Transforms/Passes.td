@@ -52,7 +52,11 @@ def DualPipePartition : Pass<"dualpipe-partition", "::mlir::ModuleOp"> {
     report: per stage its ops, FLOPs, estimated time, parameter and
     activation bytes; per rank its stages and load; the bytes crossing each
     cut; and, for a two-stage-per-rank placement, the best linear partition
-    on the same ranks for comparison.
+    on the same ranks for comparison. It also names the objective and gives
+    the largest stage beside the best contiguous cut's; under the step-time
+    objective, `simulated`: the schedule and M, the simulated step time,
+    per-rank busy time and peak bytes, the search, and the
+    least-max-rank-load cut with its simulated step time.
   }];
   let options = [
     Option<"stages", "stages", "int64_t", /*default=*/"0",
