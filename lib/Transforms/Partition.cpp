@@ -504,10 +504,14 @@ llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
       Array st2;
       for (double t : solved.pairBalanced->stageSeconds)
         st2.push_back(t);
+      Array peak2;
+      for (double b : solved.pairBalanced->rankPeakBytes)
+        peak2.push_back(b);
       sim["least_max_rank_load_cut"] =
           Object{{"bounds", boundsJson(solved.pairBalanced->bounds)},
                  {"stage_time_s", std::move(st2)},
-                 {"step_time_s", solved.pairBalanced->stepTime}};
+                 {"step_time_s", solved.pairBalanced->stepTime},
+                 {"rank_peak_bytes", std::move(peak2)}};
     }
     report["simulated"] = std::move(sim);
   }
