@@ -711,6 +711,11 @@ LogicalResult solveCuts(func::FuncOp model, const ModelCost &cost,
     st.allowEmptyStages = opts.allowEmptyStages;
     st.memoryBudget = opts.memoryBudget;
     found = solveStepTime(st, &whyNot);
+    if (!found && whyNot.find("memory budget") != std::string::npos) {
+      model.emitError() << "placement=" << layout.ruleName << " on "
+                        << layout.numRanks << " ranks: " << whyNot;
+      return failure();
+    }
     if (!found)
       return cannotCut();
   }

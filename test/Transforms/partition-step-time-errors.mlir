@@ -4,8 +4,8 @@
 // RUN: not dualpipe-opt %s -split-input-file --dualpipe-partition="stages=4 placement=dualpipe memory-budget=1000" 2>&1 | FileCheck %s --check-prefix=BUDGET
 // RUN: not dualpipe-opt %s -split-input-file --dualpipe-partition="stages=4 placement=dualpipe microbatches=6" 2>&1 | FileCheck %s --check-prefix=MB
 
-// BUDGET: no cut into 4 stages fits the memory budget of 1000 bytes per rank
-// BUDGET-SAME: raise memory-budget or use more ranks
+// BUDGET: error: placement=dualpipe on 4 ranks: no cut into 4 stages fits the memory budget of 1000 bytes per rank
+// BUDGET-SAME: raise memory-budget or use more ranks{{$}}
 // MB: DualPipe needs at least 2N micro-batches
 
 // Three ops cannot make four stages.
