@@ -165,9 +165,10 @@ struct Context {
     return pb.memoryBudget <= 0 || e.maxPeakBytes() <= pb.memoryBudget;
   }
 
-  /// Calls `fn` with every valid K+1 boundaries.
-  void enumerate(const std::function<void(const std::vector<int64_t> &)> &fn) const {
+  /// Calls `fn` with every valid K+1 boundaries until it returns false.
+  void enumerate(const std::function<bool(const std::vector<int64_t> &)> &fn) const {
     std::vector<int64_t> bounds{0};
+    bool stop = false;
     std::function<void(int64_t)> rec = [&](int64_t from) {
       int64_t k = bounds.size(); // boundary index being chosen
       if (k == K) {
@@ -177,11 +178,11 @@ struct Context {
         if (!stageOk(bounds.back(), n))
           return;
         bounds.push_back(n);
-        fn(bounds);
+        stop = !fn(bounds);
         bounds.pop_back();
         return;
       }
-      for (int64_t c = from; c <= n - (K - k); ++c) {
+      for (int64_t c = from; c <= n - (K - k) && !stop; ++c) {
         if (stageOk(bounds.back(), c)) {
           bounds.push_back(c);
           rec(c + 1);
@@ -192,6 +193,26 @@ struct Context {
       }
     };
     rec(1);
+  }
+
+  bool valid(const std::vector<int64_t> &b) const {
+    for (int64_t k = 0; k < K; ++k)
+      if (!stageOk(b[k], b[k + 1]))
+        return false;
+    return true;
+  }
+
+  /// Moves the free boundaries of `b` until no stage is empty: each empty
+  /// stage takes the next costed unit (rightwards), then, for what is
+  /// left, the previous one (leftwards). False if that does not succeed.
+  bool repair(std::vector<int64_t> &b) const {
+    for (int64_t k = 1; k < K; ++k)
+      while (!stageOk(b[k - 1], b[k]) && !mand[b[k]] && b[k] + 1 < b[k + 1])
+        ++b[k];
+    for (int64_t k = K - 1; k >= 1; --k)
+      while (!stageOk(b[k], b[k + 1]) && !mand[b[k]] && b[k] - 1 > b[k - 1])
+        --b[k];
+    return valid(b);
   }
 
   /// Number of valid cuts, saturating at limit + 1.
@@ -343,6 +364,7 @@ dualpipe::solveStepTime(const StepTimeProblem &problem, std::string *whyNot) {
       for (int64_t k = 1; k <= inner; ++k)
         flat.push_back(b[k]);
       lb.push_back(cx.lowerBound(b));
+      return true;
     });
     std::vector<int64_t> order(lb.size());
     std::iota(order.begin(), order.end(), 0);
@@ -368,22 +390,16 @@ dualpipe::solveStepTime(const StepTimeProblem &problem, std::string *whyNot) {
     for (Pairing p : {Pairing::Nested, Pairing::Linear}) {
       PartitionProblem sp = solverProblem(problem, p);
       if (std::optional<PartitionSolution> s = solvePartition(sp)) {
-        bool ok = true;
-        for (int64_t k = 0; k < cx.K; ++k)
-          ok &= cx.stageOk(s->bounds[k], s->bounds[k + 1]);
-        if (ok)
-          seeds.push_back(s->bounds);
+        std::vector<int64_t> b = s->bounds;
+        if (cx.repair(b))
+          seeds.push_back(b);
       }
     }
-    if (seeds.empty()) {
-      // The first valid cut in enumeration order.
-      bool found = false;
+    if (seeds.empty()) // the first valid cut in enumeration order
       cx.enumerate([&](const std::vector<int64_t> &b) {
-        if (!found)
-          seeds.push_back(b);
-        found = true;
+        seeds.push_back(b);
+        return false;
       });
-    }
     for (const std::vector<int64_t> &seed : seeds) {
       StepTimeEval cur = cx.evaluate(seed);
       ++sol.simulations;
@@ -437,10 +453,9 @@ dualpipe::solveStepTimeBruteForce(const StepTimeProblem &problem) {
     ++sol.candidates;
     ++sol.simulations;
     StepTimeEval e = cx.evaluate(b);
-    if (!cx.fits(e))
-      return;
-    if (!best || better(e, *best))
+    if (cx.fits(e) && (!best || better(e, *best)))
       best = e;
+    return true;
   });
   if (!best)
     return std::nullopt;

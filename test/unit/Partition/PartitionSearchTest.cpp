@@ -133,4 +133,26 @@ TEST(PartitionSearch, LocalSearchNoWorseThanSeeds) {
   EXPECT_LE(local->best.stepTime, exact->best.stepTime * 1.05);
 }
 
+TEST(PartitionSearch, LocalSearchRepairsEmptySeeds) {
+  // The units of dualpipe-gen's 96-layer GPT on h200 (print-cost): the
+  // embedding, a free reshape, 96 blocks, the final norm and head, a free
+  // reshape carrying the loss. Both solver seeds of DualPipe N=16 hold the
+  // reshape as a stage of its own; they are repaired, not replaced by a
+  // walk over every cut (C(104, 15) of them: that walk never ends).
+  std::vector<double> s{2.623e-06, 0};
+  for (int i = 0; i < 96; ++i)
+    s.push_back(1.947e-4);
+  for (double x : {8.533e-10, 8.533e-10, 8.772e-07, 1.751e-06, 4.293e-05,
+                   2.133e-4, 8.586e-5})
+    s.push_back(x);
+  auto pb = make(s, sched::ScheduleKind::DualPipe, 16, 32);
+  std::string why;
+  auto sol = solveStepTime(pb, &why);
+  ASSERT_TRUE(sol) << why;
+  EXPECT_EQ(sol->search, "local");
+  for (double t : sol->best.stageSeconds)
+    EXPECT_GT(t, 0) << show(sol->best.bounds);
+  EXPECT_LT(sol->simulations, 100000);
+}
+
 } // namespace
