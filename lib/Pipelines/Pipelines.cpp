@@ -164,6 +164,7 @@ StepOptions StepOptions::referenceStep() const {
   r.ranks = 1;
   r.stages = 1;
   r.optimizer.reset();
+  r.memoryBudget = 0;
   r.entryPrefix = "dualpipe_reference_rank";
   r.scheduleCsv.clear();
   r.memoryReport.clear();
@@ -229,6 +230,9 @@ void addPartition(PipelineBuilder &b, const StepOptions &o) {
   partition.ranks = o.ranks;
   partition.placement = o.placement();
   partition.device = o.device;
+  // The dualpipe/dualpipev cuts are simulated under the step's schedule.
+  partition.microbatches = o.microbatches;
+  partition.memoryBudget = o.memoryBudget;
   b.add(createDualPipePartition(partition));
 }
 

@@ -10,7 +10,9 @@
 #include "dualpipe/Transforms/Passes.h"
 
 #include "dualpipe/Analysis/CostModel.h"
+#include "dualpipe/Analysis/PartitionSearch.h"
 #include "dualpipe/Analysis/PartitionSolver.h"
+#include "dualpipe/Schedule/Generators.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -372,14 +374,53 @@ llvm::json::Array cutsReport(const Cut &cut, ArrayRef<int64_t> bounds) {
   return cuts;
 }
 
+/// The cuts the solver chose, and the best linear partition on as many
+/// ranks for the report.
+struct SolvedCuts {
+  SmallVector<int64_t> bounds;
+  bool tieBreakExact = true;
+  std::optional<PartitionSolution> linear;
+  /// The best contiguous cut into as many stages (least largest stage).
+  std::optional<PartitionSolution> contiguous;
+  /// Step-time objective (dualpipe, dualpipev): the search, the schedule it
+  /// simulated and, for comparison, the cut of least largest rank load.
+  std::optional<StepTimeSolution> search;
+  std::optional<StepTimeEval> pairBalanced;
+  std::string scheduleName;
+  int64_t microbatches = 0;
+};
+
+/// What the step-time objective needs from the cost model.
+StepTimeProblem stepTimeProblem(const ModelCost &cost,
+                                const PartitionProblem &problem) {
+  StepTimeProblem st;
+  st.base = problem;
+  for (const ModelCost::Unit &u : cost.units()) {
+    st.unitSeconds.push_back(u.seconds);
+    double act = 0, params = 0;
+    for (Value r : u.op->getResults())
+      act += tensorBytes(r.getType());
+    for (unsigned a : u.params)
+      params += cost.argBytes(a);
+    st.unitActivationBytes.push_back(act);
+    st.unitParamBytes.push_back(params);
+  }
+  if (!st.unitSeconds.empty())
+    st.unitSeconds.back() += cost.lossSeconds();
+  return st;
+}
+
+/// Chooses the cuts of `numStages` stages over the cost model, keeping the
+/// markers' cuts.
 /// Stage loads, rank loads and cut traffic of a partition, as JSON.
 llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
                                const Cut &cut, ArrayRef<int64_t> bounds,
                                StringRef placement, int64_t numRanks,
                                ArrayRef<int64_t> pipelineStages,
                                ArrayRef<int64_t> on, bool chosenBySolver,
-                               bool tieBreakExact,
-                               std::optional<PartitionSolution> linear) {
+                               const SolvedCuts &solved) {
+  bool tieBreakExact = solved.tieBreakExact;
+  const std::optional<PartitionSolution> &linear = solved.linear;
   using llvm::json::Array;
   using llvm::json::Object;
   int64_t K = cut.numStages;
@@ -416,6 +457,64 @@ llvm::json::Object buildReport(func::FuncOp model, const ModelCost &cost,
       {"ranks", std::move(ranks)},
       {"cuts", std::move(cuts)},
   };
+  double maxStage = 0;
+  for (double t : loads.time)
+    maxStage = std::max(maxStage, t);
+  report["max_stage_s"] = maxStage;
+  auto boundsJson = [](ArrayRef<int64_t> bounds) {
+    Array b;
+    for (int64_t x : bounds)
+      b.push_back(x);
+    return b;
+  };
+  if (solved.contiguous) {
+    double best = solved.contiguous->maxRankLoad * 1e-12;
+    report["best_contiguous"] = Object{
+        {"num_stages", K},
+        {"bounds", boundsJson(solved.contiguous->bounds)},
+        {"max_stage_s", best}};
+    report["max_stage_over_best_contiguous"] = best > 0 ? maxStage / best : 0;
+  }
+  report["objective"] = solved.search ? "simulated_step_time"
+                        : chosenBySolver
+                            ? (placement == "linear" ? "max_stage"
+                                                     : "max_rank_load")
+                            : "markers";
+  if (solved.search) {
+    const StepTimeSolution &st = *solved.search;
+    Array peak, busy;
+    for (double b : st.best.rankPeakBytes)
+      peak.push_back(b);
+    for (double b : st.best.rankBusy)
+      busy.push_back(b);
+    Object sim{{"schedule", solved.scheduleName},
+               {"microbatches", solved.microbatches},
+               {"costs", "per stage: F = forward time (cost model), B = 2F, "
+                         "W = I = F, F&B pair = F + B"},
+               {"step_time_s", st.best.stepTime},
+               {"rank_busy_s", std::move(busy)},
+               {"rank_peak_bytes", std::move(peak)},
+               {"peak_bytes_counts", "parameters + gradients + peak live "
+                                     "activations of the schedule"},
+               {"search", st.search},
+               {"candidates", st.candidates},
+               {"simulations", st.simulations},
+               {"over_budget", st.overBudget}};
+    if (solved.pairBalanced) {
+      Array st2;
+      for (double t : solved.pairBalanced->stageSeconds)
+        st2.push_back(t);
+      Array peak2;
+      for (double b : solved.pairBalanced->rankPeakBytes)
+        peak2.push_back(b);
+      sim["least_max_rank_load_cut"] =
+          Object{{"bounds", boundsJson(solved.pairBalanced->bounds)},
+                 {"stage_time_s", std::move(st2)},
+                 {"step_time_s", solved.pairBalanced->stepTime},
+                 {"rank_peak_bytes", std::move(peak2)}};
+    }
+    report["simulated"] = std::move(sim);
+  }
   if (linear) {
     Array b;
     for (int64_t x : linear->bounds)
@@ -548,20 +647,16 @@ FailureOr<Layout> planLayout(func::FuncOp model, StringRef placement,
   return l;
 }
 
-/// The cuts the solver chose, and the best linear partition on as many
-/// ranks for the report.
-struct SolvedCuts {
-  SmallVector<int64_t> bounds;
-  bool tieBreakExact = true;
-  std::optional<PartitionSolution> linear;
+struct SearchOptions {
+  int64_t microbatches = 0;
+  bool allowEmptyStages = false;
+  int64_t memoryBudget = 0;
 };
 
-/// Chooses the cuts of `numStages` stages over the cost model, keeping the
-/// markers' cuts.
 LogicalResult solveCuts(func::FuncOp model, const ModelCost &cost,
                         MutableArrayRef<StageBoundaryOp> markerOps,
                         int64_t numStages, const Layout &layout,
-                        SolvedCuts &out) {
+                        const SearchOptions &opts, SolvedCuts &out) {
   int64_t markers = markerOps.size();
   int64_t n = cost.numUnits();
   PartitionProblem problem;
@@ -587,8 +682,7 @@ LogicalResult solveCuts(func::FuncOp model, const ModelCost &cost,
   problem.pairing =
       layout.rule == Placement::Linear ? Pairing::Linear : Pairing::Nested;
   std::string whyNot;
-  std::optional<PartitionSolution> sol = solvePartition(problem, &whyNot);
-  if (!sol) {
+  auto cannotCut = [&]() {
     model.emitError() << "stages=" << numStages
                       << " was asked for, but the model has " << markers
                       << " dualpipe.stage_boundary markers (" << markers + 1
@@ -596,9 +690,54 @@ LogicalResult solveCuts(func::FuncOp model, const ModelCost &cost,
                       << "cannot cut the rest: " << whyNot
                       << "; ask for fewer stages";
     return failure();
+  };
+  // Two stages per rank: the cut of least simulated step time, when a
+  // schedule runs the placement (DualPipe needs an even N).
+  std::optional<sched::ScheduleKind> kind;
+  if (layout.rule == Placement::DualPipe && layout.numRanks % 2 == 0)
+    kind = sched::ScheduleKind::DualPipe;
+  if (layout.rule == Placement::DualPipeV)
+    kind = sched::ScheduleKind::DualPipeV;
+  std::optional<StepTimeSolution> found;
+  StepTimeProblem st;
+  if (kind) {
+    st = stepTimeProblem(cost, problem);
+    st.kind = *kind;
+    st.numRanks = layout.numRanks;
+    st.numMicrobatches = opts.microbatches;
+    if (st.numMicrobatches == 0)
+      if (auto rule = sched::microbatchRule(*kind, layout.numRanks))
+        st.numMicrobatches = rule->min;
+    st.allowEmptyStages = opts.allowEmptyStages;
+    st.memoryBudget = opts.memoryBudget;
+    found = solveStepTime(st, &whyNot);
+    if (!found && whyNot.find("memory budget") != std::string::npos) {
+      model.emitError() << "placement=" << layout.ruleName << " on "
+                        << layout.numRanks << " ranks: " << whyNot;
+      return failure();
+    }
+    if (!found)
+      return cannotCut();
   }
+  std::optional<PartitionSolution> sol = solvePartition(problem, &whyNot);
+  if (!sol)
+    return cannotCut();
   out.bounds.assign(sol->bounds.begin(), sol->bounds.end());
   out.tieBreakExact = sol->tieBreakExact;
+  if (found) {
+    out.bounds.assign(found->best.bounds.begin(), found->best.bounds.end());
+    out.tieBreakExact = true;
+    if (auto e = evaluateCut(st, sol->bounds))
+      out.pairBalanced = e.value();
+    out.search = std::move(found);
+    out.scheduleName = sched::scheduleName(*kind);
+    out.microbatches = st.numMicrobatches;
+  }
+  {
+    PartitionProblem lin = problem;
+    lin.pairing = Pairing::Linear;
+    out.contiguous = solvePartition(lin);
+  }
   if (layout.rule != Placement::Linear && layout.numRanks - 1 >= markers) {
     PartitionProblem lin = problem;
     lin.numStages = layout.numRanks;
@@ -621,7 +760,7 @@ LogicalResult writeReport(func::FuncOp model, const ModelCost &cost,
   }
   llvm::json::Object json = buildReport(
       model, cost, cut, cutAt, layout.ruleName, layout.numRanks,
-      layout.pipelineStages, on, solve, solved.tieBreakExact, solved.linear);
+      layout.pipelineStages, on, solve, solved);
   std::error_code ec;
   llvm::raw_fd_ostream os(reportFile, ec, llvm::sys::fs::OF_Text);
   if (ec) {
@@ -675,8 +814,9 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
 
     // Where the cuts go.
     SolvedCuts solved;
-    if (solve &&
-        failed(solveCuts(model, *cost, markerOps, numStages, *layout, solved)))
+    SearchOptions opts{microbatches, allowEmptyStages, memoryBudget};
+    if (solve && failed(solveCuts(model, *cost, markerOps, numStages, *layout,
+                                  opts, solved)))
       return signalPassFailure();
     Cut cut = analyze(model, numStages,
                       assignStages(model, cost ? &*cost : nullptr,

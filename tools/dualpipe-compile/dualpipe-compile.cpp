@@ -62,6 +62,12 @@ static cl::opt<std::string>
 static cl::opt<std::string>
     deviceOpt("device", cl::desc("Cost-model device profile: cpu or h200"),
               cl::init("cpu"), cl::cat(category));
+static cl::opt<int64_t> memoryBudgetOpt(
+    "memory-budget",
+    cl::desc("Per-rank bytes (parameters, gradients, peak live activations "
+             "in the schedule's simulation) the dualpipe/dualpipev partition "
+             "must fit (default 0: no budget)"),
+    cl::init(0), cl::cat(category));
 static cl::opt<std::string>
     targetOpt("target",
               cl::desc("Code target: cpu, or cuda (kernels as an sm_90 "
@@ -251,6 +257,7 @@ compileOptions(const std::string &stopAfter) {
   step.microbatches = microbatchesOpt;
   step.loss = lossOpt;
   step.device = deviceOpt;
+  step.memoryBudget = memoryBudgetOpt;
   step.optLevel = optLevelOpt;
   step.reference = referenceOpt;
   if (std::optional<dualpipe::Phase> phase = dualpipe::parsePhase(stopAfter))

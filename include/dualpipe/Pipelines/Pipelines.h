@@ -79,6 +79,8 @@ struct StepOptions {
   int64_t microbatches = 4;
   std::string loss;          ///< A built-in loss; empty: the module's.
   std::string device = "cpu"; ///< Cost-model profile: cpu or h200.
+  /// Per-rank bytes the dualpipe/dualpipev partition must fit (0: none).
+  int64_t memoryBudget = 0;
   std::optional<OptimizerSpec> optimizer;
   Target target = Target::Cpu;
   CudaLoweringOptions cuda;

@@ -15,8 +15,16 @@ def DualPipePartition : Pass<"dualpipe-partition", "::mlir::ModuleOp"> {
     `stages` asks for more stages than the markers make, the remaining cuts
     are chosen by an optimal contiguous partition of the model's ops in body
     order (a dynamic program, see lib/Analysis/PartitionSolver.cpp) over the
-    roofline cost model of `device`: it minimizes the largest per-rank load
-    under the placement, then the bytes crossing the cuts. The rank load is
+    roofline cost model of `device`. Linear placement: it minimizes the
+    largest stage, then the bytes crossing the cuts. The two-stage-per-rank
+    placements (dualpipe with an even number of stages, dualpipev): it
+    minimizes the simulated step time of the DualPipe/DualPipeV schedule
+    with `microbatches` micro-batches under the stages' costs (F from the
+    cost model, B = 2F, W = F; lib/Analysis/PartitionSearch.cpp), within
+    `memory-budget`; ties go to the smaller largest stage, then to fewer
+    bytes. A stage of only free ops (reshapes) is refused unless
+    `allow-empty-stages`. DualPipe with an odd number of stages (no
+    schedule runs it) keeps the older objective, the largest per-rank load. The rank load is
     the sum of the loads of the stages a rank runs: stage r (linear), S_r and
     S_{N-1-r} (dualpipe), stages r and 2N-1-r (dualpipev), so the heavy
     LM-head stage of DualPipe shares its rank with the light embedding
@@ -44,7 +52,11 @@ def DualPipePartition : Pass<"dualpipe-partition", "::mlir::ModuleOp"> {
     report: per stage its ops, FLOPs, estimated time, parameter and
     activation bytes; per rank its stages and load; the bytes crossing each
     cut; and, for a two-stage-per-rank placement, the best linear partition
-    on the same ranks for comparison.
+    on the same ranks for comparison. It also names the objective and gives
+    the largest stage beside the best contiguous cut's; under the step-time
+    objective, `simulated`: the schedule and M, the simulated step time,
+    per-rank busy time and peak bytes, the search, and the
+    least-max-rank-load cut with its simulated step time.
   }];
   let options = [
     Option<"stages", "stages", "int64_t", /*default=*/"0",
@@ -57,6 +69,15 @@ def DualPipePartition : Pass<"dualpipe-partition", "::mlir::ModuleOp"> {
            "Device profile of the cost model: cpu or h200">,
     Option<"report", "report", "std::string", /*default=*/"\"\"",
            "Write a JSON partition report to this file">,
+    Option<"microbatches", "microbatches", "int64_t", /*default=*/"0",
+           "Micro-batches of the schedule the dualpipe/dualpipev cuts are "
+           "simulated under (0: the schedule's least, 2N)">,
+    Option<"allowEmptyStages", "allow-empty-stages", "bool",
+           /*default=*/"false",
+           "Allow stages whose ops the cost model finds free (reshapes only)">,
+    Option<"memoryBudget", "memory-budget", "int64_t", /*default=*/"0",
+           "Per-rank bytes (parameters, gradients, peak live activations) "
+           "the dualpipe/dualpipev cuts must fit (0: no budget)">,
   ];
   let dependentDialects = ["::dualpipe::DualPipeDialect", "::mlir::func::FuncDialect"];
 }
