@@ -683,6 +683,21 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
                                    solved.bounds));
     if (failed(checkTiedParams(model, cut)))
       return signalPassFailure();
+    // A cut nothing crosses would be a message without tensors between the
+    // two stages (insert-comm's dualpipe.send/irecv need at least one).
+    for (auto [c, values] : llvm::enumerate(cut.crossing)) {
+      if (!values.empty())
+        continue;
+      Location loc = !solve && c < markerOps.size() ? markerOps[c].getLoc()
+                                                    : model.getLoc();
+      emitError(loc) << "stage " << c + 1 << " receives nothing from stage "
+                     << c << ": no value computed before this cut is used "
+                     << "after it (a dualpipe.stage_boundary on a function "
+                        "argument, or on a value only later stages' "
+                        "arguments feed); put the boundary on a tensor "
+                        "computed by the model that the next stage uses";
+      return signalPassFailure();
+    }
 
     OpBuilder builder(module.getContext());
     builder.setInsertionPointAfter(model);
