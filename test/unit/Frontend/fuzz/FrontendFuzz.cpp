@@ -11,15 +11,17 @@
 //   - a phase that succeeds leaves a module that verifies (the pass
 //     manager's own verifier is off so that this is checked here).
 // The step's options (schedule, ranks, micro-batches, loss) are picked from
-// the input's hash, so every seed meets several configurations.
+// the input's hash, so every seed meets several configurations; most get a
+// rank count their stage boundaries fit, the rest go through the cut solver.
 //
 // libMLIR here is built by GCC without instrumentation, so a libFuzzer
 // build would have no coverage signal from the parser or the passes; this
 // file therefore carries its own driver (main below): a seeded mutation loop
 // whose mutations know MLIR's tokens (integers and shapes, element types,
 // SSA names, op names, strings, whole lines spliced between seeds) and which
-// keeps a mutant when it reaches a phase or an error message not seen
-// before. It prints how many inputs parsed and how many reached and passed
+// keeps a parsing mutant when it reaches a phase or an error message not
+// seen before, drawing half of its parents from the inputs that got past
+// check-contract. It prints how many inputs parsed and how many reached and passed
 // each phase.
 //
 //   dualpipe-fuzz-frontend [-max_total_time=S] [-seed=N] [-timeout=S]
@@ -124,6 +126,29 @@ Outcome runOne(llvm::StringRef text) {
   for (char c : text)
     h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
   const Config &cfg = kConfigs[h % (sizeof kConfigs / sizeof *kConfigs)];
+  // Most inputs get a rank count their markers fit (N stages on N ranks,
+  // 2N on N for the V placements and interleaved), so that partition's
+  // marker path is taken; the rest keep the config's ranks, which sends
+  // models with fewer markers than stages through the cut solver.
+  int64_t stages = 1;
+  for (size_t at = text.find("dualpipe.stage_boundary"); at != llvm::StringRef::npos;
+       at = text.find("dualpipe.stage_boundary", at + 1))
+    ++stages;
+  int64_t ranks = cfg.ranks;
+  std::string schedule = cfg.schedule;
+  if ((h >> 16) % 4 != 0) {
+    bool twoPerRank = schedule == "dualpipev" || schedule == "zbv" ||
+                      schedule == "interleaved";
+    if (twoPerRank && stages % 2 == 0)
+      ranks = stages / 2;
+    else if (twoPerRank)
+      schedule = "1f1b", ranks = stages;
+    else if (schedule == "dualpipe" && stages % 2 != 0)
+      schedule = "zb1p", ranks = stages;
+    else
+      ranks = stages;
+    ranks = std::min<int64_t>(ranks, 8);
+  }
 
   MLIRContext context(registry(), MLIRContext::Threading::DISABLED);
   int errors = 0;
@@ -144,8 +169,8 @@ Outcome runOne(llvm::StringRef text) {
   out.lastPhase = -1;
 
   dualpipe::StepOptions step;
-  step.schedule = cfg.schedule;
-  step.ranks = cfg.ranks;
+  step.schedule = schedule;
+  step.ranks = ranks;
   step.microbatches = cfg.microbatches;
   step.loss = cfg.loss;
   step.reference = false;
@@ -510,29 +535,40 @@ int main(int argc, char **argv) {
   for (const std::string &s : corpus)
     mutator.learn(s);
   std::set<std::string> seen;
-  auto run = [&](const std::string &s) {
+  std::vector<size_t> deep; ///< Corpus entries that passed check-contract.
+  auto run = [&](const std::string &s, size_t index) {
     current = s;
     ::alarm(timeout);
     Outcome o = runOne(s);
     ::alarm(0);
+    if (o.lastPhase >= 1)
+      deep.push_back(index);
     return std::to_string(o.lastPhase) + (o.passedAll ? "+" : "") + ":" + o.firstError;
   };
   size_t seeds = corpus.size();
   for (size_t i = 0; i < seeds; ++i)
-    seen.insert(run(corpus[i]));
+    seen.insert(run(corpus[i], i));
   std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ull);
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   uint64_t kept = 0;
   while (std::chrono::steady_clock::now() < end) {
-    std::string s = mutator.mutate(corpus[rng() % corpus.size()]);
+    // Half of the parents are inputs that got past check-contract, where
+    // most of dualpipe's own code runs.
+    size_t parent = !deep.empty() && rng() % 2 ? deep[rng() % deep.size()]
+                                               : rng() % corpus.size();
+    std::string s = mutator.mutate(corpus[parent]);
     if (s.size() > 65536)
       continue;
     // Kept: a mutant that parses and ends in a phase or an error not seen
     // before (inputs that do not parse would crowd the corpus with
     // parser messages).
-    std::string outcome = run(s);
-    if (outcome.rfind("-2:", 0) != 0 && seen.insert(outcome).second &&
-        corpus.size() < 4096) {
+    size_t before = deep.size();
+    std::string outcome = run(s, corpus.size());
+    bool keep = outcome.rfind("-2:", 0) != 0 && seen.insert(outcome).second &&
+                corpus.size() < 4096;
+    if (!keep)
+      deep.resize(before);
+    if (keep) {
       corpus.push_back(s);
       ++kept;
     }
