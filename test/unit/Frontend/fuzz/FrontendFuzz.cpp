@@ -78,6 +78,8 @@ constexpr std::array<dualpipe::Phase, 6> kPhases = {
 struct Stats {
   uint64_t runs = 0, parsed = 0;
   std::array<uint64_t, kPhases.size()> reached{}, passed{};
+  /// Per phase: how often each first error (digits dropped) stopped an input.
+  std::array<std::map<std::string, uint64_t>, kPhases.size()> stoppedBy;
 } stats;
 
 /// The outcome of one input, for the driver's feedback.
@@ -184,6 +186,7 @@ Outcome runOne(llvm::StringRef text) {
     out.firstError.clear();
     diags.clear();
     if (failed(pm.run(*module))) {
+      ++stats.stoppedBy[i][out.firstError.substr(0, 110)];
       if (errors == 0)
         broken("phase " + dualpipe::phaseName(kPhases[i]).str() +
                    " failed without an error diagnostic",
@@ -584,6 +587,16 @@ int main(int argc, char **argv) {
                 dualpipe::phaseName(kPhases[i]).str().c_str(),
                 (unsigned long long)stats.reached[i],
                 (unsigned long long)stats.passed[i]);
+  for (size_t i = 0; i < kPhases.size(); ++i) {
+    std::vector<std::pair<uint64_t, std::string>> top;
+    for (const auto &[message, n] : stats.stoppedBy[i])
+      top.push_back({n, message});
+    std::sort(top.rbegin(), top.rend());
+    for (size_t k = 0; k < top.size() && k < 3; ++k)
+      std::printf("  stopped in %s %llu times by: %s\n",
+                  dualpipe::phaseName(kPhases[i]).str().c_str(),
+                  (unsigned long long)top[k].first, top[k].second.c_str());
+  }
   std::printf("crashes: 0\n");
   return 0;
 }
