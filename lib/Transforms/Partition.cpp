@@ -699,6 +699,18 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
       return signalPassFailure();
     }
 
+    // Stage s becomes @<model>_stage<s>: a symbol of that name already in
+    // the module would be defined twice.
+    for (int64_t s = 0; s < numStages; ++s) {
+      std::string name = (model.getSymName() + "_stage" + Twine(s)).str();
+      if (Operation *taken = module.lookupSymbol(name)) {
+        taken->emitError() << "cannot create @" << name << " for stage " << s
+                           << " of @" << model.getSymName()
+                           << ": the name is taken by this symbol; rename it";
+        return signalPassFailure();
+      }
+    }
+
     OpBuilder builder(module.getContext());
     builder.setInsertionPointAfter(model);
     SmallVector<func::FuncOp> fns;

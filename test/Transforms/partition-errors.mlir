@@ -44,3 +44,16 @@ func.func @arg_boundary(%x: tensor<4xf32> {dualpipe.input = "x"}) -> tensor<4xf3
   %b = math.exp %a : tensor<4xf32>
   return %b : tensor<4xf32>
 }
+
+// -----
+
+// Found by dualpipe-fuzz-frontend: a loss function named like stage 1's
+// function was defined twice after partitioning.
+func.func @taken(%x: tensor<4xf32> {dualpipe.input = "x"}) -> tensor<4xf32> attributes {dualpipe.model} {
+  %a = math.exp %x : tensor<4xf32>
+  %b = dualpipe.stage_boundary %a : tensor<4xf32>
+  %c = math.tanh %b : tensor<4xf32>
+  return %c : tensor<4xf32>
+}
+// expected-error @+1 {{cannot create @taken_stage1 for stage 1 of @taken: the name is taken by this symbol; rename it}}
+func.func @taken_stage1(%y: tensor<4xf32>) -> tensor<4xf32> { return %y : tensor<4xf32> }
