@@ -456,6 +456,17 @@ LogicalResult findModel(ModuleOp module, func::FuncOp &model,
                             "--dualpipe-partition once";
     return failure();
   }
+  // Stage functions or a schedule without their pipeline: a partitioned
+  // module cut down; a second pipeline would not match their stages.
+  for (Operation &op : module.getBody()->getOperations())
+    if (op.hasAttr(kStageAttr) || isa<ScheduleOp>(op)) {
+      op.emitError() << "the module is already partitioned (it holds "
+                     << (isa<ScheduleOp>(op) ? "a dualpipe.schedule"
+                                             : "a stage function")
+                     << " but no dualpipe.pipeline); partition a module "
+                        "that holds the model and its loss only";
+      return failure();
+    }
   if (!model.getBody().hasOneBlock()) {
     model.emitError() << "the model function has "
                       << model.getBody().getBlocks().size()

@@ -57,3 +57,15 @@ func.func @taken(%x: tensor<4xf32> {dualpipe.input = "x"}) -> tensor<4xf32> attr
 }
 // expected-error @+1 {{cannot create @taken_stage1 for stage 1 of @taken: the name is taken by this symbol; rename it}}
 func.func @taken_stage1(%y: tensor<4xf32>) -> tensor<4xf32> { return %y : tensor<4xf32> }
+
+// -----
+
+// Found by dualpipe-fuzz-frontend: a scheduled module whose
+// dualpipe.pipeline was deleted was partitioned again, and the new
+// one-stage pipeline did not match the schedule's stages.
+func.func @again(%x: tensor<4xf32> {dualpipe.input = "x"}) -> tensor<4xf32> attributes {dualpipe.model} {
+  %a = math.exp %x : tensor<4xf32>
+  return %a : tensor<4xf32>
+}
+// expected-error @+1 {{the module is already partitioned (it holds a stage function but no dualpipe.pipeline); partition a module that holds the model and its loss only}}
+func.func private @again_s0(tensor<4xf32>) -> tensor<4xf32> attributes {dualpipe.stage = 0 : i64}
