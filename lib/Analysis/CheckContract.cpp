@@ -230,6 +230,19 @@ struct CheckContractPass
                                     ? " of rank >= 2 (logits [..., classes])"
                                     : "")
                             << ", got " << model.getResultTypes()[0];
+    else if (!out.getElementType().isF32())
+      // The built-in losses compute in the result's element type, and a
+      // step's loss is tensor<f32> (the schedule contract, as for a
+      // dualpipe.loss function): without this, --dualpipe-verify refused
+      // the front half's own output.
+      error(model.getLoc()) << "the built-in loss " << loss
+                            << " computes in the model result's element "
+                               "type, and a training step's loss must be "
+                               "tensor<f32>, but the result is "
+                            << model.getResultTypes()[0]
+                            << "; return f32 from the model (arith.truncf) "
+                               "or add a dualpipe.loss function returning "
+                               "tensor<f32>";
   }
 
   void runOnOperation() override {

@@ -71,9 +71,27 @@ linalg::GenericOp pruneGeneric(OpBuilder &b, linalg::GenericOp op) {
   if (unused.none())
     return op;
 
+  SmallVector<AffineMap> oldMaps = op.getIndexingMapsArray();
+  // The kept maps must still determine every loop's bounds (linalg's
+  // verifier: the maps together invertible). When the body no longer reads
+  // the only inputs that index some loop (dead scalar code, or a gradient
+  // that is zero, such as a bias the output does not depend on), unused
+  // inputs are kept for their maps, first to last, until they do.
+  auto invertible = [&] {
+    SmallVector<AffineMap> kept;
+    for (unsigned i = 0; i < oldMaps.size(); ++i)
+      if (i >= numIns || !unused[i])
+        kept.push_back(oldMaps[i]);
+    return static_cast<bool>(
+        inversePermutation(concatAffineMaps(kept, op.getContext())));
+  };
+  for (unsigned i = 0; i < numIns && !invertible(); ++i)
+    unused[i] = false;
+  if (unused.none())
+    return op;
+
   SmallVector<Value> ins;
   SmallVector<AffineMap> maps;
-  SmallVector<AffineMap> oldMaps = op.getIndexingMapsArray();
   for (unsigned i = 0; i < numIns; ++i)
     if (!unused[i]) {
       ins.push_back(op.getDpsInputs()[i]);

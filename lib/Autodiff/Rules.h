@@ -56,8 +56,10 @@ mlir::Value scalarConst(mlir::OpBuilder &b, mlir::Location loc,
 /// `a + b` elementwise (linalg.add into tensor.empty).
 mlir::Value addTensors(mlir::OpBuilder &b, mlir::Location loc, mlir::Value a,
                        mlir::Value c);
-/// Removes the `ins` of `op` whose block arguments the body does not use,
-/// then erases trivially dead ops in the body. Returns the (possibly new) op.
+/// Erases trivially dead ops in the body of `op`, then removes the `ins`
+/// whose block arguments the body does not use, except those whose maps
+/// are still needed to determine the loop bounds. Returns the (possibly
+/// new) op.
 mlir::linalg::GenericOp pruneGeneric(mlir::OpBuilder &b,
                                      mlir::linalg::GenericOp op);
 

@@ -10,10 +10,25 @@ namespace dualpipe::sched {
 
 std::string toCSV(const Schedule &schedule) {
   std::string out;
+  static const std::vector<CommAction> none;
+  auto commsOf = [&](size_t r) -> const std::vector<CommAction> & {
+    return r < schedule.comms.size() ? schedule.comms[r] : none;
+  };
+  // parseCSV drops trailing blank lines, so a rank with nothing to do after
+  // the last busy one is written as one empty quoted field (as Python's
+  // csv module writes a row holding one empty string), which reads back as
+  // a rank with no actions.
+  size_t busy = 0;
+  for (size_t r = 0; r < schedule.ranks.size(); ++r)
+    if (!schedule.ranks[r].empty() || !commsOf(r).empty())
+      busy = r + 1;
   for (size_t r = 0; r < schedule.ranks.size(); ++r) {
     const auto &rank = schedule.ranks[r];
-    static const std::vector<CommAction> none;
-    const auto &comms = r < schedule.comms.size() ? schedule.comms[r] : none;
+    const auto &comms = commsOf(r);
+    if (r >= busy) {
+      out += "\"\"\n";
+      continue;
+    }
     bool first = true;
     auto field = [&](const std::string &f) {
       if (!first)
@@ -339,7 +354,9 @@ Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &opts) {
   std::vector<std::vector<Action>> ranks;
   std::vector<std::vector<CommAction>> comms;
   bool anyComm = false;
-  int maxMb = -1;
+  int maxMb = -1, maxStage = -1;
+  long numParts = 0;
+  std::string maxMbAt, maxStageAt;
   size_t lineStart = 0;
   int lineNo = 0;
   while (lineStart < text.size()) {
@@ -375,14 +392,25 @@ Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &opts) {
         Expected<Action> a = parseField(c, comm);
         if (!a)
           return Error{"line " + str(lineNo) + ", " + a.error().message};
+        auto note = [&](int stage, int mb) {
+          if (mb > maxMb) {
+            maxMb = mb;
+            maxMbAt = "line " + str(lineNo) + ", column " + str(long(b - lineStart + 1));
+          }
+          if (stage > maxStage) {
+            maxStage = stage;
+            maxStageAt = "line " + str(lineNo) + ", column " + str(long(b - lineStart + 1));
+          }
+        };
         if (comm) {
           comm->before = static_cast<int>(actions.size());
-          maxMb = std::max(maxMb, comm->microbatch);
+          note(comm->stage, comm->microbatch);
           rankComms.push_back(*comm);
           anyComm = true;
         } else {
           for (int p = 0; p < a->numParts(); ++p)
-            maxMb = std::max(maxMb, a->part(p).microbatch);
+            note(a->part(p).stage, a->part(p).microbatch);
+          numParts += a->numParts();
           actions.push_back(*a);
         }
       }
@@ -407,6 +435,22 @@ Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &opts) {
   s.numMicrobatches = opts.numMicrobatches > 0 ? opts.numMicrobatches : maxMb + 1;
   if (s.numMicrobatches < 1)
     return Error{"the file holds no actions, so the number of micro-batches is unknown"};
+  // Every (stage, micro-batch) of a schedule needs a forward, and a
+  // pipeline holds at most half of the stage x micro-batch pairs (two for
+  // DualPipe): numbers far beyond what the file's actions can cover are a
+  // typo, and would make the placement and the validator's tables huge.
+  long pairs = long(maxStage + 1) * long(s.numMicrobatches);
+  if (pairs > 2 * numParts + 64) {
+    std::string what =
+        s.numMicrobatches <= maxStage + 1 ? maxStageAt + ": stage " + str(maxStage)
+        : opts.numMicrobatches > 0        ? str(s.numMicrobatches) + " micro-batches"
+                                          : maxMbAt + ": micro-batch " + str(maxMb);
+    return Error{what + " is out of range: " + str(maxStage + 1) + " stages x " +
+                 str(s.numMicrobatches) + " micro-batches need at least " +
+                 str(pairs / 2) + " forward actions, and the file holds " +
+                 str(numParts) + " actions; number stages and micro-batches from 0 "
+                 "without gaps"};
+  }
   Expected<Placement> pl = Error{""};
   if (opts.kind) {
     s.kind = *opts.kind;

@@ -555,6 +555,17 @@ LogicalResult findModel(ModuleOp module, func::FuncOp &model,
                             "--dualpipe-partition once";
     return failure();
   }
+  // Stage functions or a schedule without their pipeline: a partitioned
+  // module cut down; a second pipeline would not match their stages.
+  for (Operation &op : module.getBody()->getOperations())
+    if (op.hasAttr(kStageAttr) || isa<ScheduleOp>(op)) {
+      op.emitError() << "the module is already partitioned (it holds "
+                     << (isa<ScheduleOp>(op) ? "a dualpipe.schedule"
+                                             : "a stage function")
+                     << " but no dualpipe.pipeline); partition a module "
+                        "that holds the model and its loss only";
+      return failure();
+    }
   if (!model.getBody().hasOneBlock()) {
     model.emitError() << "the model function has "
                       << model.getBody().getBlocks().size()
@@ -823,6 +834,33 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
                                    solved.bounds));
     if (failed(checkTiedParams(model, cut)))
       return signalPassFailure();
+    // A cut nothing crosses would be a message without tensors between the
+    // two stages (insert-comm's dualpipe.send/irecv need at least one).
+    for (auto [c, values] : llvm::enumerate(cut.crossing)) {
+      if (!values.empty())
+        continue;
+      Location loc = !solve && c < markerOps.size() ? markerOps[c].getLoc()
+                                                    : model.getLoc();
+      emitError(loc) << "stage " << c + 1 << " receives nothing from stage "
+                     << c << ": no value computed before this cut is used "
+                     << "after it (a dualpipe.stage_boundary on a function "
+                        "argument, or on a value only later stages' "
+                        "arguments feed); put the boundary on a tensor "
+                        "computed by the model that the next stage uses";
+      return signalPassFailure();
+    }
+
+    // Stage s becomes @<model>_stage<s>: a symbol of that name already in
+    // the module would be defined twice.
+    for (int64_t s = 0; s < numStages; ++s) {
+      std::string name = (model.getSymName() + "_stage" + Twine(s)).str();
+      if (Operation *taken = module.lookupSymbol(name)) {
+        taken->emitError() << "cannot create @" << name << " for stage " << s
+                           << " of @" << model.getSymName()
+                           << ": the name is taken by this symbol; rename it";
+        return signalPassFailure();
+      }
+    }
 
     OpBuilder builder(module.getContext());
     builder.setInsertionPointAfter(model);

@@ -21,7 +21,9 @@ namespace dualpipe::sched {
 
 /// The CSV of `schedule`: one line per rank, each ending in '\n', nothing
 /// else; with its non-compute actions (Schedule::comms) in place when it
-/// has any (torch's compute+comms form).
+/// has any (torch's compute+comms form). A rank with no actions after the
+/// last rank that has some is written as `""` (one empty quoted field), so
+/// that parseCSV, which drops trailing blank lines, reads it back as a rank.
 std::string toCSV(const Schedule &schedule);
 
 /// How to interpret a CSV file.

@@ -66,6 +66,46 @@ static std::string parseError(const std::string &text, ParseOptions po = {}) {
   return s.ok() ? "" : s.error().message;
 }
 
+// Found by dualpipe-fuzz-csv: a last line of empty fields is a rank with no
+// actions, and toCSV wrote it as an empty line, which parseCSV drops as a
+// trailing blank line: the schedule lost a rank on the way back.
+TEST(TextForm, RoundTripsIdleTrailingRanks) {
+  Expected<Schedule> s = parseCSV("0F0,0B0\n,\n \"\"\n");
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_EQ(s->numRanks, 3);
+  EXPECT_TRUE(s->ranks[1].empty());
+  EXPECT_TRUE(s->ranks[2].empty());
+  std::string csv = toCSV(*s);
+  EXPECT_EQ(csv, "0F0,0B0\n\"\"\n\"\"\n");
+  Expected<Schedule> back = parseCSV(csv);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->numRanks, 3);
+  EXPECT_EQ(back->ranks, s->ranks);
+  // An idle rank between busy ones stays an empty line.
+  Expected<Schedule> mid = parseCSV("0F0,0B0\n\n1F0,1B0\n");
+  ASSERT_TRUE(mid.ok()) << mid.error().message;
+  EXPECT_EQ(toCSV(*mid), "0F0,0B0\n\n1F0,1B0\n");
+}
+
+// Found by dualpipe-fuzz-csv: one stray digit (2F121474830) made the
+// placement and the validator size their tables for 121 million
+// micro-batches (dualpipe-sched grew past 20 GB).
+TEST(TextForm, RejectsNumbersTheActionsCannotCover) {
+  Expected<Schedule> mb = parseCSV("0F1,2F121474830,1F2,,1W3,,0F2");
+  ASSERT_FALSE(mb.ok());
+  EXPECT_EQ(mb.error().message,
+            "line 1, column 5: micro-batch 121474830 is out of range: 3 stages x 121474831 "
+            "micro-batches need at least 182212246 forward actions, and the file holds 5 "
+            "actions; number stages and micro-batches from 0 without gaps");
+  Expected<Schedule> st = parseCSV("0F0,0B0\n99999F0,99999B0\n");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("line 2, column 1: stage 99999 is out of range"),
+            std::string::npos)
+      << st.error().message;
+  // Gaps the validator explains are still read (micro-batches 1..39 missing).
+  EXPECT_TRUE(parseCSV("0F0,0F40\n").ok());
+}
+
 TEST(TextForm, RejectsMalformedTextWithLineAndColumn) {
   EXPECT_EQ(parseError("0F0,0F1\n1F0,1X0\n"),
             "line 2, column 6: expected an action kind F, B, I or W after the stage "

@@ -1,0 +1,10 @@
+func.func @m(%x: tensor<2x4xf32> {dualpipe.input = "x"},
+             %w0: tensor<4x4xf32> {dualpipe.param = "w"},
+             %w1: tensor<4x4xf32> {dualpipe.param = "w"}) -> tensor<2x4xf32> attributes {dualpipe.model} {
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x4xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x4xf32>) -> tensor<2x4xf32>
+  %a = linalg.matmul ins(%x, %w0 : tensor<2x4xf32>, tensor<4x4xf32>) outs(%f : tensor<2x4xf32>) -> tensor<2x4xf32>
+  %y = linalg.matmul ins(%a, %w1 : tensor<2x4xf32>, tensor<4x4xf32>) outs(%f : tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}

@@ -1,0 +1,6 @@
+func.func @m(%x: tensor<4xf32>) -> tensor<4xf32> attributes {dualpipe.model} {
+  %a = math.exp %x : tensor<4xf32>
+  %a1 = dualpipe.stage_boundary %a : tensor<4xf32>
+  %b = math.exp %a1 : tensor<4xf32>
+  return %b : tensor<4xf32>
+}
