@@ -118,16 +118,26 @@ bool blasEnabled() {
 /// Ranks are threads: one BLAS thread per call unless the user asked for
 /// more through OpenBLAS's own variables (which OpenBLAS then reads itself).
 /// Reached through dlsym so a BLAS other than OpenBLAS links too.
+/// A runner that chose a thread count (dualpipe_rt_set_blas_threads) has
+/// set it already; the first GEMM then leaves it alone.
+std::atomic<bool> blasThreadsChosen{false};
+
+using SetThreads = void (*)(int);
+SetThreads openblasSetThreads() {
+  return reinterpret_cast<SetThreads>(
+      dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+}
+
 void configureBlasThreads() {
   static std::once_flag once;
   std::call_once(once, [] {
+    if (blasThreadsChosen.load())
+      return;
     for (const char *var :
          {"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"})
       if (const char *v = std::getenv(var); v && *v)
         return;
-    using SetThreads = void (*)(int);
-    if (auto set = reinterpret_cast<SetThreads>(
-            dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    if (SetThreads set = openblasSetThreads())
       set(1);
   });
 }
@@ -307,6 +317,19 @@ int32_t dualpipe_rt_gemm_use_blas(int32_t enable) {
   blasEnabled(); // settle the default first
   useBlas.store(kHaveBlas && enable != 0, std::memory_order_relaxed);
   return kHaveBlas && enable != 0;
+}
+
+int32_t dualpipe_rt_set_blas_threads(int32_t threads) {
+  if (threads < 1)
+    return 0;
+#if DUALPIPE_RT_HAVE_CBLAS
+  if (SetThreads set = openblasSetThreads()) {
+    set(threads);
+    blasThreadsChosen.store(true);
+    return threads;
+  }
+#endif
+  return 0;
 }
 
 const char *dualpipe_rt_gemm_library(void) {

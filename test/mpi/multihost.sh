@@ -73,7 +73,7 @@ for link in plain 100mbit; do
   set -e
   cat "$log"
   [ "$status" = 0 ] || fail "the 2-host run (link $link) exited with status $status"
-  grep -q '^dualpipe-run: dualpipe on 4 ranks, .*, backend mpi$' "$log" ||
+  grep -Eq '^dualpipe-run: dualpipe on 4 ranks, .*, backend mpi, [0-9]+ BLAS threads? per rank \((cores / ranks|--threads|[A-Z_]+)\)$' "$log" ||
     fail "no header line for backend mpi"
   grep -q '^check: 4-rank pipeline vs 1-rank reference: .*: PASS$' "$log" ||
     fail "the 2-host run's check did not pass (link $link)"

@@ -125,6 +125,9 @@ void usage() {
          "  --timeout=SECONDS      fail a receive that waits longer "
          "(default 60)\n"
          "  --steps=K              training steps to run (default 1)\n"
+         "  --threads=K            threads per BLAS call (default: the cores\n"
+         "                         divided by the ranks of this process, or\n"
+         "                         OPENBLAS_NUM_THREADS / OMP_NUM_THREADS)\n"
          "  --lr=X                 learning rate, 0 to 1000: of the runner's "
          "SGD (default\n"
          "                         0.01), or overriding the compiled "
@@ -232,6 +235,8 @@ bool parseValue(const std::string &arg, const char *raw, CommandLine &c) {
           2);
   } else if (const char *v = valueOf(arg, raw, "--save-every")) {
     c.saveEvery = integerFlag("--save-every", v, 1, "a positive integer");
+  } else if (const char *v = valueOf(arg, raw, "--threads")) {
+    o.threads = integerFlag("--threads", v, 1, "a positive integer");
   } else if (const char *v = valueOf(arg, raw, "--steps")) {
     o.steps = integerFlag("--steps", v, 1, "a positive integer");
   } else if (const char *v = valueOf(arg, raw, "--dp")) {
@@ -371,6 +376,10 @@ void printHeader(const ss::TrainingSession &s, const CommandLine &c) {
   if (replicas > 1)
     std::cout << ", " << replicas << " data-parallel replicas ("
               << m.ranks * replicas << " ranks in all)";
+  if (s.blasThreads() > 0)
+    std::cout << ", " << s.blasThreads() << " BLAS thread"
+              << (s.blasThreads() == 1 ? "" : "s") << " per rank ("
+              << s.blasThreadsSource() << ")";
   std::cout << "\n";
   if (s.compiledOptimizer())
     std::cout << "optimizer: " << s.optimizerKind() << " (compiled, "
@@ -466,6 +475,35 @@ void printComm(const std::vector<ss::CommFigures> &ranks) {
                 percentOf(total.allReduceHiddenMs, total.allReduceMs).c_str());
 }
 
+/// "1.25 MiB" (or "512 B").
+std::string bytesText(int64_t bytes) {
+  char text[32];
+  if (bytes < 1024)
+    std::snprintf(text, sizeof text, "%lld B", (long long)bytes);
+  else
+    std::snprintf(text, sizeof text, "%.2f MiB", double(bytes) / (1 << 20));
+  return text;
+}
+
+/// Per rank, what its step's buffers took at their peak from the step heap
+/// (runtime/src/StepAlloc.cpp) beside the memory plan's prediction
+/// (manifest peak_memory_bytes): `memory on rank <r>: step buffers <X> at
+/// peak (memory plan: <Y>)`. Parameters, gradients and inputs are the
+/// runner's and in neither figure.
+void printMemory(const std::vector<ss::CommFigures> &ranks,
+                 const ss::Manifest &m) {
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    if (!ranks[r].heapPeakBytes)
+      continue;
+    std::printf("memory on rank %zu: step buffers %s at peak", r,
+                bytesText(ranks[r].heapPeakBytes).c_str());
+    if (r < m.peakMemoryBytes.size())
+      std::printf(" (memory plan: %s)",
+                  bytesText(m.peakMemoryBytes[r]).c_str());
+    std::printf("\n");
+  }
+}
+
 int runTraining(const CommandLine &c, std::unique_ptr<ss::StepLibrary> step) {
   ss::TrainingSession s(std::move(step), c.session);
   const int64_t replicas = c.session.dp;
@@ -519,8 +557,10 @@ int runTraining(const CommandLine &c, std::unique_ptr<ss::StepLibrary> step) {
   }
   clearProgress();
   std::vector<ss::CommFigures> comm = s.commFigures();
-  if (s.leader())
+  if (s.leader()) {
     printComm(comm);
+    printMemory(comm, s.manifest());
+  }
   ss::TraceFiles traces = s.finishTrace();
   if (s.leader())
     for (const std::string &path : traces.paths)

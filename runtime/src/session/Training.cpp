@@ -17,6 +17,9 @@
 #include <cmath>
 #include <exception>
 #include <iostream>
+#include <thread>
+
+#include <sched.h>
 
 namespace dualpipe::session {
 
@@ -347,6 +350,46 @@ TrainingSession::State::~State() {
     close();
 }
 
+namespace {
+/// The cores this process may run on (its affinity mask), at least 1.
+int64_t usableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+} // namespace
+
+/// Ranks as threads keep one BLAS thread each where they fill the cores; a
+/// process with fewer ranks than cores gives the rest to BLAS.
+void TrainingSession::State::chooseBlasThreads() {
+  if (opt.threads < 0 || opt.threads > 4096)
+    throw Error("--threads=" + std::to_string(opt.threads) +
+                ": expected 1..4096 threads per BLAS call (0: chosen from "
+                "the cores)");
+  if (opt.threads == 0)
+    for (const char *var :
+         {"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"})
+      if (const char *v = std::getenv(var); v && *v) {
+        blasThreads = std::max(1, std::atoi(v));
+        blasThreadsSource = var;
+        return;
+      }
+  int64_t want = opt.threads;
+  blasThreadsSource = "--threads";
+  if (want == 0) {
+    int64_t cores = usableCores();
+    int64_t ranksHere = mpi ? 1 : int64_t(ranks) * replicas;
+    if (mpi)
+      if (const char *local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE"))
+        ranksHere = std::max<int64_t>(1, std::atoll(local));
+    want = std::max<int64_t>(1, cores / std::max<int64_t>(1, ranksHere));
+    blasThreadsSource = "cores / ranks";
+  }
+  blasThreads = dualpipe_rt_set_blas_threads(int32_t(want));
+}
+
 TrainingSession::TrainingSession(std::unique_ptr<StepLibrary> step,
                                  const Options &options)
     : s_(std::make_unique<State>()) {
@@ -364,6 +407,7 @@ TrainingSession::TrainingSession(std::unique_ptr<StepLibrary> step,
   s.makeBuffers();
   s.loadArguments();
   s.checkSteps();
+  s.chooseBlasThreads();
   if (leader() && !options.save.empty())
     for (const std::string &left : rt::removeStaleTemporaries(options.save))
       s.warn("removed " + left + ", left by a save that was killed");
@@ -372,6 +416,10 @@ TrainingSession::TrainingSession(std::unique_ptr<StepLibrary> step,
 TrainingSession::~TrainingSession() = default;
 
 const Manifest &TrainingSession::manifest() const { return *s_->m; }
+int32_t TrainingSession::blasThreads() const { return s_->blasThreads; }
+const std::string &TrainingSession::blasThreadsSource() const {
+  return s_->blasThreadsSource;
+}
 bool TrainingSession::leader() const { return s_->globalRank == 0; }
 bool TrainingSession::mpi() const { return s_->mpi; }
 int32_t TrainingSession::globalRank() const { return s_->globalRank; }

@@ -73,6 +73,8 @@ struct TrainingSession::State {
   // The mpi backend: `all` joins every process (combining losses and
   // gradients), `pipe` the ranks of this process's replica.
   dualpipe_world *all = nullptr, *pipe = nullptr;
+  int32_t blasThreads = 1;
+  std::string blasThreadsSource;
   int32_t globalRank = 0, pipeRank = 0, replica = 0;
 
   std::vector<Slot> layout;
@@ -110,6 +112,7 @@ struct TrainingSession::State {
   void loadOptimizer();
   void resume(const st::TensorFile &checkpoint);
   void checkSteps() const;
+  void chooseBlasThreads();
   void close();
   // TrainingStep.cpp
   std::string runLocal(const std::vector<PackedFn> &programs,

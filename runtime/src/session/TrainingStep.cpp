@@ -3,6 +3,7 @@
 #include "CudaBackend.h"
 #include "TrainingState.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <thread>
@@ -29,6 +30,7 @@ CommFigures &CommFigures::operator+=(const CommFigures &o) {
   allReduceMs += o.allReduceMs;
   allReduceHiddenMs += o.allReduceHiddenMs;
   allReduces += o.allReduces;
+  heapPeakBytes = std::max(heapPeakBytes, o.heapPeakBytes);
   return *this;
 }
 
@@ -74,6 +76,10 @@ std::string TrainingSession::State::runLocal(
     for (int32_t r = 0; r < n; ++r)
       packed[d].push_back(pack(in[d], out[d][r]));
   std::vector<std::thread> threads;
+  // Each rank runs on a fresh thread: its step heap's figures are the
+  // step's.
+  std::vector<std::vector<int64_t>> heapPeak(worldCount,
+                                             std::vector<int64_t>(n, 0));
   for (size_t d = 0; d < worldCount; ++d)
     for (int32_t r = 0; r < n; ++r)
       threads.emplace_back([&, d, r] {
@@ -82,13 +88,19 @@ std::string TrainingSession::State::runLocal(
         programs[r](packed[d][r].data());
         finishCudaProgram();
         dualpipe_rt_unbind();
+        dualpipe_alloc_stats heap;
+        dualpipe_alloc_thread_stats(&heap);
+        heapPeak[d][r] = heap.peak_live_bytes;
       });
   for (std::thread &t : threads)
     t.join();
   std::string error;
   for (size_t d = 0; d < worldCount && comm; ++d)
-    for (int32_t r = 0; r < n; ++r)
-      (*comm)[r] += commFiguresOf(worlds[d], r);
+    for (int32_t r = 0; r < n; ++r) {
+      CommFigures f = commFiguresOf(worlds[d], r);
+      f.heapPeakBytes = heapPeak[d][r];
+      (*comm)[r] += f;
+    }
   for (size_t d = 0; d < worldCount; ++d) {
     const std::string &trace = d < traces.size() ? traces[d] : std::string();
     if (!trace.empty() &&
@@ -114,10 +126,15 @@ std::string TrainingSession::State::runOwnRank() {
   dualpipe_world_clear_trace(pipe);
   if (dualpipe_rt_bind(pipe, pipeRank) != 0)
     return dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "cannot bind";
+  dualpipe_alloc_reset_peak();
   step->rank(pipeRank)(packed.data());
   finishCudaProgram();
   dualpipe_rt_unbind();
-  comm[pipeRank] += commFiguresOf(pipe, pipeRank);
+  CommFigures figures = commFiguresOf(pipe, pipeRank);
+  dualpipe_alloc_stats heap;
+  dualpipe_alloc_thread_stats(&heap);
+  figures.heapPeakBytes = heap.peak_live_bytes;
+  comm[pipeRank] += figures;
   if (dualpipe_world_failed(pipe))
     return dualpipe_world_error(pipe) ? dualpipe_world_error(pipe)
                                       : "unknown failure";
@@ -483,9 +500,10 @@ std::vector<CommFigures> TrainingSession::commFigures() {
     return s.comm;
   // Each process knows its own rank's figures: sum them over all processes
   // (the replicas of a rank add up, as on the local backend).
-  constexpr size_t kFields = 6;
+  constexpr size_t kFields = 7;
   std::vector<double> all(s.comm.size() * kFields, 0.0);
   const CommFigures &mine = s.comm[s.pipeRank];
+  bool replicaZero = s.replica == 0;
   double *at = all.data() + s.pipeRank * kFields;
   at[0] = mine.transferMs;
   at[1] = mine.transferHiddenMs;
@@ -493,6 +511,8 @@ std::vector<CommFigures> TrainingSession::commFigures() {
   at[3] = mine.allReduceMs;
   at[4] = mine.allReduceHiddenMs;
   at[5] = double(mine.allReduces);
+  // A peak is not a sum over replicas: replica 0's.
+  at[6] = replicaZero ? double(mine.heapPeakBytes) : 0.0;
   std::vector<int32_t> everyone = s.everyProcess();
   if (dualpipe_rt_bind(s.all, s.globalRank) != 0 ||
       dualpipe_rt_allreduce_sum_f64(all.data(), all.size(), everyone.data(),
@@ -509,6 +529,7 @@ std::vector<CommFigures> TrainingSession::commFigures() {
     figures[r].allReduceMs = f[3];
     figures[r].allReduceHiddenMs = f[4];
     figures[r].allReduces = static_cast<int64_t>(f[5]);
+    figures[r].heapPeakBytes = static_cast<int64_t>(f[6]);
   }
   return figures;
 }

@@ -47,6 +47,14 @@ DUALPIPE_RT_EXPORT const char *dualpipe_rt_gemm_library(void);
  * in a build without BLAS). Not meant to be called while GEMMs run. */
 DUALPIPE_RT_EXPORT int32_t dualpipe_rt_gemm_use_blas(int32_t enable);
 
+/* Threads each BLAS call may use, for the whole process (OpenBLAS's
+ * openblas_set_num_threads; it overrides OPENBLAS_NUM_THREADS and
+ * OMP_NUM_THREADS). Without a call, a GEMM runs on one thread unless one
+ * of those variables is set. Returns `threads`, or 0 when `threads` < 1 or
+ * the BLAS has no thread control (then calls stay single-threaded or as
+ * the BLAS decides). dualpipe-run's --threads calls it. */
+DUALPIPE_RT_EXPORT int32_t dualpipe_rt_set_blas_threads(int32_t threads);
+
 /*--- Host side (the runner) --------------------------------------------------*/
 
 typedef struct dualpipe_world dualpipe_world;

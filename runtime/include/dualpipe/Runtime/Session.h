@@ -147,6 +147,12 @@ struct Options {
   double lr = 0.01;
   bool lrGiven = false; ///< --lr overrides a compiled optimizer's lr
   bool check = false;   ///< the reference is needed
+  /// Threads per BLAS call (dualpipe_rt_set_blas_threads); 0: the cores
+  /// this process may use divided by the ranks it runs (local backend:
+  /// ranks x dp threads; mpi: one rank, and the processes of this host
+  /// from OMPI_COMM_WORLD_LOCAL_SIZE), at least 1, unless
+  /// OPENBLAS_NUM_THREADS / OMP_NUM_THREADS is set (then BLAS reads it).
+  int64_t threads = 0;
   /// Warnings (a trace that could not be written); default: stderr.
   std::function<void(const std::string &)> warn;
 };
@@ -168,6 +174,11 @@ struct CommFigures {
   int64_t messages = 0;
   double allReduceMs = 0, allReduceHiddenMs = 0;
   int64_t allReduces = 0;
+  /// The largest step-heap peak of the rank's step (live bytes of its
+  /// buffers in size classes, runtime/src/StepAlloc.cpp): the maximum over
+  /// steps and local replicas, not a sum (mpi: replica 0's). 0 where the
+  /// step does not allocate through the step heap (the cuda target).
+  int64_t heapPeakBytes = 0;
   CommFigures &operator+=(const CommFigures &o);
 };
 
@@ -193,6 +204,11 @@ public:
   ~TrainingSession();
 
   const Manifest &manifest() const;
+  /// The BLAS threads per call the session chose (Options::threads), 0 if
+  /// the BLAS has no thread control, and why ("--threads", "cores / ranks",
+  /// or the environment variable that decides).
+  int32_t blasThreads() const;
+  const std::string &blasThreadsSource() const;
   bool leader() const; ///< prints and writes files (global rank 0)
   bool mpi() const;
   int32_t globalRank() const;

@@ -22,6 +22,7 @@
 #define DUALPIPE_RUNTIME_STEPABI_H
 
 #include <stdint.h>
+#include <stddef.h>
 
 #include "dualpipe/Runtime/Export.h"
 
@@ -110,6 +111,33 @@ DUALPIPE_RT_EXPORT int32_t dualpipe_rt_barrier(void);
 
 /* Fails the world from a bound rank, e.g. when a kernel reports an error. */
 DUALPIPE_RT_EXPORT void dualpipe_rt_fail(const char *message);
+
+/*--- Heap (called by generated CPU code) -------------------------------------*/
+
+/* The cpu lowering turns memref.alloc / memref.dealloc into these (upstream
+ * finalize-memref-to-llvm with use-generic-functions). Blocks are 64-byte
+ * aligned and cached per thread by size class, so a step that allocates the
+ * same buffers every step maps no memory after its first step
+ * (runtime/src/StepAlloc.cpp; DUALPIPE_ALLOC_CACHE_MB bounds a thread's
+ * cache, 0 turns it off). A pointer not from these aborts the process. */
+DUALPIPE_RT_EXPORT void *_mlir_memref_to_llvm_alloc(size_t size);
+DUALPIPE_RT_EXPORT void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment,
+                                                            size_t size);
+DUALPIPE_RT_EXPORT void _mlir_memref_to_llvm_free(void *ptr);
+
+/* What the calling thread's step heap did: bytes in size classes. */
+typedef struct dualpipe_alloc_stats {
+  int64_t allocations;        /* calls of the alloc functions */
+  int64_t system_allocations; /* of those, blocks taken from the system */
+  int64_t system_bytes;       /* bytes of those blocks */
+  int64_t live_bytes;         /* allocated and not yet freed by this thread */
+  int64_t peak_live_bytes;    /* the largest live_bytes since the reset */
+  int64_t cache_limit_bytes;  /* a thread's cache bound; 0: no cache (the
+                                 sanitizer build, DUALPIPE_ALLOC_CACHE_MB=0) */
+} dualpipe_alloc_stats;
+DUALPIPE_RT_EXPORT void dualpipe_alloc_thread_stats(dualpipe_alloc_stats *out);
+/* Sets the calling thread's peak to its current live bytes. */
+DUALPIPE_RT_EXPORT void dualpipe_alloc_reset_peak(void);
 
 /*--- GEMM (called by generated CPU code) -------------------------------------*/
 
