@@ -5,12 +5,20 @@
 // behind it; runtime/src/Gemm.cpp), which take the operands as unranked
 // memrefs through the C interface plus two transpose flags. Transposed
 // indexing maps, and a 2-D (or batch) linalg.transpose into a temporary that
-// only feeds the matmul, become those flags. Everything else is left for
-// convert-linalg-to-loops.
+// only feeds the matmul, become those flags. A linalg.generic that is a
+// contraction (C += A * B over one m, one n and one k loop, any batch
+// loops, every operand indexed by a permutation of its loops: attention's
+// QK^T and PV and their gradients) becomes the same call on views: loops
+// over all batch loops but the last, rank-reducing subviews fixing those,
+// and memref.transpose putting each operand's loops in [batch,] row, column
+// order; the runtime reads the strides (no copy where one of the two matrix
+// strides is 1). Everything else is left for convert-linalg-to-loops.
 //
 //===----------------------------------------------------------------------===//
 #include "dualpipe/Conversion/Passes.h"
 
+#include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
@@ -95,6 +103,89 @@ std::optional<Gemm> matchGemm(linalg::LinalgOp op) {
   else
     return std::nullopt;
   return g;
+}
+
+/// A linalg.generic contraction in the runtime's terms: for each operand,
+/// the positions (in its own dimensions) of the loops it is indexed by, in
+/// the order [outer batch loops..., last batch loop, row, column].
+struct Contraction {
+  SmallVector<unsigned> outerBatch; ///< Loops the IR iterates over.
+  bool batched = false;             ///< A last batch loop for the runtime.
+  /// Per operand (A, B, C): for each loop in the order above, its position
+  /// among the operand's dimensions.
+  SmallVector<unsigned> order[3];
+};
+
+/// Matches a generic on memrefs of one element type (f32/f64, default
+/// memory space) computing C += A * B with exactly one m, n and k loop
+/// (upstream's inferContractionDims), any batch loops, and each operand's
+/// map a permutation of the loops it uses.
+std::optional<Contraction> matchContraction(linalg::GenericOp op) {
+  if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+      op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
+    return std::nullopt;
+  Type element;
+  for (Value v : op->getOperands()) {
+    auto type = dyn_cast<MemRefType>(v.getType());
+    if (!type || type.getMemorySpace())
+      return std::nullopt;
+    if (element && type.getElementType() != element)
+      return std::nullopt;
+    element = type.getElementType();
+  }
+  if (!element.isF32() && !element.isF64())
+    return std::nullopt;
+  // The body must be exactly mulf(a0, a1), addf(a2, that): the runtime
+  // computes a plain product-sum (isaContractionOpInterface also accepts
+  // other multiply/add pairs, and casts).
+  Block &body = op.getRegion().front();
+  if (body.getOperations().size() != 3)
+    return std::nullopt;
+  auto mul = dyn_cast<arith::MulFOp>(&body.front());
+  auto add = dyn_cast<arith::AddFOp>(mul ? mul->getNextNode() : nullptr);
+  if (!mul || !add)
+    return std::nullopt;
+  Value a0 = body.getArgument(0), a1 = body.getArgument(1),
+        a2 = body.getArgument(2);
+  bool mulOk = (mul.getLhs() == a0 && mul.getRhs() == a1) ||
+               (mul.getLhs() == a1 && mul.getRhs() == a0);
+  bool addOk = (add.getLhs() == a2 && add.getRhs() == mul.getResult()) ||
+               (add.getRhs() == a2 && add.getLhs() == mul.getResult());
+  auto yield = cast<linalg::YieldOp>(body.getTerminator());
+  if (!mulOk || !addOk || yield.getNumOperands() != 1 ||
+      yield.getOperand(0) != add.getResult())
+    return std::nullopt;
+  FailureOr<linalg::ContractionDimensions> dims =
+      linalg::inferContractionDims(op);
+  if (failed(dims) || dims->m.size() != 1 || dims->n.size() != 1 ||
+      dims->k.size() != 1)
+    return std::nullopt;
+  // Every loop is a batch, m, n or k loop, and no operand repeats a loop.
+  if (dims->batch.size() + 3 != op.getNumLoops())
+    return std::nullopt;
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  Contraction c;
+  c.batched = !dims->batch.empty();
+  if (c.batched)
+    c.outerBatch.assign(dims->batch.begin(), dims->batch.end() - 1);
+  unsigned m = dims->m[0], n = dims->n[0], k = dims->k[0];
+  const unsigned matrix[3][2] = {{m, k}, {k, n}, {m, n}};
+  for (unsigned i = 0; i < 3; ++i) {
+    auto results = dimsOf(maps[i]);
+    if (!results)
+      return std::nullopt;
+    SmallVector<unsigned> loops(dims->batch.begin(), dims->batch.end());
+    loops.append({matrix[i][0], matrix[i][1]});
+    if (results->size() != loops.size())
+      return std::nullopt;
+    for (unsigned loop : loops) {
+      auto at = llvm::find(*results, loop);
+      if (at == results->end())
+        return std::nullopt;
+      c.order[i].push_back(unsigned(at - results->begin()));
+    }
+  }
+  return c;
 }
 
 /// True if no op strictly between `from` and `to` (same block) may write
@@ -257,6 +348,18 @@ struct LowerGemmToRuntimePass
     for (auto &[op, g] : gemms)
       if (failed(lower(module, op, g)))
         return signalPassFailure();
+    // Generic contractions (cpu only: their views need not have the unit
+    // stride cuBLAS wants; the runtime copies where BLAS cannot read one).
+    if (target != "cpu" || !contractions)
+      return;
+    SmallVector<std::pair<linalg::GenericOp, Contraction>, 4> generics;
+    module.walk([&](linalg::GenericOp op) {
+      if (auto c = matchContraction(op))
+        generics.push_back({op, *c});
+    });
+    for (auto &[op, c] : generics)
+      if (failed(lowerContraction(module, op, c)))
+        return signalPassFailure();
   }
 
   LogicalResult lower(ModuleOp module, linalg::LinalgOp op, Gemm g) {
@@ -288,28 +391,8 @@ struct LowerGemmToRuntimePass
     }
 
     OpBuilder b(gemm);
-    Location loc = gemm->getLoc();
-    // Each memref.cast to an unranked memref becomes a stack slot for its
-    // descriptor; inside a loop, scope them so the stack does not grow.
-    if (!isa<FunctionOpInterface>(gemm->getParentOp())) {
-      auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
-      Block *body = b.createBlock(&scope.getBodyRegion());
-      b.setInsertionPointToStart(body);
-      memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
-      b.setInsertionPointToStart(body);
-    }
-    Type unranked = UnrankedMemRefType::get(element, nullptr);
-    auto cast = [&](Value v) {
-      return memref::CastOp::create(b, loc, unranked, v).getResult();
-    };
-    Value ua = cast(g.a), ub = cast(g.b), uc = cast(g.c);
-    Value ta = arith::ConstantIntOp::create(b, loc, g.transposeA, 32);
-    Value tb = g.transposeB == g.transposeA
-                   ? ta
-                   : arith::ConstantIntOp::create(b, loc, g.transposeB, 32);
-    // The status is reported by the runtime itself (a failed GEMM fails the
-    // rank's world), as for sends and receives.
-    func::CallOp::create(b, loc, *callee, ValueRange{ua, ub, uc, ta, tb});
+    emitCall(b, gemm->getLoc(), *callee, g.a, g.b, g.c, g.transposeA,
+             g.transposeB);
     gemm->erase();
 
     for (Value t : temporaries) {
@@ -320,6 +403,114 @@ struct LowerGemmToRuntimePass
         u->erase();
       t.getDefiningOp()->erase();
     }
+    return success();
+  }
+
+  /// `callee(A, B, C, ta, tb)` at `b`'s insertion point, the operands cast
+  /// to unranked memrefs; inside a region other than a function body, in a
+  /// memref.alloca_scope (each cast takes a stack slot).
+  static void emitCall(OpBuilder &b, Location loc, func::FuncOp callee,
+                       Value a, Value bv, Value c, bool transposeA,
+                       bool transposeB) {
+    OpBuilder::InsertionGuard guard(b);
+    if (!isa<FunctionOpInterface>(b.getInsertionBlock()->getParentOp())) {
+      auto scope = memref::AllocaScopeOp::create(b, loc, TypeRange{});
+      Block *body = b.createBlock(&scope.getBodyRegion());
+      b.setInsertionPointToStart(body);
+      memref::AllocaScopeReturnOp::create(b, loc, ValueRange{});
+      b.setInsertionPointToStart(body);
+    }
+    Type element = cast<MemRefType>(c.getType()).getElementType();
+    Type unranked = UnrankedMemRefType::get(element, nullptr);
+    auto cast = [&](Value v) {
+      return memref::CastOp::create(b, loc, unranked, v).getResult();
+    };
+    Value ua = cast(a), ub = cast(bv), uc = cast(c);
+    Value ta = arith::ConstantIntOp::create(b, loc, transposeA, 32);
+    Value tb = transposeB == transposeA
+                   ? ta
+                   : arith::ConstantIntOp::create(b, loc, transposeB, 32);
+    // The status is reported by the runtime itself (a failed GEMM fails the
+    // rank's world), as for sends and receives.
+    func::CallOp::create(b, loc, callee, ValueRange{ua, ub, uc, ta, tb});
+  }
+
+  /// A generic contraction: scf.for over the outer batch loops, each
+  /// operand viewed as [batch,] row x column (subview fixing the outer
+  /// batch loops, then memref.transpose), one runtime call per iteration.
+  LogicalResult lowerContraction(ModuleOp module, linalg::GenericOp op,
+                                 const Contraction &c) {
+    Location loc = op.getLoc();
+    Type element =
+        cast<MemRefType>(op.getDpsInits()[0].getType()).getElementType();
+    FailureOr<func::FuncOp> callee =
+        declareGemm(module, element, loc, /*cuda=*/false);
+    if (failed(callee))
+      return failure();
+    OpBuilder b(op);
+    SmallVector<Range> ranges =
+        cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(b, loc);
+    DenseMap<unsigned, Value> ivs;
+    for (unsigned loop : c.outerBatch) {
+      Value lb = getValueOrCreateConstantIndexOp(b, loc, ranges[loop].offset);
+      Value ub = getValueOrCreateConstantIndexOp(b, loc, ranges[loop].size);
+      Value step =
+          getValueOrCreateConstantIndexOp(b, loc, ranges[loop].stride);
+      auto forOp = scf::ForOp::create(b, loc, lb, ub, step);
+      b.setInsertionPoint(forOp.getBody()->getTerminator());
+      ivs[loop] = forOp.getInductionVar();
+    }
+    Value operands[3] = {op.getDpsInputs()[0], op.getDpsInputs()[1],
+                         op.getDpsInits()[0]};
+    size_t outer = c.outerBatch.size();
+    for (unsigned i = 0; i < 3; ++i) {
+      Value v = operands[i];
+      auto type = cast<MemRefType>(v.getType());
+      int64_t rank = type.getRank();
+      ArrayRef<unsigned> order = c.order[i];
+      // Position of each remaining dimension once the outer batch
+      // dimensions are dropped.
+      SmallVector<int64_t> newPosition(rank, -1);
+      if (outer) {
+        SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0));
+        SmallVector<OpFoldResult> sizes = memref::getMixedSizes(b, loc, v);
+        SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+        SmallVector<bool> dropped(rank, false);
+        for (size_t j = 0; j < outer; ++j) {
+          offsets[order[j]] = ivs[c.outerBatch[j]];
+          sizes[order[j]] = b.getIndexAttr(1);
+          dropped[order[j]] = true;
+        }
+        SmallVector<int64_t> shape;
+        for (int64_t d = 0; d < rank; ++d)
+          if (!dropped[d]) {
+            newPosition[d] = int64_t(shape.size());
+            shape.push_back(type.getDimSize(d));
+          }
+        MemRefType viewType = memref::SubViewOp::inferRankReducedResultType(
+            shape, type, offsets, sizes, strides);
+        v = memref::SubViewOp::create(b, loc, viewType, v, offsets, sizes,
+                                      strides);
+      } else {
+        for (int64_t d = 0; d < rank; ++d)
+          newPosition[d] = d;
+      }
+      SmallVector<unsigned> permutation;
+      for (size_t j = outer; j < order.size(); ++j)
+        permutation.push_back(unsigned(newPosition[order[j]]));
+      bool identity = true;
+      for (auto [j, p] : llvm::enumerate(permutation))
+        identity &= p == j;
+      if (!identity)
+        v = memref::TransposeOp::create(
+            b, loc, v,
+            AffineMapAttr::get(
+                AffineMap::getPermutationMap(permutation, b.getContext())));
+      operands[i] = v;
+    }
+    emitCall(b, loc, *callee, operands[0], operands[1], operands[2],
+             /*transposeA=*/false, /*transposeB=*/false);
+    op->erase();
     return success();
   }
 };

@@ -332,8 +332,14 @@ void addEntryPoints(PipelineBuilder &b) {
 
 /// The host code's last steps, shared by both targets: memrefs, arith,
 /// index, func and cf to the LLVM dialect, then the entry points.
-void addHostToLLVM(PipelineBuilder &b) {
-  b.add(createFinalizeMemRefToLLVMConversionPass());
+/// `runtimeHeap`: memref.alloc/dealloc call the runtime's step heap
+/// (_mlir_memref_to_llvm_alloc/free, runtime/src/StepAlloc.cpp: freed blocks
+/// are reused by the next step instead of going back to the kernel) rather
+/// than malloc/free.
+void addHostToLLVM(PipelineBuilder &b, bool runtimeHeap) {
+  FinalizeMemRefToLLVMConversionPassOptions memref;
+  memref.useGenericFunctions = runtimeHeap;
+  b.add(createFinalizeMemRefToLLVMConversionPass(memref));
   b.add(createArithToLLVMConversionPass());
   b.add(createConvertIndexToLLVMPass());
   b.add(createConvertFuncToLLVMPass());
@@ -358,6 +364,9 @@ void addCpuLowering(PipelineBuilder &b) {
   // is quadratic in the loop nests of a function (see ScfToCf.cpp).
   b.addNested<func::FuncOp>(createDualPipeScfToCf());
   b.add(memref::createExpandStridedMetadataPass());
+  // The offsets of views at a loop's index (the GEMM calls on generic
+  // contractions' views) come out of expand-strided-metadata as affine.apply.
+  b.add(createLowerAffinePass());
   // Math: f32 tanh/exp/log/erf... as inline polynomials (LLVM vectorizes
   // them; as intrinsics each element would be a libm call), then LLVM
   // intrinsics (rsqrt becomes 1/sqrt; libm has no rsqrtf), libm calls for
@@ -365,7 +374,9 @@ void addCpuLowering(PipelineBuilder &b) {
   b.add(createDualPipeMathApproximation());
   b.add(createConvertMathToLLVMPass());
   b.add(createConvertMathToLibmPass());
-  addHostToLLVM(b);
+  // Everything the cpu lowering produces runs inside the runtime (step.so),
+  // which defines the step heap.
+  addHostToLLVM(b, /*runtimeHeap=*/true);
 }
 
 void addCudaLowering(PipelineBuilder &b, const CudaLoweringOptions &options) {
@@ -416,7 +427,9 @@ void addCudaLowering(PipelineBuilder &b, const CudaLoweringOptions &options) {
   binary.compilationTarget = "bin";
   binary.toolkitPath = options.toolkit;
   b.add(createGpuModuleToBinaryPass(binary));
-  addHostToLLVM(b);
+  // Host buffers of the cuda target stay with malloc: most of them are
+  // managed memory (CudaManagedMemory.cpp), not memref.alloc.
+  addHostToLLVM(b, /*runtimeHeap=*/false);
 }
 
 void addTargetLowering(PipelineBuilder &b, Target target,

@@ -49,10 +49,24 @@ def DualPipeLowerGemmToRuntime
     other maps (broadcasts) and other memory spaces are left alone, for
     `convert-linalg-to-loops`. A symbol of the callee's name that is not
     the expected declaration is an error.
+
+    With `contractions` (cpu target), a `linalg.generic` on memrefs whose
+    body is exactly `mulf(a0, a1)`, `addf(a2, ...)` and whose loops are one
+    m, one n, one k and any batch loops (upstream's
+    `linalg::inferContractionDims`), each operand indexed by a permutation
+    of the loops it uses, becomes the same call: an `scf.for` over every
+    batch loop but the last, rank-reducing `memref.subview`s fixing those,
+    and `memref.transpose` views putting each operand in [batch,] row,
+    column order (attention's `QK^T` and `PV` and their gradients). No data
+    moves in the IR; the runtime copies only views with no unit stride in
+    either matrix dimension.
   }];
   let options = [
     Option<"foldTransposes", "fold-transposes", "bool", /*default=*/"true",
            "Fold a linalg.transpose feeding only the matmul into its flag">,
+    Option<"contractions", "contractions", "bool", /*default=*/"true",
+           "cpu: also lower linalg.generic contractions (one m, n and k "
+           "loop, any batch loops, permuted maps) to the GEMM call on views">,
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
            "cpu: dualpipe_rt_matmul_* (BLAS); cuda: "
            "dualpipe_rt_cuda_matmul_* (cuBLAS, given its stream later by "
@@ -62,6 +76,7 @@ def DualPipeLowerGemmToRuntime
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect",
                            "::mlir::LLVM::LLVMDialect"];
 }
 
