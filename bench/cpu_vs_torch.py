@@ -6,8 +6,17 @@ of them alike.
 
     python3 bench/cpu_vs_torch.py --repeats=5 \\
         mlp:/tmp/mlp-before mlp:/tmp/mlp-after gpt:/tmp/gpt-before ...
+    python3 bench/cpu_vs_torch.py --repeats=5 --threads=1 \\
+        --build=before:/path/to/old/build --build=main:build \\
+        --kinds=mlp,mlp-wide,gpt,gpt-256
 
-Each STEPDIR is a dualpipe-compile output (--ranks=1). dualpipe's time per
+Each STEPDIR is a dualpipe-compile output (--ranks=1). With --build=LABEL:DIR
+the script generates each model of --kinds with DIR/bin/dualpipe-gen,
+compiles it with DIR/bin/dualpipe-compile (1 rank, gpipe, --microbatches=M,
+default options) into /tmp/dualpipe-bench/cpu/LABEL-KIND, and runs it with
+DIR/bin/dualpipe-run against DIR/lib's runtime (LD_LIBRARY_PATH).
+--threads=K runs both sides with K threads (dualpipe-run --threads=K, BLAS
+and OpenMP variables K, torch.set_num_threads(K)). dualpipe's time per
 step is that of `dualpipe-run STEPDIR --steps=10 --no-progress` minus that
 of the same with --steps=2, over 8 steps (start-up, loading and the first
 step's page faults cancel out). The PyTorch figure is torch_models.py's own
@@ -26,15 +35,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from bench import MODEL_FLAGS  # noqa: E402
 
-ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-           MKL_NUM_THREADS="1")
+# The models of issue #15's table: KIND -> (torch_models.py / dualpipe-gen
+# model, flags).
+KINDS = {
+    "mlp": ("mlp", MODEL_FLAGS["mlp"]),
+    "mlp-wide": ("mlp", ["--layers=8", "--width=1024", "--batch=64"]),
+    "gpt": ("gpt", MODEL_FLAGS["gpt"]),
+    "gpt-256": ("gpt", ["--layers=4", "--hidden=256", "--heads=8", "--seq=128",
+                        "--vocab=2048", "--batch=4"]),
+}
+ENV = dict(os.environ)
 
 
-def timed(cmd):
+def set_threads(k):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        ENV[var] = str(k)
+
+
+def timed(cmd, env=None):
     """(cpu s, wall s) of running cmd to completion."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    p = subprocess.run(cmd, env=env or ENV, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
@@ -43,15 +65,44 @@ def timed(cmd):
     return cpu, wall, p.stdout
 
 
-def dualpipe_step(run, step):
-    c10, w10, _ = timed([run, step, "--steps=10", "--no-progress"])
-    c2, w2, _ = timed([run, step, "--steps=2", "--no-progress"])
+def dualpipe_step(run, step, threads, lib=None):
+    env = dict(ENV)
+    if lib:
+        env["LD_LIBRARY_PATH"] = lib
+    extra = ["--threads=%d" % threads] if threads else []
+    c10, w10, _ = timed([run, step, "--steps=10", "--no-progress"] + extra, env)
+    c2, w2, _ = timed([run, step, "--steps=2", "--no-progress"] + extra, env)
     return (c10 - c2) / 8 * 1e3, (w10 - w2) / 8 * 1e3
 
 
-def torch_step(py, kind, M):
-    cmd = [py, os.path.join(ROOT, "bench", "torch_models.py"), kind] + \
-        MODEL_FLAGS[kind] + ["--M=%d" % M, "--steps=20", "--threads=1"]
+def compile_step(build, label, kind, M):
+    """Generates and compiles KIND with the build's tools; returns the step
+    folder (reused when the model and the compiler are unchanged)."""
+    work = os.path.join("/tmp/dualpipe-bench/cpu", "%s-%s" % (label, kind))
+    os.makedirs(work, exist_ok=True)
+    model, flags = KINDS[kind]
+    mlir = os.path.join(work, "model.mlir")
+    subprocess.run([os.path.join(build, "bin", "dualpipe-gen"), model] + flags +
+                   ["-o", mlir], check=True)
+    out = os.path.join(work, "step")
+    compiler = os.path.join(build, "bin", "dualpipe-compile")
+    stamp = os.path.join(work, "stamp")
+    key = "%s %s %d" % (os.path.getmtime(compiler), open(mlir).read(), M)
+    if not (os.path.exists(stamp) and open(stamp).read() == key):
+        t0 = time.perf_counter()
+        subprocess.run([compiler, mlir, "--schedule=gpipe", "--ranks=1",
+                        "--microbatches=%d" % M, "-o", out], check=True,
+                       capture_output=True)
+        print("compiled %s-%s in %.1f s" % (label, kind, time.perf_counter() - t0),
+              file=sys.stderr)
+        open(stamp, "w").write(key)
+    return out
+
+
+def torch_step(py, kind, M, threads):
+    model, flags = KINDS[kind]
+    cmd = [py, os.path.join(ROOT, "bench", "torch_models.py"), model] + \
+        flags + ["--M=%d" % M, "--steps=20", "--threads=%d" % (threads or 1)]
     _, _, out = timed(cmd)
     t = json.loads(out.strip().splitlines()[-1])
     return t["cpu_median_ms"], t["median_ms"]
@@ -59,23 +110,45 @@ def torch_step(py, kind, M):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("steps", nargs="+", help="KIND:STEPDIR")
+    ap.add_argument("steps", nargs="*", help="KIND:STEPDIR")
+    ap.add_argument("--build", action="append", default=[],
+                    help="LABEL:BUILDDIR: compile --kinds with this build")
+    ap.add_argument("--kinds", default="mlp,gpt",
+                    help="with --build: models (%s)" % ",".join(KINDS))
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--M", type=int, default=8)
     ap.add_argument("--run", default=os.path.join(ROOT, "build", "bin", "dualpipe-run"))
     ap.add_argument("--python", default=sys.executable)
     a = ap.parse_args()
-    rows = {s: [] for s in a.steps}
-    kinds = sorted({s.split(":", 1)[0] for s in a.steps})
+    set_threads(a.threads)
+    # name -> (run, step folder, runtime library folder or None)
+    steps = {}
+    for s in a.steps:
+        steps[s] = (a.run, s.split(":", 1)[1], None)
+    for b in a.build:
+        label, build = b.split(":", 1)
+        build = os.path.abspath(build)
+        for kind in a.kinds.split(","):
+            if kind not in KINDS:
+                raise SystemExit("unknown kind %s (%s)" % (kind, ",".join(KINDS)))
+            steps["%s:%s" % (kind, label)] = (
+                os.path.join(build, "bin", "dualpipe-run"),
+                compile_step(build, label, kind, a.M), os.path.join(build, "lib"))
+    if not steps:
+        raise SystemExit("nothing to run: give KIND:STEPDIR or --build")
+    rows = {s: [] for s in steps}
+    kinds = sorted({s.split(":", 1)[0] for s in steps})
     for k in kinds:
         rows["torch:" + k] = []
     for _ in range(a.repeats):
-        for s in a.steps:
-            rows[s].append(dualpipe_step(a.run, s.split(":", 1)[1]))
+        for s, (run, folder, lib) in steps.items():
+            rows[s].append(dualpipe_step(run, folder, a.threads, lib))
         for k in kinds:
-            rows["torch:" + k].append(torch_step(a.python, k, a.M))
-    print("%-40s %12s %12s  (median of %d; ms per step, 1 thread)"
-          % ("step", "cpu ms", "wall ms", a.repeats))
+            rows["torch:" + k].append(torch_step(a.python, k, a.M, a.threads))
+    print("%-40s %12s %12s  (median of %d; ms per step, %d thread%s)"
+          % ("step", "cpu ms", "wall ms", a.repeats, a.threads,
+             "" if a.threads == 1 else "s"))
     for name, vals in rows.items():
         print("%-40s %12.1f %12.1f   cpu %s" % (
             name, statistics.median(v[0] for v in vals),
