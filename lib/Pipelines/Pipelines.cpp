@@ -318,6 +318,13 @@ void addBufferize(PipelineBuilder &b) {
   // for dualpipe-lower-gemm-to-runtime.
   b.add(createDualPipeFuseElementwise());
   addOneShotBufferize(b);
+  // A forward "saves" its parameters and inputs for the backward by
+  // returning them; bufferized, such a result is the argument's own buffer,
+  // and the deallocation would clone it (each micro-batch's forward copied
+  // every weight). Upstream's drop-equivalent-buffer-results removes those
+  // results and gives the callers the argument instead. The rank entry
+  // points return nothing, so their ABI is untouched.
+  b.add(bufferization::createDropEquivalentBufferResultsPass());
   addBufferDeallocation(b);
 }
 
