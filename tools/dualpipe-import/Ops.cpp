@@ -209,8 +209,19 @@ Value requireFloat(Importer &im, Value v, const char *what) {
 void binary(Importer &im, const onnx::NodeProto &n) {
   Value a = im.input(n, 0), c = im.input(n, 1);
   Type et = typeOf(a).getElementType();
+  // Pow alone may mix types (opset 12+): a float base with an integer
+  // exponent, which is converted to the base's type.
+  if (n.op_type() == "Pow" && isa<FloatType>(et) &&
+      isa<IntegerType>(typeOf(c).getElementType()))
+    c = elementwise(im, {c}, et,
+                    [&](OpBuilder &b, Location l, ValueRange x) -> Value {
+                      return arith::SIToFPOp::create(b, l, et, x[0]);
+                    });
   if (et != typeOf(c).getElementType())
-    im.fail("the inputs have different element types");
+    im.fail("the inputs have different element types (" +
+            std::string(isa<FloatType>(et) ? "float" : "integer") + " and " +
+            (isa<FloatType>(typeOf(c).getElementType()) ? "float" : "integer") +
+            "); insert a Cast");
   const std::string &op = n.op_type();
   bool isFloat = isa<FloatType>(et);
   if (!isFloat && op == "Pow")
@@ -288,7 +299,10 @@ void unary(Importer &im, const onnx::NodeProto &n) {
 }
 
 void identity(Importer &im, const onnx::NodeProto &n) {
-  if (n.op_type() == "Dropout" && im.hasInput(n, 2) &&
+  // Training mode with a ratio of 0 (known at import) drops nothing.
+  bool noRatio = im.hasInput(n, 1) && im.isHost(n.input(1)) &&
+                 im.host(n.input(1)).at(0) == 0;
+  if (n.op_type() == "Dropout" && im.hasInput(n, 2) && !noRatio &&
       (!im.isHost(n.input(2)) || im.host(n.input(2)).at(0) != 0))
     im.fail("Dropout in training mode is not supported; export the model in "
             "eval mode (model.eval()): dualpipe-import reads Dropout with "
@@ -513,8 +527,16 @@ void reshapeOp(Importer &im, const onnx::NodeProto &n) {
   im.setOutput(n, 0, reshape(im, x, to));
 }
 
+/// Flatten's axis is in [-r, r] for rank r; a negative one counts from the
+/// end (axis + r, not + r + 1: -1 keeps the last dimension alone).
 Shape flattenShape(Importer &im, const onnx::NodeProto &n, const Shape &s) {
-  int64_t axis = normAxis(im, im.attrInt(n, "axis", 1), s.size() + 1);
+  int64_t r = s.size(), axis = im.attrInt(n, "axis", 1);
+  if (axis < -r || axis > r)
+    im.fail("Flatten axis " + std::to_string(axis) +
+            " is out of range for rank " + std::to_string(r) +
+            " (it must be in [-rank, rank])");
+  if (axis < 0)
+    axis += r;
   return {product(ArrayRef<int64_t>(s).take_front(axis)),
           product(ArrayRef<int64_t>(s).drop_front(axis))};
 }
@@ -884,7 +906,9 @@ void softmax(Importer &im, const onnx::NodeProto &n) {
 }
 
 /// LayerNormalization (opset 17) over the axes from `axis` on:
-/// (x - mean) / sqrt(var + eps) * scale + bias, var the biased variance.
+/// (x - mean) / sqrt(var + eps) * scale + bias, var the biased variance;
+/// the optional outputs Mean and InvStdDev (1 / sqrt(var + eps)) have the
+/// input's shape with unit dimensions from `axis` on.
 void layerNorm(Importer &im, const onnx::NodeProto &n) {
   Value x = requireFloat(im, im.input(n, 0), "input");
   Shape s = shapeOf(x);
@@ -907,6 +931,16 @@ void layerNorm(Importer &im, const onnx::NodeProto &n) {
                          });
   Value var = keepDims(im, scale(im, reduce(im, sq, mask, false), 1.0 / count),
                        s, mask);
+  if (n.output_size() > 1 && !n.output(1).empty())
+    im.setOutput(n, 1, mean);
+  if (n.output_size() > 2 && !n.output(2).empty())
+    im.setOutput(n, 2, elementwise(im, {var}, et,
+                                   [&](OpBuilder &b, Location l,
+                                       ValueRange a) -> Value {
+      Value sd = math::SqrtOp::create(
+          b, l, arith::AddFOp::create(b, l, a[0], f32(b, l, eps)));
+      return arith::DivFOp::create(b, l, f32(b, l, 1), sd);
+    }));
   SmallVector<Value> ins{xc, var, im.input(n, 1)};
   if (im.hasInput(n, 2))
     ins.push_back(im.input(n, 2));
@@ -919,9 +953,6 @@ void layerNorm(Importer &im, const onnx::NodeProto &n) {
         b, l, arith::DivFOp::create(b, l, a[0], sd), a[2]);
     return a.size() > 3 ? Value(arith::AddFOp::create(b, l, y, a[3])) : y;
   }));
-  if (n.output_size() > 1)
-    im.fail("LayerNormalization's mean and inverse-deviation outputs are not "
-            "supported (only Y)");
 }
 
 //===----------------------------------------------------------------------===//

@@ -6,8 +6,9 @@ usage: train_vs_torch.py WORK_DIR MODEL SCHEDULE:N ...
 
 MODEL is a module of test/data/onnx/make_models.py: mlp (cross_entropy on
 integer class labels), ops (mse against a float label), slices (Slice and
-Split on activations, cross_entropy) or gpt (nanoGPT-style, cross_entropy
-over tokens). For each
+Split on activations, cross_entropy), gpt (nanoGPT-style, cross_entropy
+over tokens), encoder (nn.TransformerEncoderLayer x 2 with a classification
+head, cross_entropy) or mixer (MLP-Mixer, cross_entropy). For each
 schedule, dualpipe-run trains STEPS steps of plain SGD (the runner's, --lr)
 and its losses are compared with torch.optim.SGD's, and the gradients of
 its last step (--dump-grads: the gradient of the mean of the M micro-batch
@@ -89,6 +90,18 @@ def setup(name):
         model, example = make_models.GPT(), torch.randint(0, 16, (2, 8))
         x = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
         y = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
+        return model, example, "cross_entropy", x, y
+    if name == "encoder":
+        torch.manual_seed(4)
+        model, example = make_models.Encoder(), torch.randint(0, 16, (2, 6))
+        x = torch.randint(0, 16, (MICROBATCHES * 2, 6), generator=gen)
+        y = torch.randint(0, 4, (MICROBATCHES * 2,), generator=gen)
+        return model, example, "cross_entropy", x, y
+    if name == "mixer":
+        torch.manual_seed(5)
+        model, example = make_models.Mixer(), torch.randn(2, 8, 8)
+        x = torch.randn(MICROBATCHES * 2, 8, 8, generator=gen)
+        y = torch.randint(0, 4, (MICROBATCHES * 2,), generator=gen)
         return model, example, "cross_entropy", x, y
     if name == "slices":
         torch.manual_seed(3)
