@@ -201,8 +201,13 @@ class MixerBlock(nn.Module):
     def __init__(self, patches, channels, token_hidden, channel_hidden):
         super().__init__()
         self.norm1 = nn.LayerNorm(channels)
+        # The token MLP's output bias would be one constant per patch over
+        # all channels, which every following LayerNorm (over channels)
+        # removes: its gradient is exactly 0 (PyTorch's is 1e-17 noise), so
+        # no relative comparison applies. Without it every gradient is
+        # nonzero.
         self.token_mlp = nn.Sequential(nn.Linear(patches, token_hidden), nn.GELU(),
-                                       nn.Linear(token_hidden, patches))
+                                       nn.Linear(token_hidden, patches, bias=False))
         self.norm2 = nn.LayerNorm(channels)
         self.channel_mlp = nn.Sequential(nn.Linear(channels, channel_hidden), nn.GELU(),
                                          nn.Linear(channel_hidden, channels))
