@@ -732,16 +732,11 @@ void sliceOp(Importer &im, const onnx::NodeProto &n) {
               std::to_string(starts.numel()) + ")");
   Shape axes = sliceAxes(im, starts.numel(), s.size(), axesIn);
   Shape offsets(s.size(), 0), strides(s.size(), 1), sizes = s;
+  bool reversed = false;
   for (int64_t k = 0; k < starts.numel(); ++k) {
     int64_t axis = axes[k];
     int64_t step = sliceStep(im, stepsIn, k);
-    if (step < 0)
-      im.fail("Slice with step " + std::to_string(step) + " on axis " +
-              std::to_string(axis) +
-              " (a reversal, as torch.flip exports) is not supported: "
-              "tensor.extract_slice has only positive strides. Reverse the "
-              "axis another way in the module, e.g. x[:, torch.arange(n - 1, "
-              "-1, -1)], which exports as Gather");
+    reversed |= step < 0;
     SliceDim d = sliceDim(starts.intAt(k), ends.intAt(k), step, s[axis]);
     if (d.size == 0)
       im.fail("Slice selects no element on axis " + std::to_string(axis) +
@@ -753,7 +748,34 @@ void sliceOp(Importer &im, const onnx::NodeProto &n) {
     sizes[axis] = d.size;
     strides[axis] = step;
   }
-  im.setOutput(n, 0, slice(im, x, offsets, sizes, strides));
+  if (!reversed)
+    return im.setOutput(n, 0, slice(im, x, offsets, sizes, strides));
+  // A negative step (torch.flip): extract_slice has no negative strides, so
+  // a gather over the output, out[i...] = x[offsets + i * strides], whose
+  // gradient is the gathers' scatter-add.
+  int64_t r = s.size();
+  im.setOutput(
+      n, 0,
+      generic(im, ValueRange{}, empty(im, sizes, typeOf(x).getElementType()),
+              {im.builder().getMultiDimIdentityMap(r)},
+              SmallVector<utils::IteratorType>(r,
+                                               utils::IteratorType::parallel),
+              [&](OpBuilder &b, Location l, ValueRange) -> Value {
+                SmallVector<Value> at;
+                for (int64_t k = 0; k < r; ++k) {
+                  Value i = linalg::IndexOp::create(b, l, k);
+                  if (strides[k] != 1)
+                    i = arith::MulIOp::create(
+                        b, l, i,
+                        arith::ConstantIndexOp::create(b, l, strides[k]));
+                  if (offsets[k] != 0)
+                    i = arith::AddIOp::create(
+                        b, l, i,
+                        arith::ConstantIndexOp::create(b, l, offsets[k]));
+                  at.push_back(i);
+                }
+                return tensor::ExtractOp::create(b, l, x, at);
+              }));
 }
 
 void splitOp(Importer &im, const onnx::NodeProto &n) {

@@ -20,8 +20,9 @@ gpt.onnx   (only with --gpt: 31 KB, so the tests export it when they run) a
 unsupported.onnx  one CumSum node (no lowering), written with onnx.helper.
 splits17.onnx, splits18.onnx  Split without sizes (opset 17) and with
            num_outputs (opset 18), a two-axis strided Slice (onnx.helper).
-negstep.onnx, split_uneven.onnx  a Slice with step -1 and a Split of 6 in 4
-           equal parts, which dualpipe-import refuses (onnx.helper).
+negstep.onnx      a Slice with step -1 (imported as a gather; onnx.helper).
+split_uneven.onnx  a Split of 6 in 4 equal parts, which dualpipe-import
+           refuses (onnx.helper).
 dynamic.onnx      one Relu on an input [batch, 3] with a symbolic batch.
 flatten_neg.onnx, ln_stats.onnx, pow_int.onnx, dropout_train0.onnx,
            empty_dim.onnx  the
@@ -161,6 +162,21 @@ class GPT(nn.Module):
             x = block(x)
         return self.lm_head(self.ln_f(x))
 
+
+class Flip(nn.Module):
+    """torch.flip on activations (exported as a Slice with step -1) and a
+    reversed strided slice (torch.flip then ::2), batch 4 x 8 -> 4 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 12)
+        self.fc2 = nn.Linear(18, 4)
+
+    def forward(self, x):  # x: [4, 8]
+        h = torch.tanh(self.fc1(x))               # [4, 12]
+        f = torch.flip(h, [1]) * h                # Slice step -1
+        g = torch.flip(h, [0, 1])[:, ::2]         # two reversed axes, then step 2
+        return self.fc2(torch.cat([f, g], dim=-1))
 
 def perturb(model, seed, scale=0.1):
     """Moves every parameter off its initial value (torch 1.13's exporter
@@ -310,7 +326,8 @@ def main():
     save([helper.make_node("Split", ["x"], ["p0", "p1", "p2"], name="thirds", axis=-1,
                            num_outputs=3)],
          "splits18", [2, 7], ["p0", "p1", "p2"], [], 18)
-    # Refused: a negative step (torch.flip exports this), 6 in 4 equal parts.
+    # A negative step (torch.flip exports this; a gather), and 6 in 4 equal
+    # parts (refused).
     save([helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["s"],
                            name="the_flip")],
          "negstep", [4, 6], ["s"],
