@@ -407,7 +407,8 @@ Value matmul2d(Importer &im, Value a, Value c) {
 /// ONNX MatMul (numpy matmul): rank-1 operands get a unit dimension; a
 /// rank-2 right operand is shared by every batch (x·W of a linear layer on
 /// [B, S, K]: the batch folded into rows); equal batch dimensions become
-/// one batch_matmul.
+/// one batch_matmul, and so do batch dimensions that broadcast, after each
+/// operand is expanded to the common batch shape.
 void matmulOp(Importer &im, const onnx::NodeProto &n) {
   Value a = requireFloat(im, im.input(n, 0), "left operand");
   Value c = requireFloat(im, im.input(n, 1), "right operand");
@@ -442,9 +443,29 @@ void matmulOp(Importer &im, const onnx::NodeProto &n) {
             ->getResult(0);
     out = batchA;
   } else {
-    im.fail("MatMul of " + shapeText(sa) + " and " + shapeText(sc) +
-            ": broadcasting between different batch dimensions is not "
-            "supported (make them equal, or the right operand rank 2)");
+    // Batch dimensions that differ broadcast (numpy): each operand is
+    // expanded to the common batch shape by a broadcasting generic (its
+    // gradient sums over the broadcast dimensions), then one batch_matmul.
+    Shape batch = broadcastShapes(im, {batchA, batchC});
+    auto expandTo = [&](Value v, int64_t rows, int64_t cols) {
+      Shape to = batch;
+      to.push_back(rows);
+      to.push_back(cols);
+      return elementwise(im, {v}, to, typeOf(v).getElementType(),
+                         [](OpBuilder &, Location, ValueRange x) {
+                           return x[0];
+                         });
+    };
+    int64_t B = product(batch);
+    Value a3 = reshape(im, expandTo(a, M, K), {B, M, K});
+    Value c3 = reshape(im, expandTo(c, K, N), {B, K, N});
+    Shape o3{B, M, N};
+    r = linalg::BatchMatmulOp::create(
+            im.builder(), im.loc(),
+            TypeRange{RankedTensorType::get(o3, im.builder().getF32Type())},
+            ValueRange{a3, c3}, ValueRange{filled(im, o3, 0)})
+            ->getResult(0);
+    out = batch;
   }
   if (!vecA)
     out.push_back(M);

@@ -9,8 +9,9 @@ MODEL is a module of test/data/onnx/make_models.py: mlp (cross_entropy on
 integer class labels), ops (mse against a float label), slices (Slice and
 Split on activations, cross_entropy), gpt (nanoGPT-style, cross_entropy
 over tokens), encoder (nn.TransformerEncoderLayer x 2 with a classification
-head, cross_entropy), mixer (MLP-Mixer, cross_entropy) or flip (torch.flip,
-negative-step Slices, cross_entropy). For each
+head, cross_entropy), mixer (MLP-Mixer, cross_entropy) flip (torch.flip,
+negative-step Slices, cross_entropy) or bmm (MatMul with broadcast batch
+dimensions, cross_entropy). For each
 schedule, dualpipe-run trains STEPS steps of plain SGD (the runner's, --lr)
 and its losses are compared with torch.optim.SGD's, and the gradients of
 its last step (--dump-grads: the gradient of the mean of the M micro-batch
@@ -121,6 +122,12 @@ def setup(name):
         model, example = make_models.Flip(), torch.randn(4, 8)
         x = torch.randn(MICROBATCHES * 4, 8, generator=gen)
         y = torch.randint(0, 4, (MICROBATCHES * 4,), generator=gen)
+        return model, example, "cross_entropy", x, y
+    if name == "bmm":
+        torch.manual_seed(8)
+        model, example = make_models.BatchBroadcast(), torch.randn(2, 3, 8)
+        x = torch.randn(MICROBATCHES * 2, 3, 8, generator=gen)
+        y = torch.randint(0, 4, (MICROBATCHES * 2,), generator=gen)
         return model, example, "cross_entropy", x, y
     if name == "slices":
         torch.manual_seed(3)

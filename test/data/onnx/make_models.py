@@ -178,6 +178,25 @@ class Flip(nn.Module):
         g = torch.flip(h, [0, 1])[:, ::2]         # two reversed axes, then step 2
         return self.fc2(torch.cat([f, g], dim=-1))
 
+class BatchBroadcast(nn.Module):
+    """torch.matmul with batch dimensions that broadcast: activations
+    [2, 1, 3, 6] times a parameter [4, 6, 5] (-> [2, 4, 3, 5]) and a rank-2
+    parameter times activations [2, 4, 3, 5] (-> [2, 4, 7, 5]), then a
+    head; batch 2 x 3 x 8 -> 4 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 6)
+        self.w = nn.Parameter(0.3 * torch.randn(4, 6, 5))
+        self.left = nn.Parameter(0.3 * torch.randn(7, 3))
+        self.head = nn.Linear(4 * 7 * 5, 4)
+
+    def forward(self, x):  # x: [2, 3, 8]
+        h = torch.tanh(self.fc(x)).unsqueeze(1)   # [2, 1, 3, 6]
+        h = torch.matmul(h, self.w)               # [2, 4, 3, 5]
+        h = torch.matmul(self.left, h)            # [2, 4, 7, 5]
+        return self.head(h.reshape(2, -1))
+
 def perturb(model, seed, scale=0.1):
     """Moves every parameter off its initial value (torch 1.13's exporter
     merges initializers of equal values into one: fresh LayerNorms, and
