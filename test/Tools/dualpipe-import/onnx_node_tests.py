@@ -19,14 +19,19 @@ Each test is one of
   refused  dualpipe-import, dualpipe-compile or dualpipe-run stopped with an
            error (its message is kept);
   skipped  not attempted: an op without a lowering, an element type the
-           compiled step does not carry (outputs must be float32; inputs
-           float32, int64, int32 or bool), or no float32 input at all.
+           compiled step does not carry (inputs float32, int64, int32 or
+           bool; outputs float32, int64, int32 or bool), or no input left
+           to feed.
 
-dualpipe compiles static shapes, and dualpipe-import needs shapes, axes,
-indices and similar operands known at import: a test's integer and bool
-inputs are therefore written into the model as initializers (constants)
-with the test's values; its float32 inputs stay graph inputs fed at run
-time. The supported op list is read from dualpipe-import's own
+float32, int64 and int32 inputs are fed at run time. dualpipe compiles
+static shapes and dualpipe-import needs shapes, axes, Trilu's k and similar
+operands known at import: when it refuses a test because an integer input
+must be known ("the k ('k') must be known at import time"), or because an
+integer input is empty, that input is written into the model as an
+initializer with the test's values and the test is imported again. Bool
+inputs are always initializers (the runtime feeds f32/f64/i64/i32). Integer
+and bool outputs get a Cast to FLOAT appended, since the compiled step's
+outputs are f32, and are compared as float32. The supported op list is read from dualpipe-import's own
 unsupported-op message (on test/data/onnx/unsupported.onnx).
 
 To keep the run short, the tests that import are compiled K at a time
@@ -61,7 +66,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 UNSUPPORTED_ONNX = os.path.join(HERE, "..", "..", "data", "onnx", "unsupported.onnx")
 
 FEED_TYPES = {onnx.TensorProto.FLOAT}
+INT_FEED_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
 FROZEN_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
+CAST_OUTPUTS = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
 
 
 def dtype_name(t):
@@ -94,9 +101,13 @@ def load_tensor(path):
     return t
 
 
-def prepare(t, ops):
+def prepare(t, ops, freeze=()):
     """Reads the test, sets t.status to skipped (with a reason) or leaves it
-    None with t.model (integer inputs frozen), t.feeds and t.expected."""
+    None with t.model, t.feeds and t.expected. Integer inputs are fed at run
+    time except those named in `freeze`, which become initializers (bool
+    inputs always do); integer and bool outputs get a Cast to FLOAT appended
+    (compared as float32)."""
+    t.feeds = {}
     m = onnx.load(os.path.join(t.path, "model.onnx"))
     g = m.graph
     used = sorted({n.op_type for n in g.node})
@@ -115,13 +126,14 @@ def prepare(t, ops):
     inputs = [load_tensor(os.path.join(data, "input_%d.pb" % k)) for k in range(len(ins))]
     outputs = [load_tensor(os.path.join(data, "output_%d.pb" % k)) for k in range(len(g.output))]
     for o in outputs:
-        if o.data_type != onnx.TensorProto.FLOAT:
-            t.status, t.reason = "skipped", "output is %s (compiled outputs are FLOAT)" % (
+        if o.data_type != onnx.TensorProto.FLOAT and o.data_type not in CAST_OUTPUTS:
+            t.status, t.reason = "skipped", "output is %s (the step's outputs are f32; integer and bool ones are cast)" % (
                 dtype_name(o.data_type))
             return
     frozen = []
     for vi, tensor in zip(ins, inputs):
-        if tensor.data_type in FEED_TYPES:
+        if tensor.data_type in FEED_TYPES or (tensor.data_type in INT_FEED_TYPES and
+                                              vi.name not in freeze):
             t.feeds[vi.name] = numpy_helper.to_array(tensor)
         elif tensor.data_type in FROZEN_TYPES:
             frozen.append((vi.name, numpy_helper.to_array(tensor)))
@@ -129,8 +141,14 @@ def prepare(t, ops):
             t.status, t.reason = "skipped", "input is %s" % dtype_name(tensor.data_type)
             return
     if not t.feeds:
-        t.status, t.reason = "skipped", "no FLOAT input (integer inputs are frozen, so the output is a constant)"
+        t.status, t.reason = "skipped", "no input left to feed (bool inputs and integer operands needed at import are frozen, so the output is a constant)"
         return
+    for k, (vi, o) in enumerate(zip(list(g.output), outputs)):
+        if o.data_type in CAST_OUTPUTS:
+            name = vi.name + "__as_float"
+            g.node.append(onnx.helper.make_node("Cast", [vi.name], [name], to=onnx.TensorProto.FLOAT))
+            g.output[k].name = name
+            g.output[k].type.tensor_type.elem_type = onnx.TensorProto.FLOAT
     names = {n for n, _ in frozen}
     keep = [i for i in g.input if i.name not in names]
     del g.input[:]
@@ -138,7 +156,7 @@ def prepare(t, ops):
     for name, value in frozen:
         g.initializer.append(numpy_helper.from_array(value, name))
     t.model = m
-    t.expected = [numpy_helper.to_array(o) for o in outputs]
+    t.expected = [numpy_helper.to_array(o).astype(np.float32) for o in outputs]
 
 
 def attribute(tests):
@@ -214,9 +232,12 @@ def merge(tests):
 def write_safetensors(path, tensors):
     header, blobs, offset = {}, [], 0
     for name, a in tensors.items():
-        a = np.asarray(a, dtype=np.float32)  # rank 0 stays rank 0
+        a = np.asarray(a)  # rank 0 stays rank 0
+        dtype = {"int64": "I64", "int32": "I32"}.get(str(a.dtype), "F32")
+        if dtype == "F32":
+            a = a.astype(np.float32)
         raw = a.tobytes(order="C")
-        header[name] = {"dtype": "F32", "shape": list(a.shape),
+        header[name] = {"dtype": dtype, "shape": list(a.shape),
                         "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
@@ -323,17 +344,21 @@ def write_table(path, tests, elapsed, ops):
         "`dualpipe-run --data --dump-outputs` on `test_data_set_0`, and every",
         "output compared with ONNX's expected one as ONNX's runner does:",
         "`numpy.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-7)`.",
-        "Integer and bool inputs are written into the model as initializers",
-        "(dualpipe compiles static shapes; shapes, axes and indices must be known",
-        "at import); float32 inputs are fed at run time.",
+        "float32, int64 and int32 inputs are fed at run time; an integer input the",
+        "importer needs known (a shape, axes, Trilu's k: dualpipe compiles static",
+        "shapes) or an empty one, and every bool input, is written into the model",
+        "as an initializer with the test's values. Integer and bool outputs get a",
+        "Cast to float appended (the compiled step's outputs are f32) and are",
+        "compared as float32.",
         "",
         "Totals: **%d pass**, %d fail, %d refused, %d skipped (%.0f s on this machine)." % (
             counts["pass"], counts["fail"], counts["refused"], counts["skipped"], elapsed),
         "",
         "- pass: the outputs agree; fail: it ran and an output differs;",
         "  refused: dualpipe-import / -compile / -run stopped with an error",
-        "  (the message); skipped: an op without a lowering, or an element type",
-        "  the compiled step does not carry (outputs must be FLOAT).",
+        "  (the message); skipped: an op without a lowering, an element type",
+        "  the step does not carry (f16, f64, uint8, string, ...), a sequence or",
+        "  optional value, or no input left to feed.",
         "- `test_X_expanded*` (the function body of X in primitive ops) count",
         "  under X, marked `(exp)` in the reasons.",
         "",
@@ -389,6 +414,26 @@ def main():
     todo = [t for t in tests if t.status is None]
     with concurrent.futures.ThreadPoolExecutor(a.j) as pool:
         list(pool.map(lambda t: import_one(t, a.work), todo))
+    # An integer operand the importer needs known (a shape, axes, Trilu's
+    # k: "the k ('k') must be known at import time"), or an empty one (no
+    # axes): the test again with that input frozen as an initializer, until
+    # it imports or fails otherwise.
+    def known(t):
+        frozen = set()
+        while t.status == "refused":
+            m = (re.search(r"\('([^']+)'\) must be known at import time", t.reason) or
+                 re.search(r"graph input '([^']+)' has a dimension of size 0", t.reason))
+            if (not m or m.group(1) not in t.feeds or m.group(1) in frozen or
+                    t.feeds[m.group(1)].dtype.kind not in "iu"):
+                return
+            frozen.add(m.group(1))
+            t.status, t.reason = None, ""
+            prepare(t, ops, frozen)
+            if t.status is None:
+                import_one(t, a.work)
+
+    with concurrent.futures.ThreadPoolExecutor(a.j) as pool:
+        list(pool.map(known, todo))
     todo = [t for t in todo if t.status is None]
     batches = [todo[i:i + a.batch] for i in range(0, len(todo), a.batch)]
     with concurrent.futures.ThreadPoolExecutor(a.j) as pool:
