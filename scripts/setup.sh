@@ -13,7 +13,7 @@ packages=(
   libssl-dev
   clang-14 libclang-rt-14-dev
   ccache
-  libonnx-dev libprotobuf-dev python3-onnx
+  libonnx-dev libprotobuf-dev python3-onnx libonnx-testdata
   python3-torch python3-numpy
 )
 

@@ -83,6 +83,27 @@ else:
                     "apt-get install python3-torch python3-numpy"
                     % " and ".join(dict.fromkeys([sys.executable, "/usr/bin/python3"])))
 
+# ONNX's backend node tests (onnx-node-tests.test) say `REQUIRES:
+# onnx-testdata`: Debian's libonnx-testdata is installed and a Python (lit's
+# own or /usr/bin/python3) imports onnx and numpy; it runs them as
+# %onnx_python.
+_onnx_python = None
+if os.path.isdir("/usr/share/libonnx-testdata/data/node"):
+    for _candidate in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+        if not os.path.exists(_candidate):
+            continue
+        try:
+            _probe = subprocess.run([_candidate, "-c", "import onnx, numpy"],
+                                    capture_output=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if _probe.returncode == 0:
+            _onnx_python = _candidate
+            break
+if _onnx_python:
+    config.available_features.add("onnx-testdata")
+    config.substitutions.append(("%onnx_python", _onnx_python))
+
 # Tests that JIT-run lowered code say `REQUIRES: mlir-runner`: LLVM's
 # mlir-runner and its C runner utilities (printI64, ...) are installed.
 _runner_utils = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib",

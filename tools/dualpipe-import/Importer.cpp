@@ -232,6 +232,10 @@ void Importer::declareArguments(func::FuncOp fn) {
                std::to_string(dims[k].dim_value()));
     } else {
       for (const auto &d : dims) {
+        if (d.has_dim_value() && d.dim_value() == 0)
+          fail("graph input '" + in.name() + "' has a dimension of size 0; "
+               "empty tensors are not supported (give the input at least "
+               "one element per dimension)");
         if (!d.has_dim_value() || d.dim_value() <= 0)
           fail("graph input '" + in.name() + "' has a dynamic dimension '" +
                d.dim_param() +

@@ -209,8 +209,19 @@ Value requireFloat(Importer &im, Value v, const char *what) {
 void binary(Importer &im, const onnx::NodeProto &n) {
   Value a = im.input(n, 0), c = im.input(n, 1);
   Type et = typeOf(a).getElementType();
+  // Pow alone may mix types (opset 12+): a float base with an integer
+  // exponent, which is converted to the base's type.
+  if (n.op_type() == "Pow" && isa<FloatType>(et) &&
+      isa<IntegerType>(typeOf(c).getElementType()))
+    c = elementwise(im, {c}, et,
+                    [&](OpBuilder &b, Location l, ValueRange x) -> Value {
+                      return arith::SIToFPOp::create(b, l, et, x[0]);
+                    });
   if (et != typeOf(c).getElementType())
-    im.fail("the inputs have different element types");
+    im.fail("the inputs have different element types (" +
+            std::string(isa<FloatType>(et) ? "float" : "integer") + " and " +
+            (isa<FloatType>(typeOf(c).getElementType()) ? "float" : "integer") +
+            "); insert a Cast");
   const std::string &op = n.op_type();
   bool isFloat = isa<FloatType>(et);
   if (!isFloat && op == "Pow")
@@ -288,7 +299,10 @@ void unary(Importer &im, const onnx::NodeProto &n) {
 }
 
 void identity(Importer &im, const onnx::NodeProto &n) {
-  if (n.op_type() == "Dropout" && im.hasInput(n, 2) &&
+  // Training mode with a ratio of 0 (known at import) drops nothing.
+  bool noRatio = im.hasInput(n, 1) && im.isHost(n.input(1)) &&
+                 im.host(n.input(1)).at(0) == 0;
+  if (n.op_type() == "Dropout" && im.hasInput(n, 2) && !noRatio &&
       (!im.isHost(n.input(2)) || im.host(n.input(2)).at(0) != 0))
     im.fail("Dropout in training mode is not supported; export the model in "
             "eval mode (model.eval()): dualpipe-import reads Dropout with "
@@ -393,7 +407,8 @@ Value matmul2d(Importer &im, Value a, Value c) {
 /// ONNX MatMul (numpy matmul): rank-1 operands get a unit dimension; a
 /// rank-2 right operand is shared by every batch (x·W of a linear layer on
 /// [B, S, K]: the batch folded into rows); equal batch dimensions become
-/// one batch_matmul.
+/// one batch_matmul, and so do batch dimensions that broadcast, after each
+/// operand is expanded to the common batch shape.
 void matmulOp(Importer &im, const onnx::NodeProto &n) {
   Value a = requireFloat(im, im.input(n, 0), "left operand");
   Value c = requireFloat(im, im.input(n, 1), "right operand");
@@ -428,9 +443,29 @@ void matmulOp(Importer &im, const onnx::NodeProto &n) {
             ->getResult(0);
     out = batchA;
   } else {
-    im.fail("MatMul of " + shapeText(sa) + " and " + shapeText(sc) +
-            ": broadcasting between different batch dimensions is not "
-            "supported (make them equal, or the right operand rank 2)");
+    // Batch dimensions that differ broadcast (numpy): each operand is
+    // expanded to the common batch shape by a broadcasting generic (its
+    // gradient sums over the broadcast dimensions), then one batch_matmul.
+    Shape batch = broadcastShapes(im, {batchA, batchC});
+    auto expandTo = [&](Value v, int64_t rows, int64_t cols) {
+      Shape to = batch;
+      to.push_back(rows);
+      to.push_back(cols);
+      return elementwise(im, {v}, to, typeOf(v).getElementType(),
+                         [](OpBuilder &, Location, ValueRange x) {
+                           return x[0];
+                         });
+    };
+    int64_t B = product(batch);
+    Value a3 = reshape(im, expandTo(a, M, K), {B, M, K});
+    Value c3 = reshape(im, expandTo(c, K, N), {B, K, N});
+    Shape o3{B, M, N};
+    r = linalg::BatchMatmulOp::create(
+            im.builder(), im.loc(),
+            TypeRange{RankedTensorType::get(o3, im.builder().getF32Type())},
+            ValueRange{a3, c3}, ValueRange{filled(im, o3, 0)})
+            ->getResult(0);
+    out = batch;
   }
   if (!vecA)
     out.push_back(M);
@@ -513,8 +548,16 @@ void reshapeOp(Importer &im, const onnx::NodeProto &n) {
   im.setOutput(n, 0, reshape(im, x, to));
 }
 
+/// Flatten's axis is in [-r, r] for rank r; a negative one counts from the
+/// end (axis + r, not + r + 1: -1 keeps the last dimension alone).
 Shape flattenShape(Importer &im, const onnx::NodeProto &n, const Shape &s) {
-  int64_t axis = normAxis(im, im.attrInt(n, "axis", 1), s.size() + 1);
+  int64_t r = s.size(), axis = im.attrInt(n, "axis", 1);
+  if (axis < -r || axis > r)
+    im.fail("Flatten axis " + std::to_string(axis) +
+            " is out of range for rank " + std::to_string(r) +
+            " (it must be in [-rank, rank])");
+  if (axis < 0)
+    axis += r;
   return {product(ArrayRef<int64_t>(s).take_front(axis)),
           product(ArrayRef<int64_t>(s).drop_front(axis))};
 }
@@ -710,16 +753,11 @@ void sliceOp(Importer &im, const onnx::NodeProto &n) {
               std::to_string(starts.numel()) + ")");
   Shape axes = sliceAxes(im, starts.numel(), s.size(), axesIn);
   Shape offsets(s.size(), 0), strides(s.size(), 1), sizes = s;
+  bool reversed = false;
   for (int64_t k = 0; k < starts.numel(); ++k) {
     int64_t axis = axes[k];
     int64_t step = sliceStep(im, stepsIn, k);
-    if (step < 0)
-      im.fail("Slice with step " + std::to_string(step) + " on axis " +
-              std::to_string(axis) +
-              " (a reversal, as torch.flip exports) is not supported: "
-              "tensor.extract_slice has only positive strides. Reverse the "
-              "axis another way in the module, e.g. x[:, torch.arange(n - 1, "
-              "-1, -1)], which exports as Gather");
+    reversed |= step < 0;
     SliceDim d = sliceDim(starts.intAt(k), ends.intAt(k), step, s[axis]);
     if (d.size == 0)
       im.fail("Slice selects no element on axis " + std::to_string(axis) +
@@ -731,7 +769,34 @@ void sliceOp(Importer &im, const onnx::NodeProto &n) {
     sizes[axis] = d.size;
     strides[axis] = step;
   }
-  im.setOutput(n, 0, slice(im, x, offsets, sizes, strides));
+  if (!reversed)
+    return im.setOutput(n, 0, slice(im, x, offsets, sizes, strides));
+  // A negative step (torch.flip): extract_slice has no negative strides, so
+  // a gather over the output, out[i...] = x[offsets + i * strides], whose
+  // gradient is the gathers' scatter-add.
+  int64_t r = s.size();
+  im.setOutput(
+      n, 0,
+      generic(im, ValueRange{}, empty(im, sizes, typeOf(x).getElementType()),
+              {im.builder().getMultiDimIdentityMap(r)},
+              SmallVector<utils::IteratorType>(r,
+                                               utils::IteratorType::parallel),
+              [&](OpBuilder &b, Location l, ValueRange) -> Value {
+                SmallVector<Value> at;
+                for (int64_t k = 0; k < r; ++k) {
+                  Value i = linalg::IndexOp::create(b, l, k);
+                  if (strides[k] != 1)
+                    i = arith::MulIOp::create(
+                        b, l, i,
+                        arith::ConstantIndexOp::create(b, l, strides[k]));
+                  if (offsets[k] != 0)
+                    i = arith::AddIOp::create(
+                        b, l, i,
+                        arith::ConstantIndexOp::create(b, l, offsets[k]));
+                  at.push_back(i);
+                }
+                return tensor::ExtractOp::create(b, l, x, at);
+              }));
 }
 
 void splitOp(Importer &im, const onnx::NodeProto &n) {
@@ -884,7 +949,9 @@ void softmax(Importer &im, const onnx::NodeProto &n) {
 }
 
 /// LayerNormalization (opset 17) over the axes from `axis` on:
-/// (x - mean) / sqrt(var + eps) * scale + bias, var the biased variance.
+/// (x - mean) / sqrt(var + eps) * scale + bias, var the biased variance;
+/// the optional outputs Mean and InvStdDev (1 / sqrt(var + eps)) have the
+/// input's shape with unit dimensions from `axis` on.
 void layerNorm(Importer &im, const onnx::NodeProto &n) {
   Value x = requireFloat(im, im.input(n, 0), "input");
   Shape s = shapeOf(x);
@@ -907,6 +974,16 @@ void layerNorm(Importer &im, const onnx::NodeProto &n) {
                          });
   Value var = keepDims(im, scale(im, reduce(im, sq, mask, false), 1.0 / count),
                        s, mask);
+  if (n.output_size() > 1 && !n.output(1).empty())
+    im.setOutput(n, 1, mean);
+  if (n.output_size() > 2 && !n.output(2).empty())
+    im.setOutput(n, 2, elementwise(im, {var}, et,
+                                   [&](OpBuilder &b, Location l,
+                                       ValueRange a) -> Value {
+      Value sd = math::SqrtOp::create(
+          b, l, arith::AddFOp::create(b, l, a[0], f32(b, l, eps)));
+      return arith::DivFOp::create(b, l, f32(b, l, 1), sd);
+    }));
   SmallVector<Value> ins{xc, var, im.input(n, 1)};
   if (im.hasInput(n, 2))
     ins.push_back(im.input(n, 2));
@@ -919,9 +996,6 @@ void layerNorm(Importer &im, const onnx::NodeProto &n) {
         b, l, arith::DivFOp::create(b, l, a[0], sd), a[2]);
     return a.size() > 3 ? Value(arith::AddFOp::create(b, l, y, a[3])) : y;
   }));
-  if (n.output_size() > 1)
-    im.fail("LayerNormalization's mean and inverse-deviation outputs are not "
-            "supported (only Y)");
 }
 
 //===----------------------------------------------------------------------===//

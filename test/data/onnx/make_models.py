@@ -20,9 +20,16 @@ gpt.onnx   (only with --gpt: 31 KB, so the tests export it when they run) a
 unsupported.onnx  one CumSum node (no lowering), written with onnx.helper.
 splits17.onnx, splits18.onnx  Split without sizes (opset 17) and with
            num_outputs (opset 18), a two-axis strided Slice (onnx.helper).
-negstep.onnx, split_uneven.onnx  a Slice with step -1 and a Split of 6 in 4
-           equal parts, which dualpipe-import refuses (onnx.helper).
+negstep.onnx      a Slice with step -1 (imported as a gather; onnx.helper).
+split_uneven.onnx  a Split of 6 in 4 equal parts, which dualpipe-import
+           refuses (onnx.helper).
 dynamic.onnx      one Relu on an input [batch, 3] with a symbolic batch.
+flatten_neg.onnx, ln_stats.onnx, pow_int.onnx, dropout_train0.onnx,
+           empty_dim.onnx  the
+           importer bugs ONNX's node tests found (write_fixes below).
+Encoder, Mixer  (exported by train_vs_torch.py when it runs, not written
+           here) nn.TransformerEncoderLayer with a classification head, and
+           an MLP-Mixer.
 
 Needs PyTorch (Debian: python3-torch) and, for unsupported.onnx, python3-onnx.
 """
@@ -156,6 +163,120 @@ class GPT(nn.Module):
         return self.lm_head(self.ln_f(x))
 
 
+class Flip(nn.Module):
+    """torch.flip on activations (exported as a Slice with step -1) and a
+    reversed strided slice (torch.flip then ::2), batch 4 x 8 -> 4 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 12)
+        self.fc2 = nn.Linear(18, 4)
+
+    def forward(self, x):  # x: [4, 8]
+        h = torch.tanh(self.fc1(x))               # [4, 12]
+        f = torch.flip(h, [1]) * h                # Slice step -1
+        g = torch.flip(h, [0, 1])[:, ::2]         # two reversed axes, then step 2
+        return self.fc2(torch.cat([f, g], dim=-1))
+
+class BatchBroadcast(nn.Module):
+    """torch.matmul with batch dimensions that broadcast: activations
+    [2, 1, 3, 6] times a parameter [4, 6, 5] (-> [2, 4, 3, 5]) and a rank-2
+    parameter times activations [2, 4, 3, 5] (-> [2, 4, 7, 5]), then a
+    head; batch 2 x 3 x 8 -> 4 classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 6)
+        self.w = nn.Parameter(0.3 * torch.randn(4, 6, 5))
+        self.left = nn.Parameter(0.3 * torch.randn(7, 3))
+        self.head = nn.Linear(4 * 7 * 5, 4)
+
+    def forward(self, x):  # x: [2, 3, 8]
+        h = torch.tanh(self.fc(x)).unsqueeze(1)   # [2, 1, 3, 6]
+        h = torch.matmul(h, self.w)               # [2, 4, 3, 5]
+        h = torch.matmul(self.left, h)            # [2, 4, 7, 5]
+        return self.head(h.reshape(2, -1))
+
+def perturb(model, seed, scale=0.1):
+    """Moves every parameter off its initial value (torch 1.13's exporter
+    merges initializers of equal values into one: fresh LayerNorms, and
+    the deep copies nn.TransformerEncoder makes of its layer, would become
+    tied parameters)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen))
+
+
+class Encoder(nn.Module):
+    """A text classifier on nn.TransformerEncoderLayer (post-norm, ReLU,
+    batch_first, nn.MultiheadAttention inside, dropout 0): token embeddings
+    plus a learned position table, 2 layers, mean over tokens, a linear
+    head. Batch 2 x 6 tokens (vocab 16) -> 4 classes."""
+
+    def __init__(self, vocab=16, d=8, nhead=2, ff=16, layers=2, classes=4, tokens=6):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.pos = nn.Parameter(0.1 * torch.randn(tokens, d))
+        self.encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(d, nhead, ff, dropout=0.0, batch_first=True),
+            layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d, classes)
+        perturb(self, 11)
+
+    def forward(self, x):
+        h = self.encoder(self.emb(x) + self.pos)
+        return self.head(h.mean(dim=1))
+
+
+class MixerBlock(nn.Module):
+    """MLP-Mixer's block: a token-mixing MLP across patches (on the
+    transposed activations) and a channel-mixing MLP, pre-norm, residual."""
+
+    def __init__(self, patches, channels, token_hidden, channel_hidden):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(channels)
+        # The token MLP's output bias would be one constant per patch over
+        # all channels, which every following LayerNorm (over channels)
+        # removes: its gradient is exactly 0 (PyTorch's is 1e-17 noise), so
+        # no relative comparison applies. Without it every gradient is
+        # nonzero.
+        self.token_mlp = nn.Sequential(nn.Linear(patches, token_hidden), nn.GELU(),
+                                       nn.Linear(token_hidden, patches, bias=False))
+        self.norm2 = nn.LayerNorm(channels)
+        self.channel_mlp = nn.Sequential(nn.Linear(channels, channel_hidden), nn.GELU(),
+                                         nn.Linear(channel_hidden, channels))
+
+    def forward(self, x):  # x: [B, patches, channels]
+        x = x + self.token_mlp(self.norm1(x).transpose(1, 2)).transpose(1, 2)
+        return x + self.channel_mlp(self.norm2(x))
+
+
+class Mixer(nn.Module):
+    """MLP-Mixer (Tolstikhin et al. 2021) on 8x8 one-channel images: 4x4
+    patches cut by reshape/permute, a linear stem, 2 Mixer blocks, a final
+    LayerNorm, mean over patches, a linear head. Batch 2 -> 4 classes."""
+
+    def __init__(self, image=8, patch=4, channels=8, blocks=2, classes=4):
+        super().__init__()
+        self.patch = patch
+        patches = (image // patch) ** 2
+        self.stem = nn.Linear(patch * patch, channels)
+        self.blocks = nn.Sequential(*[MixerBlock(patches, channels, 8, 16)
+                                      for _ in range(blocks)])
+        self.norm = nn.LayerNorm(channels)
+        self.head = nn.Linear(channels, classes)
+        perturb(self, 12)
+
+    def forward(self, img):  # img: [B, H, W]
+        B, H, W = img.shape
+        p = self.patch
+        x = img.reshape(B, H // p, p, W // p, p).permute(0, 1, 3, 2, 4)
+        x = x.reshape(B, (H // p) * (W // p), p * p)
+        x = self.blocks(self.stem(x))
+        return self.head(self.norm(x).mean(dim=1))
+
+
 def export(model, args, path, names):
     model.eval()
     torch.onnx.export(model, args, path, opset_version=17, input_names=names,
@@ -224,7 +345,8 @@ def main():
     save([helper.make_node("Split", ["x"], ["p0", "p1", "p2"], name="thirds", axis=-1,
                            num_outputs=3)],
          "splits18", [2, 7], ["p0", "p1", "p2"], [], 18)
-    # Refused: a negative step (torch.flip exports this), 6 in 4 equal parts.
+    # A negative step (torch.flip exports this; a gather), and 6 in 4 equal
+    # parts (refused).
     save([helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["s"],
                            name="the_flip")],
          "negstep", [4, 6], ["s"],
@@ -233,6 +355,44 @@ def main():
     save([helper.make_node("Split", ["x"], ["p0", "p1", "p2", "p3"], name="the_split",
                            axis=1)],
          "split_uneven", [4, 6], ["p0", "p1", "p2", "p3"], [], 17)
+    write_fixes(out)
+
+
+def write_fixes(out):
+    """Models of the importer bugs ONNX's node tests found (onnx.helper):
+    flatten_neg.onnx  Flatten axis=-1 of [2, 3, 4] (is [6, 4]);
+    ln_stats.onnx     LayerNormalization axis=1 of [2, 3, 4] with its Mean and
+                      InvStdDev outputs ([2, 1, 1] each);
+    pow_int.onnx      Pow of a float [2, 3] by an int64 exponent [3];
+    dropout_train0.onnx  Dropout in training mode with ratio 0 (the identity);
+    empty_dim.onnx    a Relu on an input [0, 3] (refused: empty tensors)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    def save(nodes, name, inputs, outputs, inits):
+        graph = helper.make_graph(
+            nodes, name,
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+            [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs],
+            inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        onnx.save(model, os.path.join(out, name + ".onnx"))
+
+    save([helper.make_node("Flatten", ["x"], ["y"], name="flat", axis=-1)],
+         "flatten_neg", [("x", [2, 3, 4])], ["y"], [])
+    save([helper.make_node("LayerNormalization", ["x", "w", "b"], ["y", "mean", "inv"],
+                           name="ln", axis=1, epsilon=1e-2)],
+         "ln_stats", [("x", [2, 3, 4]), ("w", [3, 4]), ("b", [3, 4])],
+         ["y", "mean", "inv"], [])
+    save([helper.make_node("Pow", ["x", "e"], ["y"], name="pow")],
+         "pow_int", [("x", [2, 3])], ["y"],
+         [helper.make_tensor("e", TensorProto.INT64, [3], [1, 2, 3])])
+    save([helper.make_node("Dropout", ["x", "ratio", "training"], ["y"], name="drop")],
+         "dropout_train0", [("x", [2, 3])], ["y"],
+         [helper.make_tensor("ratio", TensorProto.FLOAT, [], [0.0]),
+          helper.make_tensor("training", TensorProto.BOOL, [], [True])])
+    save([helper.make_node("Relu", ["x"], ["y"], name="relu")],
+         "empty_dim", [("x", [0, 3])], ["y"], [])
 
 
 if __name__ == "__main__":
