@@ -15,8 +15,9 @@ the script generates each model of --kinds with DIR/bin/dualpipe-gen,
 compiles it with DIR/bin/dualpipe-compile (1 rank, gpipe, --microbatches=M,
 default options) into /tmp/dualpipe-bench/cpu/LABEL-KIND, and runs it with
 DIR/bin/dualpipe-run against DIR/lib's runtime (LD_LIBRARY_PATH).
---threads=K runs both sides with K threads (dualpipe-run --threads=K, BLAS
-and OpenMP variables K, torch.set_num_threads(K)). dualpipe's time per
+--threads=K runs both sides with K threads (OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS and MKL_NUM_THREADS K, which dualpipe-run takes as its
+--threads; torch.set_num_threads(K)). dualpipe's time per
 step is that of `dualpipe-run STEPDIR --steps=10 --no-progress` minus that
 of the same with --steps=2, over 8 steps (start-up, loading and the first
 step's page faults cancel out). The PyTorch figure is torch_models.py's own
@@ -65,13 +66,14 @@ def timed(cmd, env=None):
     return cpu, wall, p.stdout
 
 
-def dualpipe_step(run, step, threads, lib=None):
+def dualpipe_step(run, step, lib=None):
     env = dict(ENV)
     if lib:
         env["LD_LIBRARY_PATH"] = lib
-    extra = ["--threads=%d" % threads] if threads else []
-    c10, w10, _ = timed([run, step, "--steps=10", "--no-progress"] + extra, env)
-    c2, w2, _ = timed([run, step, "--steps=2", "--no-progress"] + extra, env)
+    # The thread count reaches dualpipe-run through OPENBLAS_NUM_THREADS
+    # (set_threads), which builds before --threads read as well.
+    c10, w10, _ = timed([run, step, "--steps=10", "--no-progress"], env)
+    c2, w2, _ = timed([run, step, "--steps=2", "--no-progress"], env)
     return (c10 - c2) / 8 * 1e3, (w10 - w2) / 8 * 1e3
 
 
@@ -143,7 +145,7 @@ def main():
         rows["torch:" + k] = []
     for _ in range(a.repeats):
         for s, (run, folder, lib) in steps.items():
-            rows[s].append(dualpipe_step(run, folder, a.threads, lib))
+            rows[s].append(dualpipe_step(run, folder, lib))
         for k in kinds:
             rows["torch:" + k].append(torch_step(a.python, k, a.M, a.threads))
     print("%-40s %12s %12s  (median of %d; ms per step, %d thread%s)"

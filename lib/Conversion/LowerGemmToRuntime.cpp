@@ -20,6 +20,7 @@
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -287,11 +288,14 @@ linalg::TransposeOp foldableTranspose(Value operand, Operation *gemm,
 /// `name(memref<*xT>, memref<*xT>, memref<*xT>, i32, i32) -> i32` with the
 /// C interface, declared once; fails (with a diagnostic) if the name is
 /// taken by something else.
+/// `into`: the cpu entry that overwrites C (dualpipe_rt_matmul_into_*).
 FailureOr<func::FuncOp> declareGemm(ModuleOp module, Type element,
-                                    Location loc, bool cuda) {
+                                    Location loc, bool cuda,
+                                    bool into = false) {
   MLIRContext *ctx = module.getContext();
   std::string name = std::string(cuda ? "dualpipe_rt_cuda_matmul_"
-                                      : "dualpipe_rt_matmul_") +
+                                 : into ? "dualpipe_rt_matmul_into_"
+                                        : "dualpipe_rt_matmul_") +
                      (element.isF64() ? "f64" : "f32");
   Type u = UnrankedMemRefType::get(element, /*memorySpace=*/nullptr);
   Type i32 = IntegerType::get(ctx, 32);
@@ -311,6 +315,37 @@ FailureOr<func::FuncOp> declareGemm(ModuleOp module, Type element,
   fn.setPrivate();
   fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), b.getUnitAttr());
   return fn;
+}
+
+/// The linalg.fill of +0.0 into exactly `c` right before `gemm` (same block;
+/// nothing in between uses `c`'s buffer or a view of it), which the GEMM can
+/// take over by overwriting C instead of accumulating into it; or null. `c`
+/// must be a buffer the function allocates (no argument it may alias).
+linalg::FillOp zeroFillOf(Value c, Operation *gemm) {
+  Value root = rootOf(c);
+  if (!isa_and_present<memref::AllocOp>(root.getDefiningOp()))
+    return nullptr;
+  for (Operation *op = gemm->getPrevNode(); op; op = op->getPrevNode()) {
+    auto fill = dyn_cast<linalg::FillOp>(op);
+    if (fill && fill.hasPureBufferSemantics() &&
+        fill.getOutputs().size() == 1 && fill.getOutputs()[0] == c) {
+      FloatAttr zero;
+      if (!matchPattern(fill.getInputs()[0], m_Constant(&zero)) ||
+          !zero.getValue().isPosZero())
+        return nullptr;
+      return fill;
+    }
+    if (op == root.getDefiningOp())
+      return nullptr;
+    // Anything that may touch the buffer between the fill and the GEMM:
+    // an operand viewing it, or a region (which might use it inside).
+    if (op->getNumRegions() && !isMemoryEffectFree(op))
+      return nullptr;
+    for (Value operand : op->getOperands())
+      if (isa<BaseMemRefType>(operand.getType()) && rootOf(operand) == root)
+        return nullptr;
+  }
+  return nullptr;
 }
 
 bool cublasCompatible(Value v) {
@@ -366,10 +401,16 @@ struct LowerGemmToRuntimePass
     Operation *gemm = op.getOperation();
     bool batched = isa<linalg::BatchMatmulOp>(gemm);
     Type element = cast<MemRefType>(g.c.getType()).getElementType();
-    FailureOr<func::FuncOp> callee =
-        declareGemm(module, element, op.getLoc(), target == "cuda");
+    // cpu: a zero fill of C right before becomes the call's beta = 0.
+    linalg::FillOp fill = target == "cpu" && foldFills
+                              ? zeroFillOf(g.c, gemm)
+                              : linalg::FillOp();
+    FailureOr<func::FuncOp> callee = declareGemm(
+        module, element, op.getLoc(), target == "cuda", bool(fill));
     if (failed(callee))
       return failure();
+    if (fill)
+      fill->erase();
 
     // A transpose into a temporary that only the matmul reads: read its
     // source instead, with the flag flipped; the temporary goes away.
@@ -443,10 +484,16 @@ struct LowerGemmToRuntimePass
     Location loc = op.getLoc();
     Type element =
         cast<MemRefType>(op.getDpsInits()[0].getType()).getElementType();
+    // The loops' calls together write all of C: a zero fill of C right
+    // before becomes their beta = 0.
+    linalg::FillOp fill =
+        foldFills ? zeroFillOf(op.getDpsInits()[0], op) : linalg::FillOp();
     FailureOr<func::FuncOp> callee =
-        declareGemm(module, element, loc, /*cuda=*/false);
+        declareGemm(module, element, loc, /*cuda=*/false, bool(fill));
     if (failed(callee))
       return failure();
+    if (fill)
+      fill->erase();
     OpBuilder b(op);
     SmallVector<Range> ranges =
         cast<linalg::LinalgOp>(op.getOperation()).createLoopRanges(b, loc);

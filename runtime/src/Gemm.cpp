@@ -81,12 +81,13 @@ View<T> matrixOf(const Desc<T> &d, int64_t b, bool transpose) {
   return transpose ? v.transposed() : v;
 }
 
-/// The reference: linalg's loop nest (i, j, k), accumulating in T.
+/// The reference: linalg's loop nest (i, j, k), accumulating in T (from 0
+/// instead of C's old value when `overwrite`).
 template <typename T>
-void gemmLoops(View<T> a, View<T> b, View<T> c) {
+void gemmLoops(View<T> a, View<T> b, View<T> c, bool overwrite) {
   for (int64_t i = 0; i < c.rows; ++i)
     for (int64_t j = 0; j < c.cols; ++j) {
-      T acc = c.at(i, j);
+      T acc = overwrite ? T(0) : c.at(i, j);
       for (int64_t k = 0; k < a.cols; ++k)
         acc += a.at(i, k) * b.at(k, j);
       c.at(i, j) = acc;
@@ -173,25 +174,27 @@ View<T> contiguous(const View<T> &v, std::vector<T> &storage) {
   return out;
 }
 
+// beta = 0 does not read C (CBLAS: "C need not be set on input").
 inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n,
                      int k, const float *a, int lda, const float *b, int ldb,
-                     float *c, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 1.0f, c,
-              ldc);
+                     float *c, int ldc, bool overwrite) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb,
+              overwrite ? 0.0f : 1.0f, c, ldc);
 }
 inline void blasGemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n,
                      int k, const double *a, int lda, const double *b, int ldb,
-                     double *c, int ldc) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 1.0, c,
-              ldc);
+                     double *c, int ldc, bool overwrite) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb,
+              overwrite ? 0.0 : 1.0, c, ldc);
 }
 
-/// C += A * B with BLAS, copying views it cannot read or write in place.
+/// C += A * B (C = A * B when `overwrite`) with BLAS, copying views it
+/// cannot read or write in place.
 template <typename T>
-void gemmBlas(View<T> a, View<T> b, View<T> c) {
+void gemmBlas(View<T> a, View<T> b, View<T> c, bool overwrite) {
   configureBlasThreads();
   if (c.rows > INT_MAX || c.cols > INT_MAX || a.cols > INT_MAX)
-    return gemmLoops(a, b, c);
+    return gemmLoops(a, b, c, overwrite);
   bool tc;
   int64_t ldc;
   std::vector<T> cCopy;
@@ -223,7 +226,7 @@ void gemmBlas(View<T> a, View<T> b, View<T> c) {
   }
   blasGemm(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
            int(cWork.rows), int(cWork.cols), int(a.cols), a.data, int(lda),
-           b.data, int(ldb), cWork.data, int(ldc));
+           b.data, int(ldb), cWork.data, int(ldc), overwrite);
   if (!cCopy.empty())
     for (int64_t i = 0; i < c.rows; ++i)
       for (int64_t j = 0; j < c.cols; ++j)
@@ -234,7 +237,8 @@ void gemmBlas(View<T> a, View<T> b, View<T> c) {
 template <typename T>
 std::string matmul(const dualpipe_unranked_memref *am,
                    const dualpipe_unranked_memref *bm,
-                   const dualpipe_unranked_memref *cm, bool ta, bool tb) {
+                   const dualpipe_unranked_memref *cm, bool ta, bool tb,
+                   bool overwrite) {
   Desc<T> a, b, c;
   if (!readDescriptor(am, a) || !readDescriptor(bm, b) ||
       !readDescriptor(cm, c))
@@ -252,20 +256,31 @@ std::string matmul(const dualpipe_unranked_memref *am,
            std::to_string(a0.cols) + ", op(B) " + std::to_string(b0.rows) +
            "x" + std::to_string(b0.cols) + ", C " + std::to_string(c0.rows) +
            "x" + std::to_string(c0.cols);
-  if (c0.rows == 0 || c0.cols == 0 || a0.cols == 0)
+  if (c0.rows == 0 || c0.cols == 0)
     return "";
+  if (a0.cols == 0) {
+    // An empty sum: C keeps its values, or is zero when overwritten.
+    if (overwrite)
+      for (int64_t i = 0; i < batch; ++i) {
+        View<T> cv = matrixOf(c, i, false);
+        for (int64_t r = 0; r < cv.rows; ++r)
+          for (int64_t q = 0; q < cv.cols; ++q)
+            cv.at(r, q) = T(0);
+      }
+    return "";
+  }
   bool blas = blasEnabled();
   for (int64_t i = 0; i < batch; ++i) {
     View<T> av = matrixOf(a, i, ta), bv = matrixOf(b, i, tb),
             cv = matrixOf(c, i, false);
 #if DUALPIPE_RT_HAVE_CBLAS
     if (blas) {
-      gemmBlas(av, bv, cv);
+      gemmBlas(av, bv, cv, overwrite);
       continue;
     }
 #endif
     (void)blas;
-    gemmLoops(av, bv, cv);
+    gemmLoops(av, bv, cv, overwrite);
   }
   return "";
 }
@@ -274,10 +289,10 @@ template <typename T>
 int32_t matmulEntry(const char *name, const dualpipe_unranked_memref *a,
                     const dualpipe_unranked_memref *b,
                     const dualpipe_unranked_memref *c, int32_t ta,
-                    int32_t tb) {
+                    int32_t tb, bool overwrite) {
   std::string error;
   try {
-    error = matmul<T>(a, b, c, ta != 0, tb != 0);
+    error = matmul<T>(a, b, c, ta != 0, tb != 0, overwrite);
   } catch (const std::exception &e) {
     error = std::string("internal error: ") + e.what();
   } catch (...) {
@@ -301,7 +316,23 @@ int32_t _mlir_ciface_dualpipe_rt_matmul_f32(const dualpipe_unranked_memref *a,
                                             int32_t transpose_a,
                                             int32_t transpose_b) {
   return matmulEntry<float>("dualpipe_rt_matmul_f32", a, b, c, transpose_a,
-                            transpose_b);
+                            transpose_b, /*overwrite=*/false);
+}
+
+int32_t _mlir_ciface_dualpipe_rt_matmul_into_f32(
+    const dualpipe_unranked_memref *a, const dualpipe_unranked_memref *b,
+    const dualpipe_unranked_memref *c, int32_t transpose_a,
+    int32_t transpose_b) {
+  return matmulEntry<float>("dualpipe_rt_matmul_into_f32", a, b, c,
+                            transpose_a, transpose_b, /*overwrite=*/true);
+}
+
+int32_t _mlir_ciface_dualpipe_rt_matmul_into_f64(
+    const dualpipe_unranked_memref *a, const dualpipe_unranked_memref *b,
+    const dualpipe_unranked_memref *c, int32_t transpose_a,
+    int32_t transpose_b) {
+  return matmulEntry<double>("dualpipe_rt_matmul_into_f64", a, b, c,
+                             transpose_a, transpose_b, /*overwrite=*/true);
 }
 
 int32_t _mlir_ciface_dualpipe_rt_matmul_f64(const dualpipe_unranked_memref *a,
@@ -310,7 +341,7 @@ int32_t _mlir_ciface_dualpipe_rt_matmul_f64(const dualpipe_unranked_memref *a,
                                             int32_t transpose_a,
                                             int32_t transpose_b) {
   return matmulEntry<double>("dualpipe_rt_matmul_f64", a, b, c, transpose_a,
-                             transpose_b);
+                             transpose_b, /*overwrite=*/false);
 }
 
 int32_t dualpipe_rt_gemm_use_blas(int32_t enable) {

@@ -1,5 +1,5 @@
 // RUN: dualpipe-opt %s --dualpipe-lower-gemm-to-runtime -split-input-file | FileCheck %s
-// RUN: dualpipe-opt %s --dualpipe-lower-gemm-to-runtime=contractions=false -split-input-file | FileCheck %s --check-prefix=OFF
+// RUN: dualpipe-opt %s --dualpipe-lower-gemm-to-runtime="contractions=false fold-fills=false" -split-input-file | FileCheck %s --check-prefix=OFF
 
 // Attention's scores: s[b, n, i, j] = sum_d q[b, i, n, d] k[b, j, n, d]
 // (batch b, n; m = i; n = j; k = d). One loop over b, views of the
@@ -124,4 +124,72 @@ func.func @kept(%x: memref<4x8xf32>, %y: memref<8x3xf32>, %z: memref<4x3xf32>,
     linalg.yield %r : i32
   }
   return
+}
+
+// -----
+
+// A zero fill of an allocated C right before the GEMM becomes the call's
+// beta = 0 (dualpipe_rt_matmul_into_*): no fill is left. Not when something
+// reads C in between, when the fill value is not +0.0, or when C is an
+// argument (the caller's buffer may alias another operand).
+// CHECK-LABEL: func.func @fills
+// CHECK-SAME: %[[X:[a-z0-9]+]]: memref<4x8xf32>, %[[Y:[a-z0-9]+]]: memref<8x3xf32>
+// CHECK: %[[Z:.*]] = memref.alloc() : memref<4x3xf32>
+// CHECK-NOT: linalg.fill
+// CHECK: call @dualpipe_rt_matmul_into_f32(
+// CHECK: %[[Z2:.*]] = memref.alloc() : memref<4x3xf32>
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%[[Z2]]
+// CHECK: memref.load %[[Z2]]
+// CHECK: call @dualpipe_rt_matmul_f32(
+// CHECK: %[[Z3:.*]] = memref.alloc() : memref<4x3xf32>
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%[[Z3]]
+// CHECK: call @dualpipe_rt_matmul_f32(
+// CHECK: linalg.fill
+// CHECK: call @dualpipe_rt_matmul_f32(
+// CHECK: return
+// OFF-LABEL: func.func @fills
+// OFF-COUNT-4: linalg.fill
+func.func @fills(%x: memref<4x8xf32>, %y: memref<8x3xf32>, %arg: memref<4x3xf32>) -> (memref<4x3xf32>, memref<4x3xf32>, memref<4x3xf32>, f32) {
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  %c0 = arith.constant 0 : index
+  %z = memref.alloc() : memref<4x3xf32>
+  linalg.fill ins(%zero : f32) outs(%z : memref<4x3xf32>)
+  linalg.matmul ins(%x, %y : memref<4x8xf32>, memref<8x3xf32>) outs(%z : memref<4x3xf32>)
+  %z2 = memref.alloc() : memref<4x3xf32>
+  linalg.fill ins(%zero : f32) outs(%z2 : memref<4x3xf32>)
+  %read = memref.load %z2[%c0, %c0] : memref<4x3xf32>
+  linalg.matmul ins(%x, %y : memref<4x8xf32>, memref<8x3xf32>) outs(%z2 : memref<4x3xf32>)
+  %z3 = memref.alloc() : memref<4x3xf32>
+  linalg.fill ins(%one : f32) outs(%z3 : memref<4x3xf32>)
+  linalg.matmul ins(%x, %y : memref<4x8xf32>, memref<8x3xf32>) outs(%z3 : memref<4x3xf32>)
+  linalg.fill ins(%zero : f32) outs(%arg : memref<4x3xf32>)
+  linalg.matmul ins(%x, %y : memref<4x8xf32>, memref<8x3xf32>) outs(%arg : memref<4x3xf32>)
+  return %z, %z2, %z3, %read : memref<4x3xf32>, memref<4x3xf32>, memref<4x3xf32>, f32
+}
+
+// -----
+
+// The attention contraction's zero-filled scores: every loop iteration's
+// call overwrites its slice, together all of C.
+#q = affine_map<(b, n, i, j, d) -> (b, i, n, d)>
+#k = affine_map<(b, n, i, j, d) -> (b, j, n, d)>
+#s = affine_map<(b, n, i, j, d) -> (b, n, i, j)>
+// CHECK-LABEL: func.func @zero_scores
+// CHECK-NOT: linalg.fill
+// CHECK: scf.for
+// CHECK: call @dualpipe_rt_matmul_into_f32(
+func.func @zero_scores(%q: memref<2x8x4x16xf32>, %k: memref<2x8x4x16xf32>) -> memref<2x4x8x8xf32> {
+  %zero = arith.constant 0.0 : f32
+  %s = memref.alloc() : memref<2x4x8x8xf32>
+  linalg.fill ins(%zero : f32) outs(%s : memref<2x4x8x8xf32>)
+  linalg.generic {indexing_maps = [#q, #k, #s],
+                  iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+      ins(%q, %k : memref<2x8x4x16xf32>, memref<2x8x4x16xf32>) outs(%s : memref<2x4x8x8xf32>) {
+  ^bb0(%a0: f32, %a1: f32, %a2: f32):
+    %p = arith.mulf %a0, %a1 : f32
+    %r = arith.addf %a2, %p : f32
+    linalg.yield %r : f32
+  }
+  return %s : memref<2x4x8x8xf32>
 }

@@ -1,5 +1,7 @@
-// RUN: dualpipe-opt %s --dualpipe-lower-gemm-to-runtime -split-input-file -verify-diagnostics | FileCheck %s
-// RUN: dualpipe-opt %s --dualpipe-lower-gemm-to-runtime=fold-transposes=false -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=NOFOLD
+// RUN: dualpipe-opt %s --dualpipe-lower-gemm-to-runtime=fold-fills=false -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: dualpipe-opt %s --dualpipe-lower-gemm-to-runtime="fold-transposes=false fold-fills=false" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=NOFOLD
+// The zero fills these functions start with are kept (fold-fills=false);
+// lower-gemm-contractions.mlir checks that fold.
 
 // CHECK: func.func private @dualpipe_rt_matmul_f32(memref<*xf32>, memref<*xf32>, memref<*xf32>, i32, i32) -> i32 attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @matmul

@@ -64,6 +64,10 @@ def DualPipeLowerGemmToRuntime
   let options = [
     Option<"foldTransposes", "fold-transposes", "bool", /*default=*/"true",
            "Fold a linalg.transpose feeding only the matmul into its flag">,
+    Option<"foldFills", "fold-fills", "bool", /*default=*/"true",
+           "cpu: a linalg.fill of +0.0 into C right before the GEMM (nothing "
+           "touching C in between, C allocated by the function) is erased "
+           "and the call overwrites C (dualpipe_rt_matmul_into_*, beta = 0)">,
     Option<"contractions", "contractions", "bool", /*default=*/"true",
            "cpu: also lower linalg.generic contractions (one m, n and k "
            "loop, any batch loops, permuted maps) to the GEMM call on views">,

@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -79,19 +80,25 @@ struct Case {
   Layout la, lb, lc;
 };
 
+/// C += op(A) op(B), or C = op(A) op(B) with `into` (the _into_ entries).
 template <typename T>
 int32_t callMatmul(Operand<T> &a, Operand<T> &b, Operand<T> &c, bool ta,
-                   bool tb) {
+                   bool tb, bool into = false) {
   if constexpr (std::is_same_v<T, float>)
-    return _mlir_ciface_dualpipe_rt_matmul_f32(&a.unranked, &b.unranked,
-                                               &c.unranked, ta, tb);
+    return into ? _mlir_ciface_dualpipe_rt_matmul_into_f32(
+                      &a.unranked, &b.unranked, &c.unranked, ta, tb)
+                : _mlir_ciface_dualpipe_rt_matmul_f32(&a.unranked, &b.unranked,
+                                                      &c.unranked, ta, tb);
   else
-    return _mlir_ciface_dualpipe_rt_matmul_f64(&a.unranked, &b.unranked,
-                                               &c.unranked, ta, tb);
+    return into ? _mlir_ciface_dualpipe_rt_matmul_into_f64(
+                      &a.unranked, &b.unranked, &c.unranked, ta, tb)
+                : _mlir_ciface_dualpipe_rt_matmul_f64(&a.unranked, &b.unranked,
+                                                      &c.unranked, ta, tb);
 }
 
+/// With `into`, C's view starts as NaN: the result must not read it.
 template <typename T>
-void runCase(const Case<T> &cs) {
+void runCase(const Case<T> &cs, bool into = false) {
   SCOPED_TRACE(std::string(cs.name) + " (" + dualpipe_rt_gemm_library() + ")");
   std::mt19937 rng(1234);
   int64_t ar = cs.ta ? cs.k : cs.m, ac = cs.ta ? cs.m : cs.k;
@@ -104,20 +111,27 @@ void runCase(const Case<T> &cs) {
                cs.lc.sj, rng);
   // The reference: C (non-zero, random) + op(A) op(B), a naive triple loop
   // in double; everything of C's buffer outside the view must stay.
+  int64_t nb0 = std::max<int64_t>(cs.batch, 1);
+  if (into)
+    for (int64_t p = 0; p < nb0; ++p)
+      for (int64_t i = 0; i < cs.m; ++i)
+        for (int64_t j = 0; j < cs.n; ++j)
+          c.storage[size_t(c.offset + p * c.sb + i * c.si + j * c.sj)] =
+              std::numeric_limits<T>::quiet_NaN();
   std::vector<T> before = c.storage;
   std::vector<double> want(before.begin(), before.end());
   int64_t nb = std::max<int64_t>(cs.batch, 1);
   for (int64_t p = 0; p < nb; ++p)
     for (int64_t i = 0; i < cs.m; ++i)
       for (int64_t j = 0; j < cs.n; ++j) {
-        double acc = c.at(p, i, j);
+        double acc = into ? 0.0 : double(c.at(p, i, j));
         for (int64_t q = 0; q < cs.k; ++q)
           acc += double(cs.ta ? a.at(p, q, i) : a.at(p, i, q)) *
                  double(cs.tb ? b.at(p, j, q) : b.at(p, q, j));
         want[size_t(c.offset + p * c.sb + i * c.si + j * c.sj)] = acc;
       }
   std::vector<T> aBefore = a.storage, bBefore = b.storage;
-  ASSERT_EQ(callMatmul(a, b, c, cs.ta, cs.tb), 0)
+  ASSERT_EQ(callMatmul(a, b, c, cs.ta, cs.tb, into), 0)
       << (dualpipe_rt_last_error() ? dualpipe_rt_last_error() : "");
   double tol = std::is_same_v<T, float> ? 1e-5 * (cs.k + 1) : 1e-12 * (cs.k + 1);
   for (size_t x = 0; x < c.storage.size(); ++x)
@@ -177,6 +191,29 @@ TEST(Gemm, F32MatchesNaiveLoop) {
 TEST(Gemm, F64MatchesNaiveLoop) {
   for (const auto &cs : cases<double>())
     runCase(cs);
+}
+
+TEST(Gemm, IntoOverwritesWithoutReadingC) {
+  for (const auto &cs : cases<float>())
+    runCase(cs, /*into=*/true);
+  for (const auto &cs : cases<double>())
+    runCase(cs, /*into=*/true);
+}
+
+TEST(Gemm, PortableLoopIntoOverwritesWithoutReadingC) {
+  BlasMode loops(0);
+  for (const auto &cs : cases<float>())
+    runCase(cs, /*into=*/true);
+}
+
+TEST(Gemm, IntoWithAnEmptySumIsZero) {
+  std::mt19937 rng(7);
+  Operand<float> a(0, 4, 0, 0, 0, 1, 1, rng), b(0, 0, 3, 0, 0, 3, 1, rng);
+  Operand<float> c(0, 4, 3, 0, 0, 3, 1, rng);
+  std::vector<float> before = c.storage;
+  EXPECT_EQ(callMatmul(a, b, c, false, false, /*into=*/true), 0);
+  for (size_t x = 0; x < c.storage.size(); ++x)
+    EXPECT_EQ(c.storage[x], x < 12 ? 0.0f : before[x]) << "element " << x;
 }
 
 TEST(Gemm, PortableLoopMatchesNaiveLoop) {

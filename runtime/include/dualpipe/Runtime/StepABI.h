@@ -173,6 +173,18 @@ DUALPIPE_RT_EXPORT int32_t _mlir_ciface_dualpipe_rt_matmul_f64(
     const dualpipe_unranked_memref *c, int32_t transpose_a,
     int32_t transpose_b);
 
+/* C = op(A) * op(B) (beta = 0: C's old contents are not read), otherwise as
+ * above: what a linalg.fill of zero followed by the matmul computes, without
+ * the fill (--dualpipe-lower-gemm-to-runtime folds the fill into the call). */
+DUALPIPE_RT_EXPORT int32_t _mlir_ciface_dualpipe_rt_matmul_into_f32(
+    const dualpipe_unranked_memref *a, const dualpipe_unranked_memref *b,
+    const dualpipe_unranked_memref *c, int32_t transpose_a,
+    int32_t transpose_b);
+DUALPIPE_RT_EXPORT int32_t _mlir_ciface_dualpipe_rt_matmul_into_f64(
+    const dualpipe_unranked_memref *a, const dualpipe_unranked_memref *b,
+    const dualpipe_unranked_memref *c, int32_t transpose_a,
+    int32_t transpose_b);
+
 /*--- Stream forms (the cuda target; GPU buffers) ------------------------------*/
 
 /* Non-zero when the calling thread's world queues transfers on GPU streams
