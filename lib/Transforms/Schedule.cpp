@@ -13,6 +13,8 @@
 #include "dualpipe/Schedule/TextForm.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 namespace dualpipe {
 #define GEN_PASS_DEF_DUALPIPESCHEDULE
@@ -72,6 +74,50 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
              << numRanks << " ranks has " << generated->numStages
              << " stages, but the pipeline has " << pipeline.getNumStages();
     return std::move(*generated);
+  }
+
+
+  /// A user-supplied schedule (schedule=FILE.csv): read under the
+  /// pipeline's placement, checked against its ranks, stages and M, and
+  /// validated (readScheduleForCompile); its own non-compute actions, if
+  /// any, are dropped after validation (--dualpipe-insert-comm places the
+  /// step's messages).
+  FailureOr<sched::Schedule> readFile(PipelineOp pipeline, StringRef path,
+                                      int64_t numRanks) {
+    std::string error;
+    std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(path, &error);
+    if (!file)
+      return pipeline.emitError()
+             << "schedule=" << this->schedule.getValue()
+             << ": cannot read the schedule file: " << error;
+    sched::CompileScheduleRequest request;
+    request.numRanks = static_cast<int>(numRanks);
+    request.numMicrobatches = static_cast<int>(microbatches.getValue());
+    request.placement = toEngine(pipeline.getPlacement());
+    sched::Expected<sched::Schedule> s =
+        sched::readScheduleForCompile(file->getBuffer().str(), request);
+    if (!s)
+      return pipeline.emitError() << path << ": " << s.error().message;
+    sched::Placement want = placementOf(pipeline, microbatches.getValue());
+    bool same = s->numStages == want.numStages &&
+                s->stageToRank == want.stageToRank &&
+                s->pipelines.size() == want.pipelines.size();
+    for (size_t p = 0; same && p < want.pipelines.size(); ++p)
+      same = s->pipelines[p].stages == want.pipelines[p].stages &&
+             s->pipelines[p].firstMicrobatch ==
+                 want.pipelines[p].firstMicrobatch &&
+             s->pipelines[p].numMicrobatches ==
+                 want.pipelines[p].numMicrobatches;
+    if (!same)
+      return pipeline.emitError()
+             << path << ": the file's schedule has " << s->numStages
+             << " stages placed '"
+             << sched::placementName(toEngine(pipeline.getPlacement()))
+             << "', but the pipeline has " << want.numStages
+             << "; partition the model into the file's stages "
+                "(--dualpipe-partition=\"stages=... placement=...\")";
+    s->comms.clear();
+    return std::move(*s);
   }
 
   /// `auto`: the engine's chooseAuto (the one dualpipe-sched uses) among
@@ -158,14 +204,18 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
     }
 
     FailureOr<sched::Schedule> schedule = failure();
-    if (this->schedule.getValue() == "auto") {
+    if (std::optional<std::string> path =
+            sched::scheduleFilePath(this->schedule.getValue())) {
+      schedule = readFile(pipeline, *path, numRanks);
+    } else if (this->schedule.getValue() == "auto") {
       schedule = chooseAuto(pipeline, numRanks);
     } else {
       auto kind = sched::parseScheduleName(this->schedule);
       if (!kind) {
         pipeline.emitError() << "unknown schedule '" << this->schedule.getValue()
                              << "'; use dualpipe, dualpipev, 1f1b, zb1p, zbv, "
-                                "gpipe, interleaved or auto";
+                                "gpipe, interleaved or auto, or a schedule "
+                                "file FILE.csv (file:PATH)";
         return signalPassFailure();
       }
       schedule = generateFor(pipeline, *kind, numRanks);

@@ -116,10 +116,20 @@ def DualPipeSchedule : Pass<"dualpipe-schedule", "::mlir::ModuleOp"> {
     `dualpipe`; dualpipev and zbv need `dualpipev`; interleaved needs
     `interleaved`. `auto` simulates every schedule that fits the placement
     (F=1, B=2, W=1, F&B=3 per stage) and keeps the fastest, saying why.
+
+    `schedule=FILE.csv` (or `schedule=file:PATH`) compiles a user-supplied
+    schedule in PyTorch's action grammar, compute-only or compute+comms
+    (docs/schedules/README.md, "Compiling a schedule file"): the file is
+    read under the pipeline's placement, must have one line per rank and
+    cover micro-batches 0..M-1 on the pipeline's stages, and must pass the
+    validator under the posted comm model (so one that would deadlock is
+    refused). Its kind is `custom`; its own SEND/RECV actions are checked,
+    then --dualpipe-insert-comm places the step's messages.
   }];
   let options = [
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
-           "dualpipe, dualpipev, 1f1b, zb1p, zbv, gpipe, interleaved or auto">,
+           "dualpipe, dualpipev, 1f1b, zb1p, zbv, gpipe, interleaved, auto, "
+           "or a schedule file FILE.csv / file:PATH">,
     Option<"ranks", "ranks", "int64_t", /*default=*/"0",
            "Number of ranks (0: the pipeline's)">,
     Option<"microbatches", "microbatches", "int64_t", /*default=*/"0",
