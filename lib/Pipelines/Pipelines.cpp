@@ -297,6 +297,8 @@ void addPartition(PipelineBuilder &b, const StepOptions &o) {
   // The dualpipe/dualpipev cuts are simulated under the step's schedule.
   partition.microbatches = o.microbatches;
   partition.memoryBudget = o.memoryBudget;
+  // Per-stage costs on the stage functions, for the schedule's auto.
+  partition.stageCosts = true;
   b.add(createDualPipePartition(partition));
 }
 
@@ -312,6 +314,7 @@ void addSchedule(PipelineBuilder &b, const StepOptions &o) {
   schedule.schedule = o.schedule;
   schedule.microbatches = o.microbatches;
   schedule.emit = o.scheduleCsv;
+  schedule.memoryBudget = o.memoryBudget;
   b.add(createDualPipeSchedule(schedule));
 }
 

@@ -78,6 +78,11 @@ def DualPipePartition : Pass<"dualpipe-partition", "::mlir::ModuleOp"> {
     Option<"memoryBudget", "memory-budget", "int64_t", /*default=*/"0",
            "Per-rank bytes (parameters, gradients, peak live activations) "
            "the dualpipe/dualpipev cuts must fit (0: no budget)">,
+    Option<"stageCosts", "stage-costs", "bool", /*default=*/"false",
+           "Write the cost model's figures of each stage on its function "
+           "(dualpipe.stage_cost: forward seconds, activation and parameter "
+           "bytes), for --dualpipe-schedule's auto (costs the model even "
+           "when the cut is at the markers)">,
   ];
   let dependentDialects = ["::dualpipe::DualPipeDialect", "::mlir::func::FuncDialect"];
 }
@@ -115,7 +120,12 @@ def DualPipeSchedule : Pass<"dualpipe-schedule", "::mlir::ModuleOp"> {
     and gpipe need `linear` with one stage per rank; dualpipe needs
     `dualpipe`; dualpipev and zbv need `dualpipev`; interleaved needs
     `interleaved`. `auto` simulates every schedule that fits the placement
-    (F=1, B=2, W=1, F&B=3 per stage) and keeps the fastest, saying why.
+    and keeps the fastest, saying why: under the partition's per-stage
+    costs when every stage function has a `dualpipe.stage_cost`
+    (--dualpipe-partition="stage-costs=1"; F = its forward time, B = 2F,
+    W = F, a pair F + B; memory = its parameters and their gradients plus
+    its saved activations, bounded by memory-budget), else at F=1, B=2,
+    W=1, F&B=3 per stage.
 
     `schedule=FILE.csv` (or `schedule=file:PATH`) compiles a user-supplied
     schedule in PyTorch's action grammar, compute-only or compute+comms
@@ -137,6 +147,10 @@ def DualPipeSchedule : Pass<"dualpipe-schedule", "::mlir::ModuleOp"> {
     Option<"emit", "emit", "std::string", /*default=*/"\"\"",
            "Also write the schedule as CSV (the grammar of "
            "docs/schedules/contract.md) to this file">,
+    Option<"memoryBudget", "memory-budget", "int64_t", /*default=*/"0",
+           "auto: per-rank bytes (parameters and their gradients plus the "
+           "peak of live activations) a candidate must fit; needs the "
+           "stages' dualpipe.stage_cost (0: no budget)">,
   ];
   let dependentDialects = ["::dualpipe::DualPipeDialect"];
 }
