@@ -20,6 +20,13 @@
 // The same with file:PATH, and through insert-comm and verify.
 // RUN: dualpipe-opt %S/Inputs/mlp4.mlir --dualpipe-partition --dualpipe-autodiff="microbatches=8 loss=mse" --dualpipe-schedule="schedule=file:%S/Inputs/schedule-file-1f1b-n4-m8.csv microbatches=8" --dualpipe-insert-comm --dualpipe-verify -o /dev/null
 
+// The registered training chain takes the file the same way, checked
+// against its ranks before any pass runs.
+// RUN: dualpipe-opt %S/Inputs/mlp4.mlir --dualpipe-train-cpu="schedule=%S/Inputs/schedule-file-1f1b-n4-m8.csv ranks=4 microbatches=8 loss=mse stop-after=schedule" | FileCheck %s --check-prefix=TRAIN
+// TRAIN: dualpipe.schedule "custom" ranks 4 microbatches 8 {
+// RUN: not dualpipe-opt %S/Inputs/mlp4.mlir --dualpipe-train-cpu="schedule=%S/Inputs/schedule-file-1f1b-n4-m8.csv ranks=2 microbatches=8 loss=mse" -o /dev/null 2>&1 | FileCheck %s --check-prefix=TRAIN-RANKS
+// TRAIN-RANKS: error: dualpipe-train-cpu: {{.*}}schedule-file-1f1b-n4-m8.csv: the file has 4 lines (one per rank), but the step has 2 ranks (--ranks=2)
+
 // A 2-rank file on the 2-stage pipeline below placed dualpipev (one rank,
 // two stages in a V), and with more micro-batches than the file covers.
 // RUN: dualpipe-opt %s --dualpipe-partition="placement=dualpipev" --dualpipe-schedule="schedule=%S/Inputs/schedule-file-1f1b-n2-m2.csv microbatches=2" -verify-diagnostics -o /dev/null
