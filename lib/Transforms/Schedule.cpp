@@ -77,7 +77,6 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
     return std::move(*generated);
   }
 
-
   /// A user-supplied schedule (schedule=FILE.csv): read under the
   /// pipeline's placement, checked against its ranks, stages and M, and
   /// validated (readScheduleForCompile); its own non-compute actions, if
@@ -155,9 +154,9 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
     request.numMicrobatches = static_cast<int>(microbatches.getValue());
     request.chunks = static_cast<int>(
         std::max<int64_t>(1, pipeline.getNumStages() / numRanks));
-    std::optional<sched::CostModel> measured = partitionCosts(pipeline);
-    if (measured) {
-      request.cost = std::move(*measured);
+    std::optional<sched::CostModel> partitioned = partitionCosts(pipeline);
+    if (partitioned) {
+      request.cost = std::move(*partitioned);
       request.memoryBudget = double(memoryBudget.getValue());
     } else {
       if (memoryBudget > 0)
@@ -194,12 +193,12 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
     for (const sched::AutoCandidate &c : choice->candidates) {
       why += std::string(sched::scheduleName(c.kind)) + " " +
              sched::formatNumber(c.stepTime);
-      if (measured)
+      if (partitioned)
         why += " us, peak " + sched::formatNumber(c.peakMemory) + " B" +
                (c.fits ? "" : " (over budget)");
       why += "; ";
     }
-    if (measured) {
+    if (partitioned) {
       std::string costs;
       for (size_t t = 0; t < request.cost.perStage.size(); ++t)
         costs += (t ? "," : "") + sched::formatNumber(request.cost.perStage[t].f);
