@@ -400,34 +400,73 @@ dualpipe::solveStepTime(const StepTimeProblem &problem, std::string *whyNot) {
         seeds.push_back(b);
         return false;
       });
+    // Each seed gets an equal share of the evaluation budget, so the
+    // result does not depend on the machine or its load.
+    int64_t share = problem.maxLocalSimulations > 0
+                        ? std::max<int64_t>(1, problem.maxLocalSimulations /
+                                                   int64_t(seeds.size()))
+                        : INT64_MAX;
     for (const std::vector<int64_t> &seed : seeds) {
       StepTimeEval cur = cx.evaluate(seed);
-      ++sol.simulations;
-      for (int64_t round = 0; round < problem.maxRounds; ++round) {
+      int64_t used = 1;
+      bool spent = false;
+      // Tries cut k at position c; true if it became the current cut.
+      auto tryMove = [&](int64_t k, int64_t c) {
+        std::vector<int64_t> b = cur.bounds;
+        if (c <= b[k - 1] || c >= b[k + 1] || c == b[k] ||
+            !cx.stageOk(b[k - 1], c) || !cx.stageOk(c, b[k + 1]))
+          return false;
+        b[k] = c;
+        if (cx.lowerBound(b) > cur.stepTime * (1 + kRelTie))
+          return false;
+        if (used >= share) {
+          spent = true;
+          return false;
+        }
+        StepTimeEval e = cx.evaluate(b);
+        ++used;
+        if (cx.fits(e) && (!cx.fits(cur) || better(e, cur))) {
+          cur = std::move(e);
+          return true;
+        }
+        return false;
+      };
+      for (int64_t round = 0; round < problem.maxRounds && !spent; ++round) {
         bool improved = false;
-        for (int64_t k = 1; k < cx.K; ++k) {
+        for (int64_t k = 1; k < cx.K && !spent; ++k) {
           if (cx.mand[cur.bounds[k]])
             continue;
-          std::vector<int64_t> b = cur.bounds;
-          for (int64_t c = cur.bounds[k - 1] + 1; c < cur.bounds[k + 1]; ++c) {
-            if (c == cur.bounds[k] || !cx.stageOk(b[k - 1], c) ||
-                !cx.stageOk(c, b[k + 1]))
-              continue;
-            b[k] = c;
-            if (cx.lowerBound(b) > cur.stepTime * (1 + kRelTie))
-              continue;
-            StepTimeEval e = cx.evaluate(b);
-            ++sol.simulations;
-            if (cx.fits(e) && (!cx.fits(cur) || better(e, cur))) {
-              cur = e;
-              improved = true;
+          if (problem.everyPosition) {
+            int64_t lo = cur.bounds[k - 1] + 1, hi = cur.bounds[k + 1];
+            for (int64_t c = lo; c < hi && !spent; ++c)
+              improved |= tryMove(k, c);
+            continue;
+          }
+          // Pattern search: steps of 1, 2, 4, ... units either way from
+          // the cut, moving as soon as one improves and going on in that
+          // direction (O(log(stage)) simulations a cut, not O(stage)).
+          for (int dir : {+1, -1}) {
+            bool moved = true;
+            while (moved && !spent) {
+              moved = false;
+              int64_t span = dir > 0 ? cur.bounds[k + 1] - cur.bounds[k]
+                                     : cur.bounds[k] - cur.bounds[k - 1];
+              std::vector<int64_t> steps;
+              for (int64_t d = 1; d < span; d *= 2)
+                steps.push_back(d);
+              // Largest first: the first improvement is the longest move.
+              for (auto it = steps.rbegin(); it != steps.rend() && !moved; ++it)
+                moved = tryMove(k, cur.bounds[k] + dir * *it);
+              improved |= moved;
             }
           }
         }
         if (!improved)
           break;
       }
-      --sol.simulations;
+      sol.simulations += used - 1;
+      if (spent)
+        sol.search = "local-budget";
       consider(cur);
     }
   }

@@ -192,7 +192,7 @@ FailureOr<mf::Manifest> trainingManifest(ModuleOp module,
   mf::Manifest m;
   describePipeline(m, pipe, step.target);
   m.mode = "train";
-  m.schedule = step.schedule;
+  m.schedule = step.scheduleLabel();
   m.stages = step.numStages();
   m.microbatches = step.microbatches;
   if (step.reference)

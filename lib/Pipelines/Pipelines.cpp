@@ -21,7 +21,11 @@
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Transforms/Passes.h"
+#include "dualpipe/Schedule/TextForm.h"
+
+#include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -142,6 +146,8 @@ std::optional<OptimizerSpec> OptimizerSpec::parse(StringRef text,
 }
 
 std::string StepOptions::placement() const {
+  if (!schedulePlacement.empty())
+    return schedulePlacement;
   if (schedule == "dualpipe")
     return "dualpipe";
   if (schedule == "dualpipev" || schedule == "zbv")
@@ -168,7 +174,65 @@ StepOptions StepOptions::referenceStep() const {
   r.entryPrefix = "dualpipe_reference_rank";
   r.scheduleCsv.clear();
   r.memoryReport.clear();
+  r.schedulePlacement.clear();
   return r;
+}
+
+std::optional<std::string> StepOptions::scheduleFile() const {
+  return sched::scheduleFilePath(schedule);
+}
+
+std::string StepOptions::scheduleLabel() const {
+  return scheduleFile() ? "custom" : schedule;
+}
+
+bool resolveScheduleFile(StepOptions &o, const std::string &placement,
+                         std::string &error) {
+  std::optional<std::string> path = o.scheduleFile();
+  if (!path)
+    return true;
+  std::string why;
+  std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(*path, &why);
+  if (!file) {
+    error = "--schedule=" + o.schedule + ": cannot read the schedule file: " +
+            why;
+    return false;
+  }
+  sched::CompileScheduleRequest request;
+  request.numRanks = static_cast<int>(o.ranks);
+  request.numMicrobatches = static_cast<int>(o.microbatches);
+  if (!placement.empty()) {
+    request.placement = sched::parsePlacementName(placement);
+    if (!request.placement) {
+      error = "--placement=" + placement +
+              " is not one of linear, interleaved, dualpipe, dualpipev";
+      return false;
+    }
+  }
+  sched::PlacementKind found;
+  sched::Expected<sched::Schedule> s = sched::readScheduleForCompile(
+      file->getBuffer().str(), request, &found);
+  if (!s) {
+    error = *path + ": " + s.error().message;
+    if (!request.placement &&
+        s.error().message.find("placement") != std::string::npos)
+      error += "\n(dualpipe-compile infers the placement from the file's stage "
+               "numbering; state it with --placement=linear, interleaved, "
+               "dualpipe or dualpipev)";
+    return false;
+  }
+  int64_t stages = found == sched::PlacementKind::DualPipe ? o.ranks
+                                                           : s->numStages;
+  if (o.stages && o.stages != stages) {
+    error = *path + ": --stages=" + std::to_string(o.stages) +
+            " was asked for, but the file's schedule (placement " +
+            sched::placementName(found) + ") has " + std::to_string(stages) +
+            " stage functions; leave --stages out";
+    return false;
+  }
+  o.stages = stages;
+  o.schedulePlacement = sched::placementName(found);
+  return true;
 }
 
 //===----------------------------------------------------------------------===//
@@ -233,6 +297,8 @@ void addPartition(PipelineBuilder &b, const StepOptions &o) {
   // The dualpipe/dualpipev cuts are simulated under the step's schedule.
   partition.microbatches = o.microbatches;
   partition.memoryBudget = o.memoryBudget;
+  // Per-stage costs on the stage functions, for the schedule's auto.
+  partition.stageCosts = true;
   b.add(createDualPipePartition(partition));
 }
 
@@ -248,6 +314,7 @@ void addSchedule(PipelineBuilder &b, const StepOptions &o) {
   schedule.schedule = o.schedule;
   schedule.microbatches = o.microbatches;
   schedule.emit = o.scheduleCsv;
+  schedule.memoryBudget = o.memoryBudget;
   b.add(createDualPipeSchedule(schedule));
 }
 

@@ -19,7 +19,8 @@ namespace {
 struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
   Option<std::string> schedule{
       *this, "schedule",
-      llvm::cl::desc("Schedule name (as --dualpipe-schedule), or auto"),
+      llvm::cl::desc("Schedule name (as --dualpipe-schedule), auto, or a "
+                     "schedule file FILE.csv"),
       llvm::cl::init("1f1b")};
   Option<int64_t> ranks{*this, "ranks", llvm::cl::desc("Ranks (N)"),
                         llvm::cl::init(2)};
@@ -70,8 +71,10 @@ LogicalResult buildTrain(OpPassManager &pm, const TrainPipelineOptions &o,
   step.device = o.device;
   step.target = target;
   step.entryPrefix = o.prefix;
+  std::string message;
+  if (!resolveScheduleFile(step, "", message))
+    return error("dualpipe-train-" + targetName(target) + ": " + message);
   if (!o.optimizer.empty()) {
-    std::string message;
     step.optimizer = OptimizerSpec::parse(o.optimizer, message);
     if (!step.optimizer)
       return error("dualpipe-train-" + targetName(target) + ": " + message);

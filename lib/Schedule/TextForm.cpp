@@ -2,6 +2,8 @@
 
 #include "dualpipe/Schedule/TextForm.h"
 
+#include "dualpipe/Schedule/Validator.h"
+
 #include <algorithm>
 #include <climits>
 #include <set>
@@ -478,6 +480,121 @@ Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &opts) {
   if (anyComm)
     s.comms = std::move(comms);
   return s;
+}
+
+std::optional<std::string> scheduleFilePath(const std::string &value) {
+  if (value.rfind("file:", 0) == 0)
+    return value.substr(5);
+  if (value.size() > 4 && value.compare(value.size() - 4, 4, ".csv") == 0)
+    return value;
+  return std::nullopt;
+}
+
+Expected<PlacementKind> placementOfSchedule(const Schedule &s) {
+  const int n = s.numRanks, S = s.numStages, m = s.numMicrobatches;
+  auto onePipeline = [&]() {
+    if (s.pipelines.size() != 1 || s.pipelines[0].firstMicrobatch != 0 ||
+        s.pipelines[0].numMicrobatches != m ||
+        static_cast<int>(s.pipelines[0].stages.size()) != S)
+      return false;
+    for (int st = 0; st < S; ++st)
+      if (s.pipelines[0].stages[st] != st)
+        return false;
+    return true;
+  };
+  auto mapIs = [&](PlacementKind kind) {
+    if (static_cast<int>(s.stageToRank.size()) != S)
+      return false;
+    for (int st = 0; st < S; ++st)
+      if (s.stageToRank[st] != rankOfStage(kind, st, S, n))
+        return false;
+    return true;
+  };
+  if (n >= 1 && S >= n && mapIs(PlacementKind::Linear) && onePipeline())
+    return PlacementKind::Linear;
+  if (n >= 1 && S % n == 0 && mapIs(PlacementKind::Interleaved) && onePipeline())
+    return PlacementKind::Interleaved;
+  if (S == 2 * n && mapIs(PlacementKind::DualPipe) && s.pipelines.size() == 2) {
+    const Pipeline &a = s.pipelines[0], &b = s.pipelines[1];
+    bool split = a.firstMicrobatch == 0 && a.numMicrobatches == m / 2 &&
+                 b.firstMicrobatch == m / 2 && b.numMicrobatches == m - m / 2;
+    if (!split)
+      return Error{"the file has DualPipe's two pipelines, but pipeline A (stages 0.." +
+                   str(n - 1) + ") carries micro-batches " + str(a.firstMicrobatch) + ".." +
+                   str(a.firstMicrobatch + a.numMicrobatches - 1) +
+                   " and pipeline B micro-batches " + str(b.firstMicrobatch) + ".." +
+                   str(b.firstMicrobatch + b.numMicrobatches - 1) +
+                   "; the compiled DualPipe placement sends micro-batches 0.." +
+                   str(m / 2 - 1) + " through A and " + str(m / 2) + ".." + str(m - 1) +
+                   " through B (as dualpipe-sched --schedule=dualpipe writes them)"};
+    return PlacementKind::DualPipe;
+  }
+  if (S == 2 * n && mapIs(PlacementKind::DualPipeV) && onePipeline())
+    return PlacementKind::DualPipeV;
+  std::string map;
+  for (int st = 0; st < S && st < 16; ++st)
+    map += (st ? ", " : "") + str(st) + "->" +
+           str(st < static_cast<int>(s.stageToRank.size()) ? s.stageToRank[st] : -1);
+  if (S > 16)
+    map += ", ...";
+  return Error{"the file places its " + str(S) + " stages on " + str(n) +
+               " ranks as stage->rank " + map +
+               ", which is none of the compiled placements: linear (stage s on rank "
+               "s*N/S), interleaved (s mod N), dualpipe (2N stages: s < N on s, N+s on "
+               "N-1-s) or dualpipev (2N stages: s on min(s, 2N-1-s)); renumber the stages "
+               "to one of them"};
+}
+
+Expected<Schedule> readScheduleForCompile(const std::string &text,
+                                          const CompileScheduleRequest &request,
+                                          PlacementKind *placementOut) {
+  ParseOptions po;
+  if (request.placement) {
+    switch (*request.placement) {
+    case PlacementKind::Linear:
+      po.kind = ScheduleKind::OneFOneB;
+      break;
+    case PlacementKind::Interleaved:
+      po.kind = ScheduleKind::Interleaved1F1B;
+      break;
+    case PlacementKind::DualPipe:
+      po.kind = ScheduleKind::DualPipe;
+      break;
+    case PlacementKind::DualPipeV:
+      po.kind = ScheduleKind::DualPipeV;
+      break;
+    }
+  }
+  Expected<Schedule> parsed = parseCSV(text, po);
+  if (!parsed)
+    return parsed.error();
+  Schedule &s = *parsed;
+  s.kind = ScheduleKind::Custom;
+  if (s.numRanks != request.numRanks)
+    return Error{"the file has " + str(s.numRanks) + " line" +
+                 (s.numRanks == 1 ? "" : "s") + " (one per rank), but the step has " +
+                 str(request.numRanks) + " ranks (--ranks=" + str(request.numRanks) +
+                 "); write one line per rank, rank 0 first"};
+  if (s.numMicrobatches != request.numMicrobatches)
+    return Error{"the file's actions name micro-batches 0.." + str(s.numMicrobatches - 1) +
+                 " (" + str(s.numMicrobatches) + "), but the step has " +
+                 str(request.numMicrobatches) + " (--microbatches=" +
+                 str(request.numMicrobatches) +
+                 "); every micro-batch 0..M-1 needs its forward and backward actions"};
+  Expected<PlacementKind> placement = placementOfSchedule(s);
+  if (!placement)
+    return placement.error();
+  if (request.placement && *placement != *request.placement)
+    return Error{std::string("the file was read under placement '") +
+                 placementName(*request.placement) + "' but its stages follow '" +
+                 placementName(*placement) + "'"};
+  ValidationReport report = validate(s);
+  if (!report.ok())
+    return Error{"the schedule is not valid under the posted comm model the compiled "
+                 "step runs under:\n" + report.str(s, 5)};
+  if (placementOut)
+    *placementOut = *placement;
+  return std::move(s);
 }
 
 } // namespace dualpipe::sched

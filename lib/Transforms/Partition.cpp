@@ -813,7 +813,7 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
     std::string reportFile = !report.empty() ? std::string(report)
                                              : std::string(reportFlag);
     std::optional<ModelCost> cost;
-    if (solve || !reportFile.empty()) {
+    if (solve || !reportFile.empty() || stageCosts) {
       std::optional<DeviceProfile> profile = lookupDeviceProfile(device);
       if (!profile) {
         model.emitError() << "unknown device profile '" << device
@@ -868,6 +868,28 @@ struct PartitionPass : impl::DualPipePartitionBase<PartitionPass> {
     for (int64_t s = 0; s < numStages; ++s) {
       fns.push_back(buildStage(model, cut, s, builder));
       builder.setInsertionPointAfter(fns.back());
+    }
+
+    // The cost model's figures per stage, for the schedule's auto.
+    if (stageCosts) {
+      StageLoads loads = computeStageLoads(*cost, cut);
+      MLIRContext *ctx = module.getContext();
+      for (int64_t s = 0; s < numStages; ++s) {
+        int64_t paramBytes = 0;
+        for (BlockArgument a : cut.argsUsed[s])
+          if (model.getArgAttrOfType<StringAttr>(a.getArgNumber(), kParamAttr))
+            paramBytes += cost->argBytes(a.getArgNumber());
+        NamedAttribute fields[] = {
+            builder.getNamedAttr(
+                "activation_bytes",
+                builder.getI64IntegerAttr(int64_t(loads.activation[s]))),
+            builder.getNamedAttr("forward_s",
+                                 builder.getF64FloatAttr(loads.time[s])),
+            builder.getNamedAttr("parameter_bytes",
+                                 builder.getI64IntegerAttr(paramBytes)),
+        };
+        fns[s]->setAttr(kStageCostAttr, DictionaryAttr::get(ctx, fields));
+      }
     }
 
     SmallVector<Attribute> refs;

@@ -9,10 +9,13 @@
 
 #include "dualpipe/Schedule/Analysis.h"
 #include "dualpipe/Schedule/Generators.h"
+#include "dualpipe/Schedule/Render.h"
 #include "dualpipe/Schedule/Simulator.h"
 #include "dualpipe/Schedule/TextForm.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 namespace dualpipe {
 #define GEN_PASS_DEF_DUALPIPESCHEDULE
@@ -74,17 +77,97 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
     return std::move(*generated);
   }
 
+  /// A user-supplied schedule (schedule=FILE.csv): read under the
+  /// pipeline's placement, checked against its ranks, stages and M, and
+  /// validated (readScheduleForCompile); its own non-compute actions, if
+  /// any, are dropped after validation (--dualpipe-insert-comm places the
+  /// step's messages).
+  FailureOr<sched::Schedule> readFile(PipelineOp pipeline, StringRef path,
+                                      int64_t numRanks) {
+    std::string error;
+    std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(path, &error);
+    if (!file)
+      return pipeline.emitError()
+             << "schedule=" << this->schedule.getValue()
+             << ": cannot read the schedule file: " << error;
+    sched::CompileScheduleRequest request;
+    request.numRanks = static_cast<int>(numRanks);
+    request.numMicrobatches = static_cast<int>(microbatches.getValue());
+    request.placement = toEngine(pipeline.getPlacement());
+    sched::Expected<sched::Schedule> s =
+        sched::readScheduleForCompile(file->getBuffer().str(), request);
+    if (!s)
+      return pipeline.emitError() << path << ": " << s.error().message;
+    sched::Placement want = placementOf(pipeline, microbatches.getValue());
+    bool same = s->numStages == want.numStages &&
+                s->stageToRank == want.stageToRank &&
+                s->pipelines.size() == want.pipelines.size();
+    for (size_t p = 0; same && p < want.pipelines.size(); ++p)
+      same = s->pipelines[p].stages == want.pipelines[p].stages &&
+             s->pipelines[p].firstMicrobatch ==
+                 want.pipelines[p].firstMicrobatch &&
+             s->pipelines[p].numMicrobatches ==
+                 want.pipelines[p].numMicrobatches;
+    if (!same)
+      return pipeline.emitError()
+             << path << ": the file's schedule has " << s->numStages
+             << " stages placed '"
+             << sched::placementName(toEngine(pipeline.getPlacement()))
+             << "', but the pipeline has " << want.numStages
+             << "; partition the model into the file's stages "
+                "(--dualpipe-partition=\"stages=... placement=...\")";
+    s->comms.clear();
+    return std::move(*s);
+  }
+
+  /// The partition's per-stage costs (dualpipe.stage_cost on every stage
+  /// function), in microseconds and bytes; nullopt when a stage has none.
+  std::optional<sched::CostModel> partitionCosts(PipelineOp pipeline) {
+    sched::CostModel cost;
+    cost.fb = -1; // a pair runs its halves one after the other
+    for (int64_t t = 0; t < pipeline.getNumStages(); ++t) {
+      func::FuncOp fn = stageFunction(pipeline, t);
+      auto attr = fn ? fn->getAttrOfType<DictionaryAttr>(kStageCostAttr)
+                     : DictionaryAttr();
+      if (!attr)
+        return std::nullopt;
+      double f = attr.getAs<FloatAttr>("forward_s").getValueAsDouble() * 1e6;
+      cost.perStage.push_back(sched::StageCost{f, 2 * f, f, -1});
+      cost.activationBytes.push_back(double(
+          attr.getAs<IntegerAttr>("activation_bytes").getValue().getSExtValue()));
+      // Parameters and their gradients, as the partition counts them.
+      cost.parameterBytes.push_back(
+          2.0 * double(attr.getAs<IntegerAttr>("parameter_bytes")
+                           .getValue()
+                           .getSExtValue()));
+    }
+    return cost;
+  }
+
   /// `auto`: the engine's chooseAuto (the one dualpipe-sched uses) among
-  /// the schedules of the placement, at the reference costs of
-  /// docs/schedules/contract.md for the stages as partitioned.
+  /// the schedules of the placement, under the partition's per-stage costs
+  /// when the stages carry them, else at the reference costs of
+  /// docs/schedules/contract.md.
   FailureOr<sched::Schedule> chooseAuto(PipelineOp pipeline, int64_t numRanks) {
     sched::AutoRequest request;
     request.numRanks = static_cast<int>(numRanks);
     request.numMicrobatches = static_cast<int>(microbatches.getValue());
     request.chunks = static_cast<int>(
         std::max<int64_t>(1, pipeline.getNumStages() / numRanks));
-    request.cost.uniform = {1, 2, 1};
-    request.cost.fb = 3;
+    std::optional<sched::CostModel> partitioned = partitionCosts(pipeline);
+    if (partitioned) {
+      request.cost = std::move(*partitioned);
+      request.memoryBudget = double(memoryBudget.getValue());
+    } else {
+      if (memoryBudget > 0)
+        return pipeline.emitError()
+               << "schedule=auto memory-budget=" << memoryBudget.getValue()
+               << " needs the stages' costs: partition with "
+                  "--dualpipe-partition=\"stage-costs=1\" (dualpipe-compile "
+                  "does)";
+      request.cost.uniform = {1, 2, 1};
+      request.cost.fb = 3;
+    }
     request.costs = sched::AutoCosts::AsGiven;
     for (sched::ScheduleKind kind : sched::allScheduleKinds()) {
       if (requiredPlacement(kind) != pipeline.getPlacement())
@@ -107,14 +190,34 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
       return pipeline.emitError()
              << "schedule=auto: " << choice.error().message;
     std::string why;
-    for (const sched::AutoCandidate &c : choice->candidates)
+    for (const sched::AutoCandidate &c : choice->candidates) {
       why += std::string(sched::scheduleName(c.kind)) + " " +
-             std::to_string(c.stepTime) + "; ";
-    pipeline.emitRemark() << "schedule=auto chose "
-                          << sched::scheduleName(choice->kind)
-                          << ": least simulated step time at F=1, B=2, W=1, "
-                             "F&B=3 among "
-                          << why;
+             sched::formatNumber(c.stepTime);
+      if (partitioned)
+        why += " us, peak " + sched::formatNumber(c.peakMemory) + " B" +
+               (c.fits ? "" : " (over budget)");
+      why += "; ";
+    }
+    if (partitioned) {
+      std::string costs;
+      for (size_t t = 0; t < request.cost.perStage.size(); ++t)
+        costs += (t ? "," : "") + sched::formatNumber(request.cost.perStage[t].f);
+      pipeline.emitRemark()
+          << "schedule=auto chose " << sched::scheduleName(choice->kind)
+          << ": least simulated step time under the partition's per-stage "
+             "costs (F = " << costs << " us, B = 2F, W = F)"
+          << (memoryBudget > 0 ? " within the memory budget of " +
+                                     std::to_string(memoryBudget.getValue()) +
+                                     " bytes per rank"
+                               : std::string())
+          << " among " << why;
+    } else {
+      pipeline.emitRemark() << "schedule=auto chose "
+                            << sched::scheduleName(choice->kind)
+                            << ": least simulated step time at F=1, B=2, W=1, "
+                               "F&B=3 among "
+                            << why;
+    }
     return std::move(choice->schedule);
   }
 
@@ -158,14 +261,18 @@ struct SchedulePass : impl::DualPipeScheduleBase<SchedulePass> {
     }
 
     FailureOr<sched::Schedule> schedule = failure();
-    if (this->schedule.getValue() == "auto") {
+    if (std::optional<std::string> path =
+            sched::scheduleFilePath(this->schedule.getValue())) {
+      schedule = readFile(pipeline, *path, numRanks);
+    } else if (this->schedule.getValue() == "auto") {
       schedule = chooseAuto(pipeline, numRanks);
     } else {
       auto kind = sched::parseScheduleName(this->schedule);
       if (!kind) {
         pipeline.emitError() << "unknown schedule '" << this->schedule.getValue()
                              << "'; use dualpipe, dualpipev, 1f1b, zb1p, zbv, "
-                                "gpipe, interleaved or auto";
+                                "gpipe, interleaved or auto, or a schedule "
+                                "file FILE.csv (file:PATH)";
         return signalPassFailure();
       }
       schedule = generateFor(pipeline, *kind, numRanks);

@@ -43,9 +43,18 @@ static cl::opt<int> ranksOpt("ranks",
 static cl::opt<std::string> scheduleOpt(
     "schedule",
     cl::desc("Schedule: dualpipe, dualpipev, 1f1b, zb1p, zbv, gpipe, "
-             "interleaved, auto; or 'forward' (the walking skeleton: one "
-             "micro-batch, forward only, cut at the model's markers)"),
+             "interleaved, auto; a schedule file FILE.csv (or file:PATH) in "
+             "PyTorch's action grammar, checked against --ranks and "
+             "--microbatches (docs/schedules/README.md); or 'forward' (the "
+             "walking skeleton: one micro-batch, forward only, cut at the "
+             "model's markers)"),
     cl::init("forward"), cl::cat(category));
+static cl::opt<std::string> placementOpt(
+    "placement",
+    cl::desc("With --schedule=FILE.csv: the placement the file's stages are "
+             "read under (linear, interleaved, dualpipe, dualpipev; default: "
+             "inferred from the file's stage numbering)"),
+    cl::init(""), cl::cat(category));
 static cl::opt<int> microbatchesOpt("microbatches",
                                     cl::desc("Micro-batches per step (M)"),
                                     cl::init(0), cl::cat(category));
@@ -264,6 +273,18 @@ compileOptions(const std::string &stopAfter) {
     step.stopAfter = phase;
   else
     step.stopAfterPass = stopAfter;
+  if (!placementOpt.empty() && !step.scheduleFile()) {
+    (void)dualpipe::compileError(
+        "--placement is for --schedule=FILE.csv; a schedule name fixes its "
+        "own placement");
+    return std::nullopt;
+  }
+  std::string error;
+  if (!o.forwardOnly &&
+      !dualpipe::resolveScheduleFile(step, placementOpt, error)) {
+    (void)dualpipe::compileError(error);
+    return std::nullopt;
+  }
   o.outDir = outDir;
   o.cpu = cpuOpt;
   o.jobs = jobsOpt ? unsigned(jobsOpt)

@@ -16,9 +16,12 @@
 // increasing bound order until the bound reaches the best simulated time,
 // so the result is the exact optimum. With more candidates than that, a
 // local search: from the pair-balanced and the bottleneck (linear) optima
-// and an even split, move one cut at a time to its best position between
-// its neighbours until no move improves (at most `maxRounds` rounds); the
-// solution says which search ran.
+// (the first valid cut when neither solves), move one cut at a time to a
+// position between its neighbours that improves until none does (at most `maxRounds` rounds,
+// and at most `maxLocalSimulations` simulations); the solution says which
+// search ran. A move tries steps of 1, 2, 4, ... units (largest first) on
+// either side of the cut and repeats in the direction that improved, so a
+// cut costs O(log stage size) simulations a round, not one per position.
 //
 // Ties (equal simulated times, to 1e-9 relative) go to the smaller largest
 // stage, then to fewer bytes crossing the cuts.
@@ -56,6 +59,14 @@ struct StepTimeProblem {
   double memoryBudget = 0;
   int64_t enumerationLimit = 2'000'000;
   int64_t maxRounds = 64;
+  /// Local search: simulations it may run in all, shared equally by its
+  /// seeds (<= 0: no limit). A count, not a time, so that a result does
+  /// not depend on the machine.
+  int64_t maxLocalSimulations = 4000;
+  /// Local search: try every position of a cut between its neighbours
+  /// instead of the 1, 2, 4, ... steps (the search before the budget; for
+  /// comparison in tests).
+  bool everyPosition = false;
 };
 
 /// One partition, evaluated.
@@ -72,7 +83,8 @@ struct StepTimeEval {
 
 struct StepTimeSolution {
   StepTimeEval best;
-  /// "exhaustive" (the optimum over every cut) or "local".
+  /// "exhaustive" (the optimum over every cut), "local", or "local-budget"
+  /// (the local search stopped at maxLocalSimulations).
   std::string search;
   int64_t candidates = 0;  ///< Cuts with no forbidden empty stage.
   int64_t simulations = 0; ///< Schedules simulated.

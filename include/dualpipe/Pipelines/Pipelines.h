@@ -73,7 +73,12 @@ struct CudaLoweringOptions {
 
 /// Everything that decides a training-step compile.
 struct StepOptions {
-  std::string schedule = "1f1b"; ///< A schedule name, or auto.
+  /// A schedule name, auto, or a schedule file (FILE.csv or file:PATH,
+  /// see resolveScheduleFile).
+  std::string schedule = "1f1b";
+  /// The placement a schedule file's stages follow, as resolveScheduleFile
+  /// found it (empty: the schedule name's).
+  std::string schedulePlacement;
   int64_t ranks = 2;
   int64_t stages = 0; ///< 0: what the schedule's placement needs.
   int64_t microbatches = 4;
@@ -107,7 +112,23 @@ struct StepOptions {
   /// of activations alive at a time), entry points
   /// dualpipe_reference_rank<r>: what --check compares against.
   StepOptions referenceStep() const;
+  /// The schedule file `schedule` names, if it names one.
+  std::optional<std::string> scheduleFile() const;
+  /// The schedule's name in the manifest: the name, auto, or custom for a
+  /// schedule file.
+  std::string scheduleLabel() const;
 };
+
+/// For a `schedule` naming a CSV file: reads and checks it against `ranks`
+/// and `microbatches` (grammar, one line per rank, micro-batches 0..M-1,
+/// the validator's deadlock check; lib/Schedule's readScheduleForCompile),
+/// then sets `schedulePlacement` to the placement its stage numbering
+/// follows (or checks it against `placement` when that is not empty) and
+/// `stages` to its stage functions (2N for dualpipev, N for dualpipe, S for
+/// linear and interleaved). Does nothing for a schedule name. On failure
+/// returns false with what is wrong, where and what to do in `error`.
+bool resolveScheduleFile(StepOptions &options, const std::string &placement,
+                         std::string &error);
 
 /// Appends the phases [first, last] of the training-step chain (cut at
 /// `options.stopAfter` / `options.stopAfterPass`) to `pm`, which must be

@@ -12,6 +12,7 @@
 #ifndef DUALPIPE_SCHEDULE_TEXTFORM_H
 #define DUALPIPE_SCHEDULE_TEXTFORM_H
 
+#include "dualpipe/Schedule/Placement.h"
 #include "dualpipe/Schedule/Schedule.h"
 
 #include <optional>
@@ -58,6 +59,42 @@ Expected<CommAction> parseCommAction(const std::string &text);
 /// ambiguous and how to resolve it (--schedule=NAME). The result is not
 /// validated: call validate() on it.
 Expected<Schedule> parseCSV(const std::string &text, const ParseOptions &options = {});
+
+/// Whether a compile's schedule option names a CSV file rather than a
+/// schedule: `FILE.csv` (any path ending in ".csv") or `file:PATH`. Returns
+/// the path, or nullopt for a schedule name (or auto).
+std::optional<std::string> scheduleFilePath(const std::string &value);
+
+/// What a compile fixes before it reads a user-supplied schedule
+/// (dualpipe-compile --schedule=FILE.csv, --dualpipe-schedule
+/// "schedule=FILE.csv").
+struct CompileScheduleRequest {
+  int numRanks = 0;        ///< --ranks: the file needs one line per rank.
+  int numMicrobatches = 0; ///< --microbatches: the file covers 0..M-1.
+  /// The placement the stages are read under; unset: inferred from the
+  /// file's stage numbering (placementOfSchedule).
+  std::optional<PlacementKind> placement;
+};
+
+/// The placement rule a parsed schedule's stages follow: the first of
+/// linear (S >= N stages, stage s on rank s*N/S, one pipeline),
+/// interleaved (stage s on rank s mod N, one pipeline), dualpipe (2N
+/// stages, s < N on rank s and N + s on N-1-s, two pipelines carrying
+/// micro-batches [0, M/2) and [M/2, M)) and dualpipev (2N stages, s on
+/// min(s, 2N-1-s), one pipeline) whose stage -> rank map and pipelines are
+/// the schedule's; an error naming the file's map when none is.
+Expected<PlacementKind> placementOfSchedule(const Schedule &schedule);
+
+/// Reads a CSV schedule for a compile: parses it (grammar errors as
+/// "line L, column C: ..."), checks it has `numRanks` lines and covers
+/// micro-batches 0..M-1 exactly, reads it under `placement` (or infers
+/// one), and validates it under the posted comm model the compiled step
+/// runs under (a compute+comms file's own SEND/RECV actions where they
+/// stand), so a schedule that would deadlock is refused with the
+/// validator's diagnostic. The result's placement is in `placement`.
+Expected<Schedule> readScheduleForCompile(const std::string &text,
+                                          const CompileScheduleRequest &request,
+                                          PlacementKind *placement = nullptr);
 
 } // namespace dualpipe::sched
 

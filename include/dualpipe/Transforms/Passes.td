@@ -78,6 +78,11 @@ def DualPipePartition : Pass<"dualpipe-partition", "::mlir::ModuleOp"> {
     Option<"memoryBudget", "memory-budget", "int64_t", /*default=*/"0",
            "Per-rank bytes (parameters, gradients, peak live activations) "
            "the dualpipe/dualpipev cuts must fit (0: no budget)">,
+    Option<"stageCosts", "stage-costs", "bool", /*default=*/"false",
+           "Write the cost model's figures of each stage on its function "
+           "(dualpipe.stage_cost: forward seconds, activation and parameter "
+           "bytes), for --dualpipe-schedule's auto (costs the model even "
+           "when the cut is at the markers)">,
   ];
   let dependentDialects = ["::dualpipe::DualPipeDialect", "::mlir::func::FuncDialect"];
 }
@@ -115,11 +120,26 @@ def DualPipeSchedule : Pass<"dualpipe-schedule", "::mlir::ModuleOp"> {
     and gpipe need `linear` with one stage per rank; dualpipe needs
     `dualpipe`; dualpipev and zbv need `dualpipev`; interleaved needs
     `interleaved`. `auto` simulates every schedule that fits the placement
-    (F=1, B=2, W=1, F&B=3 per stage) and keeps the fastest, saying why.
+    and keeps the fastest, saying why: under the partition's per-stage
+    costs when every stage function has a `dualpipe.stage_cost`
+    (--dualpipe-partition="stage-costs=1"; F = its forward time, B = 2F,
+    W = F, a pair F + B; memory = its parameters and their gradients plus
+    its saved activations, bounded by memory-budget), else at F=1, B=2,
+    W=1, F&B=3 per stage.
+
+    `schedule=FILE.csv` (or `schedule=file:PATH`) compiles a user-supplied
+    schedule in PyTorch's action grammar, compute-only or compute+comms
+    (docs/schedules/README.md, "Compiling a schedule file"): the file is
+    read under the pipeline's placement, must have one line per rank and
+    cover micro-batches 0..M-1 on the pipeline's stages, and must pass the
+    validator under the posted comm model (so one that would deadlock is
+    refused). Its kind is `custom`; its own SEND/RECV actions are checked,
+    then --dualpipe-insert-comm places the step's messages.
   }];
   let options = [
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
-           "dualpipe, dualpipev, 1f1b, zb1p, zbv, gpipe, interleaved or auto">,
+           "dualpipe, dualpipev, 1f1b, zb1p, zbv, gpipe, interleaved, auto, "
+           "or a schedule file FILE.csv / file:PATH">,
     Option<"ranks", "ranks", "int64_t", /*default=*/"0",
            "Number of ranks (0: the pipeline's)">,
     Option<"microbatches", "microbatches", "int64_t", /*default=*/"0",
@@ -127,6 +147,10 @@ def DualPipeSchedule : Pass<"dualpipe-schedule", "::mlir::ModuleOp"> {
     Option<"emit", "emit", "std::string", /*default=*/"\"\"",
            "Also write the schedule as CSV (the grammar of "
            "docs/schedules/contract.md) to this file">,
+    Option<"memoryBudget", "memory-budget", "int64_t", /*default=*/"0",
+           "auto: per-rank bytes (parameters and their gradients plus the "
+           "peak of live activations) a candidate must fit; needs the "
+           "stages' dualpipe.stage_cost (0: no budget)">,
   ];
   let dependentDialects = ["::dualpipe::DualPipeDialect"];
 }

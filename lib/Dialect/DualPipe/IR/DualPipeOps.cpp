@@ -96,7 +96,8 @@ enum class AttrKind {
   Index,
   I64Array,
   IntRange,
-  Autodiff
+  Autodiff,
+  StageCost // {forward_s = f64, activation_bytes = i64, parameter_bytes = i64}
 };
 enum Place : unsigned { OnOp = 1, OnArg = 2, OnResult = 4 };
 
@@ -117,6 +118,7 @@ constexpr AttrRule kAttrRules[] = {
     {kStageAttr, AttrKind::Index, OnOp},
     {kArgIndexAttr, AttrKind::Index, OnArg},
     {kFromStageAttr, AttrKind::Index, OnArg},
+    {kStageCostAttr, AttrKind::StageCost, OnOp},
     {kAutodiffAttr, AttrKind::Autodiff, OnOp},
     {kRoleAttr, AttrKind::Name, OnOp},
     {kSavedAttr, AttrKind::Unit, OnArg | OnResult},
@@ -155,6 +157,9 @@ const char *kindText(AttrKind kind) {
     return "array<i64: LO, HI> with LO < HI";
   case AttrKind::Autodiff:
     return "a #dualpipe.autodiff<...>";
+  case AttrKind::StageCost:
+    return "{forward_s = <f64 >= 0>, activation_bytes = <int >= 0>, "
+           "parameter_bytes = <int >= 0>}";
   }
   return "?";
 }
@@ -183,6 +188,15 @@ bool hasKind(Attribute value, AttrKind kind) {
   }
   case AttrKind::Autodiff:
     return isa<AutodiffAttr>(value);
+  case AttrKind::StageCost: {
+    auto d = dyn_cast<DictionaryAttr>(value);
+    if (!d || d.size() != 3)
+      return false;
+    auto f = d.getAs<FloatAttr>("forward_s");
+    Attribute act = d.get("activation_bytes"), par = d.get("parameter_bytes");
+    return f && f.getValueAsDouble() >= 0 && act && par &&
+           hasKind(act, AttrKind::Index) && hasKind(par, AttrKind::Index);
+  }
   }
   return false;
 }

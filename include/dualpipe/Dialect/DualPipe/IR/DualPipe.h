@@ -56,6 +56,12 @@ inline constexpr llvm::StringLiteral kIntRangeAttr = "dualpipe.int_range";
 inline constexpr llvm::StringLiteral kStageAttr = "dualpipe.stage";
 inline constexpr llvm::StringLiteral kArgIndexAttr = "dualpipe.arg_index";
 inline constexpr llvm::StringLiteral kFromStageAttr = "dualpipe.from_stage";
+/// The cost model's figures for one stage function, written by
+/// --dualpipe-partition="stage-costs=1" for --dualpipe-schedule's auto:
+/// {forward_s = F : f64 (forward seconds per micro-batch, the loss in the
+/// last stage), activation_bytes = A (bytes of the results its ops save
+/// for one micro-batch), parameter_bytes = P (its parameters)}.
+inline constexpr llvm::StringLiteral kStageCostAttr = "dualpipe.stage_cost";
 
 /// Autodiff (--dualpipe-autodiff): a stage's derived functions, each one's
 /// role, the values the forward saves (results and backward arguments
