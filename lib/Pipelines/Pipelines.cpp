@@ -432,6 +432,9 @@ void addCpuLowering(PipelineBuilder &b) {
   // with a step, and their gradients) become loops; memref-to-llvm would
   // call memrefCopy from the C runner utils, which step.so does not link.
   b.add(createDualPipeStridedCopiesToLinalg());
+  // Sum reductions may be reordered (fastmath reassoc on their combiners):
+  // LLVM then vectorizes them with partial sums per lane.
+  b.add(createDualPipeReassociateReductions());
   b.addNested<func::FuncOp>(createConvertLinalgToLoopsPass());
   b.add(createLowerAffinePass());
   // Loops to blocks with dualpipe-scf-to-cf: upstream's convert-scf-to-cf

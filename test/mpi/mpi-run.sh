@@ -73,7 +73,7 @@ dp-local|dp-mpi)
       --dump-grads="$out/grads" >"$out/log"
   fi
   cat "$out/log"
-  grep -q ', 2 data-parallel replicas (8 ranks in all)$' "$out/log" ||
+  grep -Eq ', 2 data-parallel replicas \(8 ranks in all\), [0-9]+ BLAS threads? per rank \([^)]*\)$' "$out/log" ||
     fail "no data-parallel header"
   grep -q '^check: 2 x 4-rank pipeline (data-parallel) vs 1-rank reference over 16 micro-batches: .*: PASS$' \
     "$out/log" || fail "the data-parallel check did not pass"

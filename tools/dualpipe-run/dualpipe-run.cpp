@@ -475,11 +475,13 @@ void printComm(const std::vector<ss::CommFigures> &ranks) {
                 percentOf(total.allReduceHiddenMs, total.allReduceMs).c_str());
 }
 
-/// "1.25 MiB" (or "512 B").
+/// "1.25 MiB" (or "12.5 KiB", "512 B").
 std::string bytesText(int64_t bytes) {
   char text[32];
   if (bytes < 1024)
     std::snprintf(text, sizeof text, "%lld B", (long long)bytes);
+  else if (bytes < (1 << 20))
+    std::snprintf(text, sizeof text, "%.1f KiB", double(bytes) / 1024);
   else
     std::snprintf(text, sizeof text, "%.2f MiB", double(bytes) / (1 << 20));
   return text;

@@ -282,6 +282,27 @@ def DualPipeMathApproximation : Pass<"dualpipe-math-approximation"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def DualPipeReassociateReductions : Pass<"dualpipe-reassociate-reductions"> {
+  let summary = "Let LLVM vectorize f32/f64 sum and product reductions (fastmath reassoc on their combiners)";
+  let description = [{
+    In every linalg op with a reduction loop, the `arith.addf` / `arith.mulf`
+    that combines an output's running value with the element (the op the
+    body yields for that output, with the output's block argument as an
+    operand) gets the `reassoc` fast-math flag (other flags are kept). The
+    loops `convert-linalg-to-loops` makes of it then carry the flag into
+    LLVM IR, whose loop vectorizer may reorder the sum: it keeps one partial
+    sum per vector lane and unrolled copy (e.g. 64 for f32 with AVX-512,
+    interleave 4) and adds them at the end. Without the flag a floating-
+    point sum is a strict left-to-right chain, which LLVM does not
+    vectorize: every softmax denominator, layer-norm moment and loss sum of
+    a step ran scalar. The partial sums also make a long sum's rounding
+    error grow more slowly than the sequential chain's. Only the combiner
+    is flagged: the element's own arithmetic keeps IEEE semantics. Max/min
+    reductions are exact in any order and vectorize already.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def DualPipeProtectArguments
     : Pass<"dualpipe-protect-arguments", "::mlir::ModuleOp"> {
   let summary = "Mark every function's tensor arguments read-only for bufferization";
