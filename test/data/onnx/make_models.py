@@ -277,10 +277,13 @@ class Mixer(nn.Module):
         return self.head(self.norm(x).mean(dim=1))
 
 
-def export(model, args, path, names):
+def export(model, args, path, names, functions=False):
+    """functions: torch.onnx.export's export_modules_as_functions (True, or
+    a set of module classes written as ONNX local functions)."""
     model.eval()
     torch.onnx.export(model, args, path, opset_version=17, input_names=names,
-                      output_names=["out"], do_constant_folding=False)
+                      output_names=["out"], do_constant_folding=False,
+                      export_modules_as_functions=functions)
 
 
 def write_gpt(path):
