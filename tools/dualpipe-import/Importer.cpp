@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -328,6 +329,7 @@ func::FuncOp Importer::run(ModuleOp module) {
   fn_ = func::FuncOp::create(b_, loc_, "forward",
                              FunctionType::get(&ctx_, {}, {}));
   fn_->setAttr("dualpipe.model", UnitAttr::get(&ctx_));
+  model_fn_ = fn_;
   declareArguments(fn_);
   b_.setInsertionPointToEnd(&fn_.getBody().front());
   for (int i = 0; i < g.node_size(); ++i)
@@ -349,6 +351,7 @@ func::FuncOp Importer::run(ModuleOp module) {
   for (BlockArgument a : fn_.getArguments())
     argTypes.push_back(a.getType());
   fn_.setType(FunctionType::get(&ctx_, argTypes, types));
+  inlineSingleCalls();
   return fn_;
 }
 
@@ -509,10 +512,61 @@ Importer::attrInts(const onnx::NodeProto &n, const std::string &name) const {
 
 void Importer::noteIndexRange(Value indices, int64_t rows) {
   auto arg = dyn_cast<BlockArgument>(indices);
-  if (!arg || arg.getOwner() != &fn_.getBody().front())
+  // An argument of a function being imported: the value its call passes.
+  for (size_t k = callArgs_.size(); arg && k-- > 0;) {
+    if (arg.getOwner() != callArgs_[k].first)
+      return;
+    arg = dyn_cast<BlockArgument>(callArgs_[k].second[arg.getArgNumber()]);
+  }
+  if (!arg || arg.getOwner() != &model_fn_.getBody().front())
     return;
-  fn_.setArgAttr(arg.getArgNumber(), "dualpipe.int_range",
+  model_fn_.setArgAttr(arg.getArgNumber(), "dualpipe.int_range",
                  b_.getDenseI64ArrayAttr({0, rows}));
+}
+
+/// A call is one unit for the partitioner, so a function the model calls
+/// once gains nothing and can cost the pipeline everything: with
+/// export_modules_as_functions=True the whole model is one function (GPT)
+/// called once from the graph. Such functions are inlined into the model
+/// function, repeatedly (the blocks the whole-model function called are then
+/// calls of the model function); functions called more than once stay.
+void Importer::inlineSingleCalls() {
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::map<Operation *, std::vector<func::CallOp>> uses;
+    module_.walk([&](func::CallOp call) {
+      if (auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+              call, call.getCalleeAttr()))
+        uses[callee].push_back(call);
+    });
+    for (auto &[op, calls] : uses) {
+      func::CallOp call = calls.front();
+      if (calls.size() != 1 || call->getParentOp() != fn_.getOperation())
+        continue;
+      auto callee = cast<func::FuncOp>(op);
+      IRMapping map;
+      Block &body = callee.getBody().front();
+      for (auto [arg, operand] :
+           llvm::zip(body.getArguments(), call.getOperands()))
+        map.map(arg, operand);
+      OpBuilder b(call);
+      for (Operation &inner : body.without_terminator())
+        b.clone(inner, map);
+      auto ret = cast<func::ReturnOp>(body.getTerminator());
+      for (auto [result, value] :
+           llvm::zip(call.getResults(), ret.getOperands()))
+        result.replaceAllUsesWith(map.lookupOrDefault(value));
+      call.erase();
+      for (auto it = bodies_.begin(); it != bodies_.end(); ++it)
+        if (it->second == callee) {
+          bodies_.erase(it);
+          break;
+        }
+      callee.erase();
+      changed = true;
+      break;
+    }
+  }
 }
 
 /// A call of an ONNX local function (torch.onnx.export's
@@ -615,6 +669,7 @@ void Importer::importCall(const onnx::NodeProto &n,
   scopes_.push_back("function '" + qualified + "' (called by node " +
                     callLabel + ")");
   active_.insert(&f);
+  callArgs_.push_back({entry, actuals});
   b_.setInsertionPointToEnd(entry);
   for (size_t k = 0; k < body.size(); ++k)
     importNode(body[k], int(k));
@@ -638,6 +693,7 @@ void Importer::importCall(const onnx::NodeProto &n,
   func::ReturnOp::create(b_, fnLoc, results);
   callee.setType(FunctionType::get(&ctx_, argTypes, resultTypes));
   active_.erase(&f);
+  callArgs_.pop_back();
   scopes_.pop_back();
   values_ = std::move(savedValues);
   hosts_ = std::move(savedHosts);

@@ -115,6 +115,8 @@ private:
   /// `func.func` (specialized on the inputs known at import; bodies that
   /// come out identical are one function) and a `func.call` of it.
   void importCall(const onnx::NodeProto &n, const onnx::FunctionProto &f);
+  /// Inlines the functions called once, from the model function.
+  void inlineSingleCalls();
   /// Which formal inputs of `f` a gradient can flow through.
   const std::vector<bool> &differentiableFormals(const onnx::FunctionProto &f);
   std::set<std::string> differentiableValues(
@@ -133,6 +135,10 @@ private:
   std::vector<Param> params_;
   mlir::func::FuncOp fn_;
   mlir::ModuleOp module_;
+  mlir::func::FuncOp model_fn_;
+  /// For each function being imported: its entry block and the caller's
+  /// values of its arguments.
+  std::vector<std::pair<mlir::Block *, std::vector<mlir::Value>>> callArgs_;
   /// "function 'D.F' (called by node 'N')" for each call being imported.
   std::vector<std::string> scopes_;
   std::set<const onnx::FunctionProto *> active_;

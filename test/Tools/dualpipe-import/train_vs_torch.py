@@ -7,7 +7,8 @@ usage: train_vs_torch.py WORK_DIR MODEL [--optimizer=adamw:K=V,...] [--steps=K]
 
 MODEL is a module of test/data/onnx/make_models.py: mlp (cross_entropy on
 integer class labels), gpt12fn (gpt with 12 blocks, exported with
-export_modules_as_functions={Block}: ONNX functions), ops (mse against a float label), slices (Slice and
+export_modules_as_functions={Block}: ONNX functions), gptallfn (3 blocks,
+export_modules_as_functions=True), ops (mse against a float label), slices (Slice and
 Split on activations, cross_entropy), gpt (nanoGPT-style, cross_entropy
 over tokens), encoder (nn.TransformerEncoderLayer x 2 with a classification
 head, cross_entropy), mixer (MLP-Mixer, cross_entropy) flip (torch.flip,
@@ -115,6 +116,14 @@ def setup(name):
         x = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
         y = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
         return model, example, "cross_entropy", x, y
+    if name == "gptallfn":
+        # export_modules_as_functions=True: every module a function, the
+        # whole GPT too (inlined by the importer: it is called once).
+        torch.manual_seed(2)
+        model, example = make_models.GPT(n_layer=3), torch.randint(0, 16, (2, 8))
+        x = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
+        y = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
+        return model, example, "cross_entropy", x, y
     if name == "encoder":
         torch.manual_seed(4)
         model, example = make_models.Encoder(), torch.randint(0, 16, (2, 6))
@@ -219,7 +228,8 @@ def main():
     onnx_path = os.path.join(work, name + ".onnx")
     input_name = "idx" if name.startswith("gpt") else "x"
     make_models.export(model, (example,), onnx_path, [input_name],
-                       functions={make_models.Block} if name == "gpt12fn" else False)
+                       functions={make_models.Block} if name == "gpt12fn" else
+                       name == "gptallfn")
     write_safetensors(os.path.join(work, "data.safetensors"), {input_name: x, "y": y})
     subprocess.run(["dualpipe-import", onnx_path, "-o", os.path.join(work, "model.mlir"),
                     "--params=" + os.path.join(work, "params.safetensors"),
