@@ -19,6 +19,7 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
 config.substitutions.append(("%dualpipe_src", config.dualpipe_src_root))
 config.substitutions.append(("%testdata", config.dualpipe_testdata_dir))
+config.substitutions.append(("%dualpipe_bin", config.dualpipe_tools_dir))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -8,7 +8,11 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/SymbolTable.h"
+#include "llvm/Support/raw_ostream.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -33,6 +37,8 @@ Importer::Importer(MLIRContext &ctx, const onnx::ModelProto &model,
 
 void Importer::fail(const std::string &msg) const {
   std::cerr << "dualpipe-import: error: " << opts_.file;
+  for (const std::string &scope : scopes_)
+    std::cerr << ": in " << scope;
   if (node_)
     std::cerr << ": node " << nodeLabel() << " (" << node_->op_type() << ")";
   std::cerr << ": " << msg << "\n";
@@ -161,23 +167,52 @@ static bool differentiableInput(const onnx::NodeProto &n, int i) {
                     op != "ReduceMax" && op != "Dropout");
 }
 
-/// The values a gradient can flow from to a graph output. A floating
-/// initializer outside it is a buffer, not a parameter: nanoGPT's causal
-/// mask (a float tril buffer compared with 0) becomes a host constant.
-static std::set<std::string> differentiableValues(const onnx::GraphProto &g) {
-  std::set<std::string> live;
-  for (const onnx::ValueInfoProto &out : g.output())
-    live.insert(out.name());
-  for (int k = g.node_size() - 1; k >= 0; --k) {
-    const onnx::NodeProto &n = g.node(k);
+/// The values a gradient can flow from to one in `live` (the outputs of a
+/// graph or function). A floating initializer outside it is a buffer, not a
+/// parameter: nanoGPT's causal mask (a float tril buffer compared with 0)
+/// becomes a host constant. A call of an ONNX function passes a gradient
+/// through the inputs its body does.
+std::set<std::string> Importer::differentiableValues(
+    const google::protobuf::RepeatedPtrField<onnx::NodeProto> &nodes,
+    std::set<std::string> live) {
+  for (int k = nodes.size() - 1; k >= 0; --k) {
+    const onnx::NodeProto &n = nodes[k];
     if (!std::any_of(n.output().begin(), n.output().end(),
                      [&](const std::string &o) { return live.count(o); }))
       continue;
+    const onnx::FunctionProto *f = calledFunction(n);
+    const std::vector<bool> *formals = f ? &differentiableFormals(*f) : nullptr;
     for (int i = 0; i < n.input_size(); ++i)
-      if (!n.input(i).empty() && differentiableInput(n, i))
+      if (!n.input(i).empty() &&
+          (formals ? i < int(formals->size()) && (*formals)[i]
+                   : differentiableInput(n, i)))
         live.insert(n.input(i));
   }
   return live;
+}
+
+const std::vector<bool> &
+Importer::differentiableFormals(const onnx::FunctionProto &f) {
+  auto it = formalsLive_.find(&f);
+  if (it != formalsLive_.end())
+    return it->second;
+  // A function calling itself is refused when it is imported; here every
+  // input of such a call counts as differentiable.
+  formalsLive_[&f] = std::vector<bool>(f.input_size(), true);
+  std::set<std::string> outs(f.output().begin(), f.output().end());
+  std::set<std::string> live = differentiableValues(f.node(), outs);
+  std::vector<bool> result;
+  for (const std::string &in : f.input())
+    result.push_back(live.count(in) != 0);
+  return formalsLive_[&f] = result;
+}
+
+const onnx::FunctionProto *
+Importer::calledFunction(const onnx::NodeProto &n) const {
+  for (const onnx::FunctionProto &f : model_.functions())
+    if (f.name() == n.op_type() && f.domain() == n.domain())
+      return &f;
+  return nullptr;
 }
 
 /// Graph inputs (less those that are initializers), then one parameter per
@@ -185,7 +220,10 @@ static std::set<std::string> differentiableValues(const onnx::GraphProto &g) {
 /// the initializers are host constants.
 void Importer::declareArguments(func::FuncOp fn) {
   const onnx::GraphProto &g = model_.graph();
-  std::set<std::string> live = differentiableValues(g);
+  std::set<std::string> outputs;
+  for (const onnx::ValueInfoProto &out : g.output())
+    outputs.insert(out.name());
+  std::set<std::string> live = differentiableValues(g.node(), outputs);
   std::set<std::string> inits;
   for (const onnx::TensorProto &t : g.initializer())
     inits.insert(t.name());
@@ -286,15 +324,12 @@ func::FuncOp Importer::run(ModuleOp module) {
     fail("the model imports ONNX opset " + std::to_string(opset) +
          "; dualpipe-import reads opset 13 to 17 (re-export with "
          "torch.onnx.export(..., opset_version=17))");
-  if (model_.functions_size() > 0)
-    fail("the model defines " + std::to_string(model_.functions_size()) +
-         " ONNX functions (export_modules_as_functions); dualpipe-import "
-         "does not inline or call them yet: export without "
-         "export_modules_as_functions");
+  module_ = module;
   b_.setInsertionPointToEnd(module.getBody());
   fn_ = func::FuncOp::create(b_, loc_, "forward",
                              FunctionType::get(&ctx_, {}, {}));
   fn_->setAttr("dualpipe.model", UnitAttr::get(&ctx_));
+  model_fn_ = fn_;
   declareArguments(fn_);
   b_.setInsertionPointToEnd(&fn_.getBody().front());
   for (int i = 0; i < g.node_size(); ++i)
@@ -316,6 +351,7 @@ func::FuncOp Importer::run(ModuleOp module) {
   for (BlockArgument a : fn_.getArguments())
     argTypes.push_back(a.getType());
   fn_.setType(FunctionType::get(&ctx_, argTypes, types));
+  inlineSingleCalls();
   return fn_;
 }
 
@@ -325,6 +361,10 @@ void Importer::importNode(const onnx::NodeProto &n, int index) {
   loc_ = NameLoc::get(
       StringAttr::get(&ctx_, n.name().empty() ? n.op_type() : n.name()),
       FileLineColLoc::get(&ctx_, opts_.file, index + 1, 0));
+  if (const onnx::FunctionProto *f = calledFunction(n)) {
+    importCall(n, *f);
+    return;
+  }
   if (!n.domain().empty() && n.domain() != "ai.onnx")
     fail("op '" + n.op_type() + "' of domain '" + n.domain() +
          "' is not supported; dualpipe-import reads the default ONNX "
@@ -472,10 +512,238 @@ Importer::attrInts(const onnx::NodeProto &n, const std::string &name) const {
 
 void Importer::noteIndexRange(Value indices, int64_t rows) {
   auto arg = dyn_cast<BlockArgument>(indices);
-  if (!arg || arg.getOwner() != &fn_.getBody().front())
+  // An argument of a function being imported: the value its call passes.
+  for (size_t k = callArgs_.size(); arg && k-- > 0;) {
+    if (arg.getOwner() != callArgs_[k].first)
+      return;
+    arg = dyn_cast<BlockArgument>(callArgs_[k].second[arg.getArgNumber()]);
+  }
+  if (!arg || arg.getOwner() != &model_fn_.getBody().front())
     return;
-  fn_.setArgAttr(arg.getArgNumber(), "dualpipe.int_range",
+  model_fn_.setArgAttr(arg.getArgNumber(), "dualpipe.int_range",
                  b_.getDenseI64ArrayAttr({0, rows}));
+}
+
+/// A call is one unit for the partitioner, so a function the model calls
+/// once gains nothing and can cost the pipeline everything: with
+/// export_modules_as_functions=True the whole model is one function (GPT)
+/// called once from the graph. Such functions are inlined into the model
+/// function, repeatedly (the blocks the whole-model function called are then
+/// calls of the model function); functions called more than once stay.
+void Importer::inlineSingleCalls() {
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::map<Operation *, std::vector<func::CallOp>> uses;
+    module_.walk([&](func::CallOp call) {
+      if (auto callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+              call, call.getCalleeAttr()))
+        uses[callee].push_back(call);
+    });
+    for (auto &[op, calls] : uses) {
+      func::CallOp call = calls.front();
+      if (calls.size() != 1 || call->getParentOp() != fn_.getOperation())
+        continue;
+      auto callee = cast<func::FuncOp>(op);
+      IRMapping map;
+      Block &body = callee.getBody().front();
+      for (auto [arg, operand] :
+           llvm::zip(body.getArguments(), call.getOperands()))
+        map.map(arg, operand);
+      OpBuilder b(call);
+      for (Operation &inner : body.without_terminator())
+        b.clone(inner, map);
+      auto ret = cast<func::ReturnOp>(body.getTerminator());
+      for (auto [result, value] :
+           llvm::zip(call.getResults(), ret.getOperands()))
+        result.replaceAllUsesWith(map.lookupOrDefault(value));
+      call.erase();
+      for (auto it = bodies_.begin(); it != bodies_.end(); ++it)
+        if (it->second == callee) {
+          bodies_.erase(it);
+          break;
+        }
+      callee.erase();
+      changed = true;
+      break;
+    }
+  }
+}
+
+/// A call of an ONNX local function (torch.onnx.export's
+/// export_modules_as_functions). The body is imported in a scope of its
+/// own: the call's inputs known at import (shapes, buffers such as the causal
+/// mask, constants another call computed) stay host constants there and are
+/// folded; the others become the arguments of a private `func.func`, whose
+/// results are the outputs that are not host constants (a host output, e.g.
+/// a shape constant PyTorch hoisted into the first block, goes back to the
+/// caller as a host constant). `ref_attr_name` attributes take the call's
+/// values. A body that comes out identical to one imported before (the same
+/// types and ops: PyTorch's `Block` and `Block.1`, which differ only in such
+/// hoisted constants) is that function, so a stack of equal blocks is one
+/// function called once per block.
+void Importer::importCall(const onnx::NodeProto &n,
+                          const onnx::FunctionProto &f) {
+  std::string qualified = (f.domain().empty() ? "" : f.domain() + ".") +
+                          f.name();
+  if (active_.count(&f))
+    fail("function '" + qualified +
+         "' calls itself; dualpipe-import needs a finite call tree (ONNX "
+         "functions must not be recursive)");
+  if (n.input_size() > f.input_size())
+    fail("the call passes " + std::to_string(n.input_size()) +
+         " inputs; function '" + qualified + "' takes " +
+         std::to_string(f.input_size()));
+  if (n.output_size() > f.output_size())
+    fail("the call has " + std::to_string(n.output_size()) +
+         " outputs; function '" + qualified + "' returns " +
+         std::to_string(f.output_size()));
+  std::map<std::string, const onnx::AttributeProto *> attrs;
+  for (const onnx::AttributeProto &a : n.attribute()) {
+    if (std::find(f.attribute().begin(), f.attribute().end(), a.name()) ==
+        f.attribute().end())
+      fail("the call gives attribute '" + a.name() + "', which function '" +
+           qualified + "' does not declare");
+    attrs[a.name()] = &a;
+  }
+  // The body's nodes, with attribute references resolved.
+  std::vector<onnx::NodeProto> body(f.node().begin(), f.node().end());
+  for (size_t k = 0; k < body.size(); ++k) {
+    auto *list = body[k].mutable_attribute();
+    for (int j = list->size() - 1; j >= 0; --j) {
+      onnx::AttributeProto &a = (*list)[j];
+      if (a.ref_attr_name().empty())
+        continue;
+      auto given = attrs.find(a.ref_attr_name());
+      if (given == attrs.end()) {
+        // An attribute the call does not give is absent (the op's default).
+        list->DeleteSubrange(j, 1);
+        continue;
+      }
+      std::string name = a.name();
+      a = *given->second;
+      a.set_name(name);
+    }
+  }
+
+  // The caller's values of the inputs.
+  std::vector<Value> actuals;
+  std::map<std::string, Value> calleeValues;
+  std::map<std::string, HostTensor> calleeHosts;
+  std::vector<Type> argTypes;
+  for (int i = 0; i < n.input_size(); ++i) {
+    if (n.input(i).empty())
+      continue;
+    if (isHost(n.input(i))) {
+      calleeHosts[f.input(i)] = host(n.input(i));
+      continue;
+    }
+    Value v = value(n.input(i));
+    actuals.push_back(v);
+    argTypes.push_back(v.getType());
+  }
+  std::string callLabel = nodeLabel();
+
+  // Import the body into a fresh function.
+  auto savedValues = std::move(values_);
+  auto savedHosts = std::move(hosts_);
+  func::FuncOp savedFn = fn_;
+  const onnx::NodeProto *savedNode = node_;
+  int savedIndex = nodeIndex_;
+  Location savedLoc = loc_;
+  OpBuilder::InsertPoint callerPoint = b_.saveInsertionPoint();
+  Location fnLoc = NameLoc::get(StringAttr::get(&ctx_, qualified), savedLoc);
+  b_.setInsertionPoint(module_.getBody(), module_.getBody()->begin());
+  func::FuncOp callee = func::FuncOp::create(
+      b_, fnLoc, "__importing", FunctionType::get(&ctx_, argTypes, {}));
+  callee.setPrivate();
+  Block *entry = callee.addEntryBlock();
+  values_.clear();
+  hosts_ = std::move(calleeHosts);
+  {
+    unsigned a = 0;
+    for (int i = 0; i < n.input_size(); ++i)
+      if (!n.input(i).empty() && !hosts_.count(f.input(i)))
+        values_[f.input(i)] = entry->getArgument(a++);
+  }
+  fn_ = callee;
+  scopes_.push_back("function '" + qualified + "' (called by node " +
+                    callLabel + ")");
+  active_.insert(&f);
+  callArgs_.push_back({entry, actuals});
+  b_.setInsertionPointToEnd(entry);
+  for (size_t k = 0; k < body.size(); ++k)
+    importNode(body[k], int(k));
+  node_ = nullptr;
+  std::vector<Value> results;
+  std::vector<std::optional<HostTensor>> hostOutputs;
+  for (int i = 0; i < n.output_size(); ++i) {
+    const std::string &out = f.output(i);
+    if (!values_.count(out) && !hosts_.count(out))
+      fail("output '" + out + "' of the function is never computed");
+    if (isHost(out)) {
+      hostOutputs.push_back(host(out));
+      continue;
+    }
+    hostOutputs.push_back(std::nullopt);
+    results.push_back(values_[out]);
+  }
+  std::vector<Type> resultTypes;
+  for (Value v : results)
+    resultTypes.push_back(v.getType());
+  func::ReturnOp::create(b_, fnLoc, results);
+  callee.setType(FunctionType::get(&ctx_, argTypes, resultTypes));
+  active_.erase(&f);
+  callArgs_.pop_back();
+  scopes_.pop_back();
+  values_ = std::move(savedValues);
+  hosts_ = std::move(savedHosts);
+  fn_ = savedFn;
+  node_ = savedNode;
+  nodeIndex_ = savedIndex;
+  loc_ = savedLoc;
+  b_.restoreInsertionPoint(callerPoint);
+
+  // One function per distinct body.
+  std::string text;
+  {
+    llvm::raw_string_ostream os(text);
+    callee.print(os, OpPrintingFlags().useLocalScope().printGenericOpForm());
+  }
+  auto same = bodies_.find(text);
+  if (same != bodies_.end()) {
+    callee.erase();
+    callee = same->second;
+  } else {
+    // PyTorch names a module class's second signature "Block.1": the
+    // function is named after the class.
+    std::string fname = f.name();
+    size_t dot = fname.rfind('.');
+    if (dot != std::string::npos && dot + 1 < fname.size() &&
+        std::all_of(fname.begin() + dot + 1, fname.end(),
+                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      fname.resize(dot);
+    std::string base;
+    for (char c : fname)
+      base += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    std::string name = base;
+    for (int k = 1; SymbolTable::lookupSymbolIn(module_, name); ++k)
+      name = base + "_" + std::to_string(k);
+    callee.setSymName(name);
+    bodies_[text] = callee;
+  }
+  auto call = func::CallOp::create(b_, loc_, callee, actuals);
+  unsigned r = 0;
+  for (int i = 0; i < n.output_size(); ++i) {
+    if (n.output(i).empty()) {
+      if (!hostOutputs[i])
+        ++r;
+      continue;
+    }
+    if (hostOutputs[i])
+      defineHost(n.output(i), *hostOutputs[i]);
+    else
+      define(n.output(i), call.getResult(r++));
+  }
 }
 
 } // namespace dualpipe::import

@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,19 @@ private:
   mlir::Type elementType(int32_t onnxType, const std::string &what) const;
   void importNode(const onnx::NodeProto &n, int index);
   bool foldOnHost(const onnx::NodeProto &n);
+  /// The ONNX local function a node calls, or null.
+  const onnx::FunctionProto *calledFunction(const onnx::NodeProto &n) const;
+  /// A node calling an ONNX function: its body imported as a private
+  /// `func.func` (specialized on the inputs known at import; bodies that
+  /// come out identical are one function) and a `func.call` of it.
+  void importCall(const onnx::NodeProto &n, const onnx::FunctionProto &f);
+  /// Inlines the functions called once, from the model function.
+  void inlineSingleCalls();
+  /// Which formal inputs of `f` a gradient can flow through.
+  const std::vector<bool> &differentiableFormals(const onnx::FunctionProto &f);
+  std::set<std::string> differentiableValues(
+      const google::protobuf::RepeatedPtrField<onnx::NodeProto> &nodes,
+      std::set<std::string> live);
 
   mlir::MLIRContext &ctx_;
   const onnx::ModelProto &model_;
@@ -120,6 +134,17 @@ private:
   std::map<std::string, HostTensor> hosts_;
   std::vector<Param> params_;
   mlir::func::FuncOp fn_;
+  mlir::ModuleOp module_;
+  mlir::func::FuncOp model_fn_;
+  /// For each function being imported: its entry block and the caller's
+  /// values of its arguments.
+  std::vector<std::pair<mlir::Block *, std::vector<mlir::Value>>> callArgs_;
+  /// "function 'D.F' (called by node 'N')" for each call being imported.
+  std::vector<std::string> scopes_;
+  std::set<const onnx::FunctionProto *> active_;
+  std::map<const onnx::FunctionProto *, std::vector<bool>> formalsLive_;
+  /// Imported function bodies (printed, name elided) -> their func.func.
+  std::map<std::string, mlir::func::FuncOp> bodies_;
 };
 
 /// Reads an initializer or Constant tensor. Floating tensors of rank >= 1

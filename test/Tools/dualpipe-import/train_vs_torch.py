@@ -6,7 +6,9 @@ usage: train_vs_torch.py WORK_DIR MODEL [--optimizer=adamw:K=V,...] [--steps=K]
                          SCHEDULE:N ...
 
 MODEL is a module of test/data/onnx/make_models.py: mlp (cross_entropy on
-integer class labels), ops (mse against a float label), slices (Slice and
+integer class labels), gpt12fn (gpt with 12 blocks, exported with
+export_modules_as_functions={Block}: ONNX functions), gptallfn (3 blocks,
+export_modules_as_functions=True), ops (mse against a float label), slices (Slice and
 Split on activations, cross_entropy), gpt (nanoGPT-style, cross_entropy
 over tokens), encoder (nn.TransformerEncoderLayer x 2 with a classification
 head, cross_entropy), mixer (MLP-Mixer, cross_entropy) flip (torch.flip,
@@ -102,6 +104,23 @@ def setup(name):
     if name == "gpt":
         torch.manual_seed(2)
         model, example = make_models.GPT(), torch.randint(0, 16, (2, 8))
+        x = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
+        y = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
+        return model, example, "cross_entropy", x, y
+    if name == "gpt12fn":
+        # 12 blocks, exported with export_modules_as_functions={Block}: the
+        # blocks are ONNX local functions (Block.1 for the first, which
+        # computes a shape constant the others take as an input, and Block).
+        torch.manual_seed(9)
+        model, example = make_models.GPT(n_layer=12), torch.randint(0, 16, (2, 8))
+        x = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
+        y = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
+        return model, example, "cross_entropy", x, y
+    if name == "gptallfn":
+        # export_modules_as_functions=True: every module a function, the
+        # whole GPT too (inlined by the importer: it is called once).
+        torch.manual_seed(2)
+        model, example = make_models.GPT(n_layer=3), torch.randint(0, 16, (2, 8))
         x = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
         y = torch.randint(0, 16, (MICROBATCHES * 2, 8), generator=gen)
         return model, example, "cross_entropy", x, y
@@ -207,8 +226,10 @@ def main():
     model, example, loss_kind, x, y = setup(name)
     model.eval()
     onnx_path = os.path.join(work, name + ".onnx")
-    input_name = "idx" if name == "gpt" else "x"
-    make_models.export(model, (example,), onnx_path, [input_name])
+    input_name = "idx" if name.startswith("gpt") else "x"
+    make_models.export(model, (example,), onnx_path, [input_name],
+                       functions={make_models.Block} if name == "gpt12fn" else
+                       name == "gptallfn")
     write_safetensors(os.path.join(work, "data.safetensors"), {input_name: x, "y": y})
     subprocess.run(["dualpipe-import", onnx_path, "-o", os.path.join(work, "model.mlir"),
                     "--params=" + os.path.join(work, "params.safetensors"),

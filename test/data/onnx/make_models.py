@@ -277,10 +277,13 @@ class Mixer(nn.Module):
         return self.head(self.norm(x).mean(dim=1))
 
 
-def export(model, args, path, names):
+def export(model, args, path, names, functions=False):
+    """functions: torch.onnx.export's export_modules_as_functions (True, or
+    a set of module classes written as ONNX local functions)."""
     model.eval()
     torch.onnx.export(model, args, path, opset_version=17, input_names=names,
-                      output_names=["out"], do_constant_folding=False)
+                      output_names=["out"], do_constant_folding=False,
+                      export_modules_as_functions=functions)
 
 
 def write_gpt(path):
@@ -356,6 +359,7 @@ def main():
                            axis=1)],
          "split_uneven", [4, 6], ["p0", "p1", "p2", "p3"], [], 17)
     write_fixes(out)
+    write_functions(out)
 
 
 def write_fixes(out):
@@ -393,6 +397,64 @@ def write_fixes(out):
           helper.make_tensor("training", TensorProto.BOOL, [], [True])])
     save([helper.make_node("Relu", ["x"], ["y"], name="relu")],
          "empty_dim", [("x", [0, 3])], ["y"], [])
+
+
+def write_functions(out):
+    """ONNX local functions written by onnx.helper (domain 'local'):
+    fn_attrs.onnx        Head(x, w; ax) = Soft(MatMul(x, w); axis=ax), Soft a
+                         Softmax whose axis is the function attribute 'ax'
+                         (ref_attr_name, passed on from Head to Soft), called
+                         three times: ax=-1, -1, 1;
+    fn_unsupported.onnx  a function whose body has a CumSum;
+    fn_recursive.onnx    a function that calls itself."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    def save(name, nodes, functions, inputs, inits=()):
+        graph = helper.make_graph(
+            nodes, name,
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs],
+            [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, None)],
+            list(inits))
+        model = helper.make_model(graph, functions=functions,
+                                  opset_imports=[helper.make_opsetid("", 17),
+                                                 helper.make_opsetid("local", 1)])
+        onnx.save(model, os.path.join(out, name + ".onnx"))
+
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("local", 1)]
+    softmax = helper.make_node("Softmax", ["a"], ["b"])
+    ax = helper.AttributeProto(name="axis", ref_attr_name="ax",
+                               type=helper.AttributeProto.INT)
+    softmax.attribute.append(ax)
+    soft = helper.make_function("local", "Soft", ["a"], ["b"], [softmax], opsets, ["ax"])
+    call_soft = helper.make_node("Soft", ["m"], ["y"], domain="local")
+    call_soft.attribute.append(helper.AttributeProto(
+        name="ax", ref_attr_name="ax", type=helper.AttributeProto.INT))
+    head = helper.make_function(
+        "local", "Head", ["x", "w"], ["y"],
+        [helper.make_node("MatMul", ["x", "w"], ["m"]), call_soft], opsets, ["ax"])
+    w = [helper.make_tensor("w%d" % k, TensorProto.FLOAT, [4, 4],
+                            [0.1 * ((k + 3 * i) % 7 - 3) for i in range(16)])
+         for k in range(3)]
+    save("fn_attrs",
+         [helper.make_node("Head", ["x", "w0"], ["h0"], domain="local", name="head0", ax=-1),
+          helper.make_node("Head", ["h0", "w1"], ["h1"], domain="local", name="head1", ax=-1),
+          helper.make_node("Head", ["h1", "w2"], ["h2"], domain="local", name="head2", ax=1)],
+         [soft, head], [("x", [2, 3, 4])], w)
+    cum = helper.make_function(
+        "local", "Cum", ["a"], ["b"],
+        [helper.make_node("Constant", [], ["axis"], value=helper.make_tensor(
+            "axis", TensorProto.INT64, [], [0])),
+         helper.make_node("CumSum", ["a", "axis"], ["b"], name="the_cumsum")], opsets)
+    save("fn_unsupported",
+         [helper.make_node("Cum", ["x"], ["y"], domain="local", name="call_cum")],
+         [cum], [("x", [2, 3])])
+    loop = helper.make_function(
+        "local", "Again", ["a"], ["b"],
+        [helper.make_node("Again", ["a"], ["b"], domain="local", name="inner")], opsets)
+    save("fn_recursive",
+         [helper.make_node("Again", ["x"], ["y"], domain="local", name="outer")],
+         [loop], [("x", [2, 3])])
 
 
 if __name__ == "__main__":
