@@ -53,6 +53,21 @@ std::optional<SmallVector<unsigned>> dimsOf(AffineMap map) {
   return dims;
 }
 
+/// True if `operands` are memrefs in the default memory space of one
+/// element type, f32 or f64, each of rank `rank` (any rank if negative).
+bool blasOperands(ValueRange operands, int64_t rank) {
+  Type element;
+  for (Value v : operands) {
+    auto type = dyn_cast<MemRefType>(v.getType());
+    if (!type || type.getMemorySpace() || (rank >= 0 && type.getRank() != rank))
+      return false;
+    if (element && type.getElementType() != element)
+      return false;
+    element = type.getElementType();
+  }
+  return element && (element.isF32() || element.isF64());
+}
+
 /// Matches `op` (matmul or batch_matmul on memrefs with one element type,
 /// f32 or f64, default memory space) with plain or transposed maps.
 std::optional<Gemm> matchGemm(linalg::LinalgOp op) {
@@ -63,17 +78,7 @@ std::optional<Gemm> matchGemm(linalg::LinalgOp op) {
       op.getNumDpsInits() != 1)
     return std::nullopt;
   Gemm g{op.getDpsInputs()[0], op.getDpsInputs()[1], op.getDpsInits()[0]};
-  Type element;
-  for (Value v : {g.a, g.b, g.c}) {
-    auto type = dyn_cast<MemRefType>(v.getType());
-    if (!type || type.getMemorySpace() ||
-        type.getRank() != (batched ? 3 : 2))
-      return std::nullopt;
-    if (element && type.getElementType() != element)
-      return std::nullopt;
-    element = type.getElementType();
-  }
-  if (!element.isF32() && !element.isF64())
+  if (!blasOperands({g.a, g.b, g.c}, batched ? 3 : 2))
     return std::nullopt;
   // Loop dimensions: [batch,] m, n, k.
   SmallVector<AffineMap> maps = op.getIndexingMapsArray();
@@ -125,16 +130,7 @@ std::optional<Contraction> matchContraction(linalg::GenericOp op) {
   if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
       op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
     return std::nullopt;
-  Type element;
-  for (Value v : op->getOperands()) {
-    auto type = dyn_cast<MemRefType>(v.getType());
-    if (!type || type.getMemorySpace())
-      return std::nullopt;
-    if (element && type.getElementType() != element)
-      return std::nullopt;
-    element = type.getElementType();
-  }
-  if (!element.isF32() && !element.isF64())
+  if (!blasOperands(op->getOperands(), /*rank=*/-1))
     return std::nullopt;
   // The body must be exactly mulf(a0, a1), addf(a2, that): the runtime
   // computes a plain product-sum (isaContractionOpInterface also accepts
