@@ -111,7 +111,7 @@ Pool &pool() {
 /// Gives `block` to the pool, or back to the system beyond the bound.
 void toPool(Header *block) {
   Pool &p = pool();
-  {
+  if (cacheLimit()) {
     std::lock_guard<std::mutex> lock(p.mutex);
     if (p.cached + block->size <= cacheLimit()) {
       p.lists[block->size].push_back(block);
@@ -195,21 +195,14 @@ void release(void *ptr) {
   }
   size_t size = block->size;
   ThreadHeap *h = heap();
-  if (!cacheLimit()) {
-    if (h)
-      h->stats.live_bytes -= int64_t(size);
-    std::free(block);
+  if (h)
+    h->stats.live_bytes -= int64_t(size);
+  if (h && h->cached + size <= cacheLimit()) {
+    h->lists[size].push_back(block);
+    h->cached += size;
     return;
   }
-  if (h) {
-    h->stats.live_bytes -= int64_t(size);
-    if (h->cached + size <= cacheLimit()) {
-      h->lists[size].push_back(block);
-      h->cached += size;
-      return;
-    }
-  }
-  toPool(block);
+  toPool(block); // frees it when the pool is full (always with no cache)
 }
 
 } // namespace
