@@ -8,7 +8,9 @@ usage: train_vs_torch.py WORK_DIR MODEL [--optimizer=adamw:K=V,...] [--steps=K]
 MODEL is a module of test/data/onnx/make_models.py: mlp (cross_entropy on
 integer class labels), gpt12fn (gpt with 12 blocks, exported with
 export_modules_as_functions={Block}: ONNX functions), gptallfn (3 blocks,
-export_modules_as_functions=True), ops (mse against a float label), slices (Slice and
+export_modules_as_functions=True), encoder12fn and mixer12fn (encoder
+and mixer with 12 blocks, exported with export_modules_as_functions=
+{nn.TransformerEncoderLayer} and {MixerBlock}), ops (mse against a float label), slices (Slice and
 Split on activations, cross_entropy), gpt (nanoGPT-style, cross_entropy
 over tokens), encoder (nn.TransformerEncoderLayer x 2 with a classification
 head, cross_entropy), mixer (MLP-Mixer, cross_entropy) flip (torch.flip,
@@ -130,6 +132,22 @@ def setup(name):
         x = torch.randint(0, 16, (MICROBATCHES * 2, 6), generator=gen)
         y = torch.randint(0, 4, (MICROBATCHES * 2,), generator=gen)
         return model, example, "cross_entropy", x, y
+    if name == "encoder12fn":
+        # 12 layers, exported with export_modules_as_functions=
+        # {nn.TransformerEncoderLayer}: one ONNX local function, called 12
+        # times (each call imported on its own, the equal bodies merged).
+        torch.manual_seed(4)
+        model, example = make_models.Encoder(layers=12), torch.randint(0, 16, (2, 6))
+        x = torch.randint(0, 16, (MICROBATCHES * 2, 6), generator=gen)
+        y = torch.randint(0, 4, (MICROBATCHES * 2,), generator=gen)
+        return model, example, "cross_entropy", x, y
+    if name == "mixer12fn":
+        # 12 blocks, exported with export_modules_as_functions={MixerBlock}.
+        torch.manual_seed(5)
+        model, example = make_models.Mixer(blocks=12), torch.randn(2, 8, 8)
+        x = torch.randn(MICROBATCHES * 2, 8, 8, generator=gen)
+        y = torch.randint(0, 4, (MICROBATCHES * 2,), generator=gen)
+        return model, example, "cross_entropy", x, y
     if name == "mixer":
         torch.manual_seed(5)
         model, example = make_models.Mixer(), torch.randn(2, 8, 8)
@@ -227,9 +245,10 @@ def main():
     model.eval()
     onnx_path = os.path.join(work, name + ".onnx")
     input_name = "idx" if name.startswith("gpt") else "x"
-    make_models.export(model, (example,), onnx_path, [input_name],
-                       functions={make_models.Block} if name == "gpt12fn" else
-                       name == "gptallfn")
+    functions = {"gpt12fn": {make_models.Block}, "gptallfn": True,
+                 "encoder12fn": {torch.nn.TransformerEncoderLayer},
+                 "mixer12fn": {make_models.MixerBlock}}.get(name, False)
+    make_models.export(model, (example,), onnx_path, [input_name], functions=functions)
     write_safetensors(os.path.join(work, "data.safetensors"), {input_name: x, "y": y})
     subprocess.run(["dualpipe-import", onnx_path, "-o", os.path.join(work, "model.mlir"),
                     "--params=" + os.path.join(work, "params.safetensors"),

@@ -29,7 +29,9 @@ flatten_neg.onnx, ln_stats.onnx, pow_int.onnx, dropout_train0.onnx,
            importer bugs ONNX's node tests found (write_fixes below).
 Encoder, Mixer  (exported by train_vs_torch.py when it runs, not written
            here) nn.TransformerEncoderLayer with a classification head, and
-           an MLP-Mixer.
+           an MLP-Mixer; with layers=12 / blocks=12 and
+           export_modules_as_functions={nn.TransformerEncoderLayer} /
+           {MixerBlock} the 12-block models of functions-encoder-mixer.test.
 
 Needs PyTorch (Debian: python3-torch) and, for unsupported.onnx, python3-onnx.
 """
