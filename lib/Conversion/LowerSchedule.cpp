@@ -9,6 +9,7 @@
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include <map>
 #include <set>
@@ -39,11 +40,12 @@ public:
   RankLowering(OpBuilder &b, ModuleOp module, ArrayRef<StageInfo> stages,
                ArrayRef<int64_t> stageToRank, func::FuncOp entry,
                int64_t rank, int64_t numMicrobatches, int64_t numModelArgs,
-               ArrayRef<int64_t> modelParams, bool postReceives)
+               ArrayRef<int64_t> modelParams, bool postReceives,
+               bool rollMicrobatches)
       : b(b), module(module), stages(stages), stageToRank(stageToRank),
         entry(entry), rank(rank), numMicrobatches(numMicrobatches),
         numModelArgs(numModelArgs), modelParams(modelParams),
-        postReceives(postReceives) {}
+        postReceives(postReceives), rollMicrobatches(rollMicrobatches) {}
 
   LogicalResult run(ProgramOp program);
 
@@ -53,7 +55,13 @@ private:
     int64_t rows = type.getDimSize(0) / numMicrobatches;
     SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0)),
         sizes, strides(type.getRank(), b.getIndexAttr(1));
-    offsets[0] = b.getIndexAttr(m * rows);
+    if (loopIndex)
+      offsets[0] = arith::MulIOp::create(
+                       b, loc, loopIndex,
+                       arith::ConstantIndexOp::create(b, loc, rows))
+                       .getResult();
+    else
+      offsets[0] = b.getIndexAttr(m * rows);
     for (int64_t d = 0; d < type.getRank(); ++d)
       sizes.push_back(b.getIndexAttr(d == 0 ? rows : type.getDimSize(d)));
     auto result = RankedTensorType::get(
@@ -90,7 +98,16 @@ private:
     assert(!reducing.count(param) &&
            "a gradient changed after its all-reduce started");
     auto [it, inserted] = grads.try_emplace(param, grad);
-    if (!inserted)
+    if (inserted)
+      return;
+    // In a rolled loop the sum is carried: added in place, it bufferizes
+    // to the loop's own buffer (one-shot bufferization wants a yielded
+    // value equivalent to its iteration argument).
+    if (loopIndex)
+      it->second = linalg::AddOp::create(b, loc, ValueRange{it->second, grad},
+                                         ValueRange{it->second})
+                       .getResult(0);
+    else
       it->second = arith::AddFOp::create(b, loc, it->second, grad);
   }
 
@@ -103,12 +120,24 @@ private:
     return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
   }
 
+  /// Micro-batch `m` as a value of `type` (index or i32): the loop's index
+  /// in a rolled program, else the constant.
+  Value microbatchIndex(int64_t m, Location loc, Type type) {
+    if (!loopIndex)
+      return type.isIndex()
+                 ? arith::ConstantIndexOp::create(b, loc, m).getResult()
+                 : arith::ConstantIntOp::create(b, loc, m, 32).getResult();
+    if (type.isIndex())
+      return loopIndex;
+    return arith::IndexCastOp::create(b, loc, type, loopIndex);
+  }
+
   /// Brackets the code of one action with the runtime's action markers, so
   /// the timeline shows compute and a stuck receive names its action.
   void markAction(Location loc, int32_t kind, int64_t stage, int64_t m) {
     Value k = arith::ConstantIntOp::create(b, loc, kind, 32);
     Value s = arith::ConstantIntOp::create(b, loc, stage, 32);
-    Value mb = arith::ConstantIntOp::create(b, loc, m, 32);
+    Value mb = microbatchIndex(m, loc, b.getI32Type());
     func::CallOp::create(b, loc, runtimeFn("dualpipe_rt_begin_action", 3),
                          ValueRange{k, s, mb});
   }
@@ -129,6 +158,8 @@ private:
   }
 
   LogicalResult compute(ComputeOp op);
+  bool rollable(ProgramOp prog) const;
+  LogicalResult computeRolled(ProgramOp prog);
   LogicalResult overlap(OverlapOp pair);
   LogicalResult send(ISendOp op);
   void post(IRecvOp op);
@@ -173,7 +204,9 @@ private:
   std::map<Key, SmallVector<Value>> values;
   DenseMap<int64_t, Value> grads; ///< By model argument index.
   Value losses;
-  bool postReceives;
+  bool postReceives, rollMicrobatches;
+  /// In a rolled program's loop body: the micro-batch index.
+  Value loopIndex;
   /// The program being lowered, to find the sends that follow a pair.
   ProgramOp program;
 };
@@ -251,7 +284,7 @@ LogicalResult RankLowering::compute(ComputeOp op) {
     if (info.next < 0) {
       // The loss of this micro-batch.
       Value loss = tensor::ExtractOp::create(b, loc, results[0], ValueRange());
-      Value index = arith::ConstantIndexOp::create(b, loc, m);
+      Value index = microbatchIndex(m, loc, b.getIndexType());
       losses = tensor::InsertOp::create(b, loc, loss, losses, index);
     } else {
       values[{'a', s, m}] = SmallVector<Value>(results.take_front(outs));
@@ -482,6 +515,57 @@ static Operation *lastGradientOf(ProgramOp program, AllReduceGradsOp op,
   return last ? last : op.getOperation();
 }
 
+/// Whether `prog` is one stage's F and B of micro-batch 0, 1, ..., M-1 in
+/// that order and nothing else (with M > 1).
+bool RankLowering::rollable(ProgramOp prog) const {
+  if (stages.size() != 1 || numMicrobatches < 2)
+    return false;
+  int64_t i = 0;
+  for (Operation &op : prog.getBody().front()) {
+    auto c = dyn_cast<ComputeOp>(op);
+    ActionKind want = i % 2 ? ActionKind::Backward : ActionKind::Forward;
+    if (!c || c.getKind() != want || c.getStageIndex() != 0 ||
+        c.getMicrobatchIndex() != i / 2)
+      return false;
+    ++i;
+  }
+  return i == 2 * numMicrobatches;
+}
+
+/// A rollable program as `scf.for %m`: micro-batch 0's F and B, their
+/// micro-batch index the loop's; the losses and every parameter's summed
+/// gradient (from 0) are carried.
+LogicalResult RankLowering::computeRolled(ProgramOp prog) {
+  Location loc = prog.getLoc();
+  SmallVector<Value> init{losses};
+  for (int64_t p : modelParams)
+    init.push_back(zerosLike(entry.getArgument(p).getType(), loc));
+  Value lower = arith::ConstantIndexOp::create(b, loc, 0);
+  Value upper = arith::ConstantIndexOp::create(b, loc, numMicrobatches);
+  Value step = arith::ConstantIndexOp::create(b, loc, 1);
+  auto loop = scf::ForOp::create(b, loc, lower, upper, step, init);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    loopIndex = loop.getInductionVar();
+    losses = loop.getRegionIterArgs()[0];
+    for (auto [i, p] : llvm::enumerate(modelParams))
+      grads[p] = loop.getRegionIterArgs()[1 + i];
+    auto actions = prog.getBody().front().getOps<ComputeOp>().begin();
+    if (failed(compute(*actions)) || failed(compute(*std::next(actions))))
+      return failure();
+    SmallVector<Value> carried{losses};
+    for (int64_t p : modelParams)
+      carried.push_back(grads.lookup(p));
+    scf::YieldOp::create(b, loc, carried);
+    loopIndex = Value();
+  }
+  losses = loop.getResult(0);
+  for (auto [i, p] : llvm::enumerate(modelParams))
+    grads[p] = loop.getResult(1 + i);
+  return success();
+}
+
 LogicalResult RankLowering::run(ProgramOp prog) {
   program = prog;
   Location loc = program.getLoc();
@@ -504,6 +588,10 @@ LogicalResult RankLowering::run(ProgramOp prog) {
         return failure();
     return success();
   };
+  if (rollMicrobatches && rollable(program)) {
+    if (failed(computeRolled(program)))
+      return failure();
+  } else
   for (Operation &op : program.getBody().front()) {
     LogicalResult ok = success();
     if (auto c = dyn_cast<ComputeOp>(op)) {
@@ -716,7 +804,7 @@ struct LowerSchedulePass
       OpBuilder body(&getContext());
       RankLowering lowering(body, module, *stages, stageToRank, entry,
                             r, numMicrobatches, model.getNumArguments(),
-                            modelParams, postReceives);
+                            modelParams, postReceives, rollMicrobatches);
       if (failed(lowering.run(program)))
         return signalPassFailure();
       b.setInsertionPointToEnd(module.getBody());

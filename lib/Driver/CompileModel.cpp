@@ -223,16 +223,16 @@ LogicalResult ModelCompiler::emit() {
   llvm::InitializeNativeTargetAsmPrinter();
   result.library = outPath("step.so");
   result.manifest = outPath("manifest.json");
-  std::vector<std::string> objects;
-  for (auto [i, m] : llvm::enumerate(llvmModules)) {
-    FailureOr<std::vector<std::string>> written = driver::emitObjects(
-        *m, outPath("step" + std::to_string(i)),
-        i == 0 ? "" : ".module" + std::to_string(i), options.cpu,
-        options.step.optLevel, options.jobs, options.timer);
-    if (failed(written))
-      return failure();
-    llvm::append_range(objects, *written);
-  }
+  std::vector<driver::ObjectModule> toEmit;
+  for (auto [i, m] : llvm::enumerate(llvmModules))
+    toEmit.push_back({m.get(), outPath("step" + std::to_string(i)),
+                      i == 0 ? "" : ".module" + std::to_string(i)});
+  FailureOr<std::vector<std::string>> written =
+      driver::emitObjects(toEmit, options.cpu, options.step.optLevel,
+                          options.jobs, options.timer);
+  if (failed(written))
+    return failure();
+  std::vector<std::string> objects = std::move(*written);
   mark("other");
   if (failed(driver::linkLibrary(objects, result.library, options.step.target,
                                  stepManifest.abiSignature())) ||

@@ -21,16 +21,25 @@ mlir::FailureOr<manifest::Manifest>
 trainingManifest(mlir::ModuleOp module, const StepOptions &step,
                  llvm::StringRef memoryReport);
 
-/// Compiles `module` for the host CPU (`cpu`, empty: the host's) at
-/// `optLevel` into object files: with `jobs` <= 1 one, `pathPrefix`.o;
-/// otherwise the module is split into up to `jobs` parts (by function)
-/// optimized and compiled on that many threads, `pathPrefix`_K.o, its
-/// local symbols made hidden globals (renamed with `localSuffix` where
-/// not empty, so that two modules linked together cannot clash). Marks
-/// `timer`'s llvm-optimize and codegen phases; returns the paths written.
+/// A module to compile, the prefix of its object files' paths, and the
+/// suffix its local symbols get when it is split (empty: none), so that two
+/// modules linked together cannot clash.
+struct ObjectModule {
+  llvm::Module *module;
+  std::string pathPrefix;
+  std::string localSuffix;
+};
+
+/// Compiles `modules` for the host CPU (`cpu`, empty: the host's) at
+/// `optLevel` into object files. With `jobs` <= 1 one per module, its
+/// `pathPrefix`.o. Otherwise each module is optimized whole on its own
+/// thread (`jobs` at a time), then split into up to `jobs` parts (by
+/// function) that are compiled on that many threads, `pathPrefix`_K.o,
+/// their local symbols made hidden globals (renamed with `localSuffix`).
+/// Marks `timer`'s llvm-optimize and codegen phases; returns the paths
+/// written.
 mlir::FailureOr<std::vector<std::string>>
-emitObjects(llvm::Module &module, llvm::StringRef pathPrefix,
-            llvm::StringRef localSuffix, llvm::StringRef cpu,
+emitObjects(llvm::ArrayRef<ObjectModule> modules, llvm::StringRef cpu,
             unsigned optLevel, unsigned jobs, PhaseTimer *timer);
 
 /// Links `objects` and the exported `dualpipe_step_abi` string (`abi`, the

@@ -9,6 +9,7 @@
 #include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -34,6 +35,26 @@ llvm::CodeGenOptLevel codeGenLevel(unsigned optLevel) {
   default:
     return llvm::CodeGenOptLevel::Aggressive;
   }
+}
+
+/// Turns LLVM's post-RA list scheduler off unless the command line set
+/// `--post-RA-scheduler` itself. It builds a dependence graph over each
+/// basic block, quadratic in the block's length, and the step's glue
+/// functions are single blocks of thousands of instructions: a stage function
+/// that returns 224 saved buffers took 12.5 of its 13 s of -O3 code generation
+/// there (perf on llc -mcpu=znver4), and the 12-layer 8-rank DualPipe compile
+/// spent 121 s in code generation with it and 62 s without. The step's
+/// kernels run as fast without it (bench/REPORT.md §1c: 1-rank GPT steps
+/// within the noise). LLVM has no per-target-machine switch for it, so this
+/// sets the option as `-mllvm -post-RA-scheduler=false` would.
+void skipPostRAScheduling() {
+  auto options = llvm::cl::getRegisteredOptions();
+  auto it = options.find("post-RA-scheduler");
+  if (it == options.end() || it->second->getNumOccurrences() > 0)
+    return;
+  // As if given on the command line: the pass reads the option only when
+  // it has a position.
+  (void)it->second->addOccurrence(/*pos=*/1, "post-RA-scheduler", "false");
 }
 } // namespace
 
@@ -109,17 +130,9 @@ void codegenPart(Part &part) {
 
 /// Splits `module` into at most `jobs` linkable parts (llvm::SplitModule),
 /// each as bitcode that loadPart reads into its own LLVMContext, so that
-/// threads can load, optimize and compile them at once.
+/// threads can compile them at once.
 void splitParts(llvm::Module &module, unsigned jobs, StringRef pathPrefix,
-                StringRef localSuffix, std::vector<Part> &parts) {
-  // SplitModule makes local symbols hidden globals so that parts can call
-  // each other; the step and the reference module have locals of the same
-  // names (stage and block functions), so those of all but the first get a
-  // suffix.
-  if (!localSuffix.empty())
-    for (llvm::GlobalValue &gv : module.global_values())
-      if (gv.hasLocalLinkage())
-        gv.setName((gv.hasName() ? gv.getName() : "anon") + localSuffix);
+                std::vector<Part> &parts) {
   llvm::SplitModule(module, jobs, [&](std::unique_ptr<llvm::Module> split) {
     // A part with no definition would be an empty object: skip it.
     if (llvm::all_of(split->functions(),
@@ -150,35 +163,69 @@ LogicalResult forEachPart(std::vector<Part> &parts, unsigned jobs,
       return compileError(part.error);
   return success();
 }
+
+FailureOr<std::unique_ptr<llvm::TargetMachine>> targetMachineFor(Part &part,
+                                                                 StringRef cpu,
+                                                                 unsigned optLevel) {
+  FailureOr<std::unique_ptr<llvm::TargetMachine>> tm =
+      makeTargetMachine(cpu, optLevel);
+  if (succeeded(tm))
+    part.tm = std::move(*tm);
+  return tm;
+}
 } // namespace
 
 FailureOr<std::vector<std::string>>
-emitObjects(llvm::Module &module, StringRef pathPrefix, StringRef localSuffix,
-            StringRef cpu, unsigned optLevel, unsigned jobs,
-            PhaseTimer *timer) {
-  std::vector<Part> parts;
-  if (jobs <= 1) {
-    Part &part = parts.emplace_back();
-    part.module = &module;
-    part.path = (pathPrefix + ".o").str();
-  } else {
-    splitParts(module, jobs, pathPrefix, localSuffix, parts);
-  }
-  for (Part &part : parts) {
-    FailureOr<std::unique_ptr<llvm::TargetMachine>> tm =
-        makeTargetMachine(cpu, optLevel);
-    if (failed(tm))
+emitObjects(ArrayRef<ObjectModule> modules, StringRef cpu, unsigned optLevel,
+            unsigned jobs, PhaseTimer *timer) {
+  skipPostRAScheduling();
+  // One part per module first, each optimized whole: the inliner must see a
+  // rank program and the stage functions it calls together (split before
+  // optimizing, the 12-layer 8-rank DualPipe step spent 43 s instead of 9 s
+  // in code generation: its rank programs kept every call's hundreds of
+  // descriptor fields).
+  std::vector<Part> wholes(modules.size());
+  for (auto [whole, m] : llvm::zip_equal(wholes, modules)) {
+    whole.path = m.pathPrefix + ".o";
+    if (jobs <= 1) {
+      whole.module = m.module;
+    } else {
+      // SplitModule (below) makes local symbols hidden globals so that parts
+      // can call each other; the step and the reference module have locals
+      // of the same names (stage and block functions), so those of all but
+      // the first get a suffix.
+      if (!m.localSuffix.empty())
+        for (llvm::GlobalValue &gv : m.module->global_values())
+          if (gv.hasLocalLinkage())
+            gv.setName((gv.hasName() ? gv.getName() : "anon") + m.localSuffix);
+      llvm::raw_string_ostream os(whole.bitcode);
+      llvm::WriteBitcodeToFile(*m.module, os);
+    }
+    if (failed(targetMachineFor(whole, cpu, optLevel)))
       return failure();
-    part.tm = std::move(*tm);
   }
   if (timer)
     timer->mark("other");
-  if (failed(forEachPart(parts, jobs, [&](Part &part) {
+  if (failed(forEachPart(wholes, jobs, [&](Part &part) {
         loadPart(part);
         if (part.error.empty())
           optimizePart(part, optLevel);
       })))
     return failure();
+  // Then code generation, the longer half, in up to `jobs` parts of each.
+  std::vector<Part> parts;
+  if (jobs <= 1) {
+    parts = std::move(wholes);
+  } else {
+    for (auto [whole, m] : llvm::zip_equal(wholes, modules))
+      splitParts(*whole.module, jobs, m.pathPrefix, parts);
+    wholes.clear();
+    for (Part &part : parts)
+      if (failed(targetMachineFor(part, cpu, optLevel)))
+        return failure();
+    if (failed(forEachPart(parts, jobs, loadPart)))
+      return failure();
+  }
   if (timer)
     timer->mark("llvm-optimize");
   if (failed(forEachPart(parts, jobs, codegenPart)))

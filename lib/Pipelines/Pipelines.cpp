@@ -330,6 +330,11 @@ void addLower(PipelineBuilder &b, const StepOptions &o) {
   // The cuda target orders transfers on streams (cuda-async-region); the
   // cpu target posts receives through the runtime.
   lower.postReceives = o.target == Target::Cpu;
+  // A 1-rank 1F1B step (the single-device reference) as a loop over the
+  // micro-batches: its code then does not grow with M. The cuda target's
+  // rank functions stay straight-line (its stream ordering is written for
+  // them).
+  lower.rollMicrobatches = o.target == Target::Cpu;
   b.add(createDualPipeLowerSchedule(lower));
   if (!o.optimizer)
     return;

@@ -178,16 +178,28 @@ def DualPipeLowerSchedule
     Ranks that do not own a parameter leave its gradient buffer at 0. The
     rank step functions are the module's interface: every other function
     defined in it (stage code, the model) becomes private.
+
+    With `roll-microbatches`, a program that is one stage's F and B for
+    micro-batch 0, 1, ..., M-1 in that order with nothing else (a 1-rank,
+    1-stage 1F1B step: the single-device reference) becomes an `scf.for`
+    over the micro-batches, whose body is micro-batch m's F and B, so its
+    code does not grow with M; the losses and the summed gradients are the
+    loop's carried values (each starts at 0, so its first sum adds the
+    first micro-batch's gradient to 0).
   }];
   let options = [
     Option<"prefix", "prefix", "std::string", /*default=*/"\"dualpipe_rank\"",
            "Name prefix of the per-rank entry points">,
     Option<"postReceives", "post-receives", "bool", /*default=*/"true",
            "Post each receive at its p2p_group and wait at first use">,
+    Option<"rollMicrobatches", "roll-microbatches", "bool",
+           /*default=*/"false",
+           "Lower a program of one stage's F, B per micro-batch as a loop">,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
+                           "::mlir::scf::SCFDialect",
                            "::mlir::tensor::TensorDialect",
                            "::mlir::linalg::LinalgDialect",
                            "::mlir::memref::MemRefDialect",
