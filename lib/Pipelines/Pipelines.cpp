@@ -433,7 +433,8 @@ void addCpuLowering(PipelineBuilder &b) {
   // call memrefCopy from the C runner utils, which step.so does not link.
   b.add(createDualPipeStridedCopiesToLinalg());
   // Sum reductions may be reordered (fastmath reassoc on their combiners):
-  // LLVM then vectorizes them with partial sums per lane.
+  // LLVM then vectorizes them with partial sums per lane, which also keeps
+  // long f32 sums (a loss over batch x width) at PyTorch's error (#15).
   b.add(createDualPipeReassociateReductions());
   b.addNested<func::FuncOp>(createConvertLinalgToLoopsPass());
   b.add(createLowerAffinePass());

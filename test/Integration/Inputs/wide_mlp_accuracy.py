@@ -136,6 +136,7 @@ def main():
     model = work + "/model.mlir"
     subprocess.run(["dualpipe-gen", "mlp", "--layers=%d" % LAYERS, "--width=%d" % WIDTH,
                     "--batch=%d" % BATCH, "-o", model], check=True)
+    # One BLAS thread (dualpipe-run reads it as its --threads default).
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     failed = 0
     for cfg in configs:
@@ -145,10 +146,13 @@ def main():
                         "--ranks=" + ranks, "--microbatches=%d" % M, "-o", out],
                        check=True, stdout=subprocess.DEVNULL)
         run = subprocess.run(["dualpipe-run", out, "--params=" + work + "/params.safetensors",
-                              "--data=" + work + "/data.safetensors", "--threads=1",
+                              "--data=" + work + "/data.safetensors",
                               "--dump-grads=" + out + "/grads.safetensors"],
                              env=env, capture_output=True, text=True, check=True)
-        loss = float(re.search(r"^loss of the dumped step (\S+)", run.stdout, re.M).group(1))
+        full = re.search(r"^loss of the dumped step (\S+)", run.stdout, re.M)
+        # Builds before the 9-digit line: the step line's 6 decimals.
+        loss = float(full.group(1) if full else
+                     re.search(r"^step 0 loss (\S+)", run.stdout, re.M).group(1))
         lerr, gerr, name = errors(loss, read_safetensors(out + "/grads.safetensors"),
                                   ref_loss, ref_grads)
         line = ("%s N=%s vs float64: loss %.3g relative (%.2fx torch float32's), "
