@@ -4,7 +4,8 @@ mlp-wide) compiled by dualpipe and run in float32, against PyTorch's float32
 step and against the same step computed by PyTorch in float64 (the
 reference; both start from the same float32 weights and data).
 
-usage: wide_mlp_accuracy.py WORK_DIR [--factor=F] [SCHEDULE:RANKS ...]
+usage: wide_mlp_accuracy.py WORK_DIR [--factor=F] [--layers=L] [--width=W]
+                             [--batch=B] [SCHEDULE:RANKS ...]
 
 For each SCHEDULE:RANKS (default gpipe:1 dualpipe:2) it compiles the model,
 runs one step with --dump-grads and prints the relative error of the loss
@@ -112,10 +113,16 @@ def errors(loss, grads, ref_loss, ref_grads):
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    global LAYERS, WIDTH, BATCH
     factor = None
     for a in sys.argv[1:]:
-        if a.startswith("--factor="):
-            factor = float(a.split("=", 1)[1])
+        key, _, value = a.partition("=")
+        if key == "--factor":
+            factor = float(value)
+        elif key in ("--layers", "--width", "--batch"):
+            globals()[key[2:].upper()] = int(value)
+        elif a.startswith("--"):
+            raise SystemExit("unknown option " + a)
     work, configs = args[0], args[1:] or ["gpipe:1", "dualpipe:2"]
     torch.set_num_threads(1)
     os.makedirs(work, exist_ok=True)
