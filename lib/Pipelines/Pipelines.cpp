@@ -373,7 +373,7 @@ void addBufferDeallocation(PipelineBuilder &b) {
 /// Tensors to buffers: arguments are read-only (the runtime shares them
 /// between ranks), elementwise ops become linalg, bufferization, then
 /// deallocation.
-void addBufferize(PipelineBuilder &b) {
+void addBufferize(PipelineBuilder &b, Target target) {
   b.add(createDualPipeProtectArguments());
   b.add(createConvertElementwiseToLinalgPass());
   // Producer-consumer chains of elementwise linalg.generic ops (the
@@ -384,6 +384,11 @@ void addBufferize(PipelineBuilder &b) {
   // made the bench steps slower). Matmul, transpose and fill stay named ops
   // for dualpipe-lower-gemm-to-runtime.
   b.add(createDualPipeFuseElementwise());
+  // Long sums (a column sum over many rows, a loss over rows x a narrow
+  // width) in blocks, so their f32 error stays at PyTorch's (#15); cpu
+  // only, where the loops are sequential.
+  if (target == Target::Cpu)
+    b.add(createDualPipeSplitLongReductions());
   addOneShotBufferize(b);
   // A forward "saves" its parameters and inputs for the backward by
   // returning them; bufferized, such a result is the argument's own buffer,
@@ -554,7 +559,7 @@ bool buildTrainingStepPipeline(OpPassManager &pm, const StepOptions &options,
       addLower(b, options);
       break;
     case Phase::Bufferize:
-      addBufferize(b);
+      addBufferize(b, options.target);
       break;
     case Phase::ToLLVM:
       addTargetLowering(b, options.target, options.cuda);
