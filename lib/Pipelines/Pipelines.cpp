@@ -378,7 +378,7 @@ void addBufferDeallocation(PipelineBuilder &b) {
 /// Tensors to buffers: arguments are read-only (the runtime shares them
 /// between ranks), elementwise ops become linalg, bufferization, then
 /// deallocation.
-void addBufferize(PipelineBuilder &b) {
+void addBufferize(PipelineBuilder &b, Target target) {
   b.add(createDualPipeProtectArguments());
   b.add(createConvertElementwiseToLinalgPass());
   // Producer-consumer chains of elementwise linalg.generic ops (the
@@ -389,6 +389,11 @@ void addBufferize(PipelineBuilder &b) {
   // made the bench steps slower). Matmul, transpose and fill stay named ops
   // for dualpipe-lower-gemm-to-runtime.
   b.add(createDualPipeFuseElementwise());
+  // Long sums (a column sum over many rows, a loss over rows x a narrow
+  // width) in blocks, so their f32 error stays at PyTorch's (#15); cpu
+  // only, where the loops are sequential.
+  if (target == Target::Cpu)
+    b.add(createDualPipeSplitLongReductions());
   addOneShotBufferize(b);
   // A forward "saves" its parameters and inputs for the backward by
   // returning them; bufferized, such a result is the argument's own buffer,
@@ -438,7 +443,8 @@ void addCpuLowering(PipelineBuilder &b) {
   // call memrefCopy from the C runner utils, which step.so does not link.
   b.add(createDualPipeStridedCopiesToLinalg());
   // Sum reductions may be reordered (fastmath reassoc on their combiners):
-  // LLVM then vectorizes them with partial sums per lane.
+  // LLVM then vectorizes them with partial sums per lane, which also keeps
+  // long f32 sums (a loss over batch x width) at PyTorch's error (#15).
   b.add(createDualPipeReassociateReductions());
   b.addNested<func::FuncOp>(createConvertLinalgToLoopsPass());
   b.add(createLowerAffinePass());
@@ -558,7 +564,7 @@ bool buildTrainingStepPipeline(OpPassManager &pm, const StepOptions &options,
       addLower(b, options);
       break;
     case Phase::Bufferize:
-      addBufferize(b);
+      addBufferize(b, options.target);
       break;
     case Phase::ToLLVM:
       addTargetLowering(b, options.target, options.cuda);

@@ -139,7 +139,8 @@ void usage() {
          "                         compare losses and gradients (relative "
          "error <= 1e-5)\n"
          "  --dump-grads=FILE      write the last step's gradients "
-         "(.safetensors)\n"
+         "(.safetensors) and\n"
+         "                         print that step's loss to 9 digits\n"
          "  --save=FILE            write a checkpoint after the last step\n"
          "  --save-every=K         also write it every K steps (step "
          "numbers that are\n"
@@ -550,8 +551,13 @@ int runTraining(const CommandLine &c, std::unique_ptr<ss::StepLibrary> step) {
       printCheck(*check, s.manifest(), replicas);
       status = check->pass ? status : 4;
     }
-    if (last && !c.dumpGrads.empty() && s.leader())
+    if (last && !c.dumpGrads.empty() && s.leader()) {
       std::printf("gradients written to %s\n", c.dumpGrads.c_str());
+      // The step line's 6 decimals are too coarse to compare a float32
+      // loss with a reference (issue #15): all of its digits, with the
+      // gradients they belong to.
+      std::printf("loss of the dumped step %.9e\n", r.loss);
+    }
     if (c.saveEvery > 0 && (k + 1) % c.saveEvery == 0 && !last)
       save(s, c.session.save, k + 1);
     if (showProgress)
