@@ -7,12 +7,11 @@ import json
 import struct
 
 
-def write(path, tensors):
-    """tensors: name -> (shape, flat list of floats)."""
+def write_blobs(path, tensors):
+    """tensors: name -> (shape, its float32 values as little-endian bytes)."""
     header, offset, blobs = {}, 0, []
     for name in sorted(tensors):
-        shape, values = tensors[name]
-        blob = struct.pack("<%df" % len(values), *values)
+        shape, blob = tensors[name]
         header[name] = {"dtype": "F32", "shape": list(shape),
                         "data_offsets": [offset, offset + len(blob)]}
         offset += len(blob)
@@ -25,8 +24,14 @@ def write(path, tensors):
             f.write(blob)
 
 
-def read(path):
-    """Returns name -> (shape, flat list of floats)."""
+def write(path, tensors):
+    """tensors: name -> (shape, flat list of floats)."""
+    write_blobs(path, {name: (shape, struct.pack("<%df" % len(values), *values))
+                       for name, (shape, values) in tensors.items()})
+
+
+def read_blobs(path):
+    """Returns name -> (shape, its float32 values as little-endian bytes)."""
     with open(path, "rb") as f:
         data = f.read()
     (n,) = struct.unpack("<Q", data[:8])
@@ -38,7 +43,11 @@ def read(path):
             continue
         assert spec["dtype"] == "F32", spec
         begin, end = spec["data_offsets"]
-        count = (end - begin) // 4
-        out[name] = (spec["shape"],
-                     list(struct.unpack("<%df" % count, body[begin:end])))
+        out[name] = (spec["shape"], body[begin:end])
     return out
+
+
+def read(path):
+    """Returns name -> (shape, flat list of floats)."""
+    return {name: (shape, list(struct.unpack("<%df" % (len(blob) // 4), blob)))
+            for name, (shape, blob) in read_blobs(path).items()}

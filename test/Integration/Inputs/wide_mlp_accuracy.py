@@ -20,14 +20,15 @@ again in PyTorch from dualpipe-gen's documented definition (x @ W + b,
 tanh-GELU between layers, none after the last; loss the mean squared error
 over the micro-batch's batch x width outputs; the step's loss the mean of
 the micro-batch losses, its gradients those of that mean)."""
-import json
 import os
 import re
-import struct
 import subprocess
 import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st  # noqa: E402
 
 LAYERS, WIDTH, BATCH, M = 8, 1024, 64, 8
 
@@ -49,37 +50,15 @@ def draw():
 
 
 def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        blob = tensors[name].to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape),
-                        "data_offsets": [offset, offset + len(blob)]}
-        offset += len(blob)
-        blobs.append(blob)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
+    st.write_blobs(path, {name: (list(t.shape),
+                                 t.to(torch.float32).contiguous().numpy().tobytes())
+                          for name, t in tensors.items()})
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    body = raw[8 + n:]
-    out = {}
-    for name, spec in header.items():
-        if name == "__metadata__":
-            continue
-        assert spec["dtype"] == "F32", spec
-        b, e = spec["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(body[b:e]), dtype=torch.float32) \
-            .reshape(spec["shape"]).to(torch.float64)
-    return out
+    return {name: torch.frombuffer(bytearray(blob), dtype=torch.float32)
+            .reshape(shape).to(torch.float64)
+            for name, (shape, blob) in st.read_blobs(path).items()}
 
 
 def torch_step(params, data, dtype):
