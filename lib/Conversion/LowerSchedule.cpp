@@ -38,8 +38,8 @@ using Key = std::tuple<char, int64_t, int64_t>;
 class RankLowering {
 public:
   RankLowering(OpBuilder &b, ModuleOp module, ArrayRef<StageInfo> stages,
-               ArrayRef<int64_t> stageToRank, func::FuncOp entry,
-               int64_t rank, int64_t numMicrobatches, int64_t numModelArgs,
+               ArrayRef<int64_t> stageToRank, func::FuncOp entry, int64_t rank,
+               int64_t numMicrobatches, int64_t numModelArgs,
                ArrayRef<int64_t> modelParams, bool postReceives,
                bool rollMicrobatches)
       : b(b), module(module), stages(stages), stageToRank(stageToRank),
@@ -56,10 +56,10 @@ private:
     SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0)),
         sizes, strides(type.getRank(), b.getIndexAttr(1));
     if (loopIndex)
-      offsets[0] = arith::MulIOp::create(
-                       b, loc, loopIndex,
-                       arith::ConstantIndexOp::create(b, loc, rows))
-                       .getResult();
+      offsets[0] =
+          arith::MulIOp::create(b, loc, loopIndex,
+                                arith::ConstantIndexOp::create(b, loc, rows))
+              .getResult();
     else
       offsets[0] = b.getIndexAttr(m * rows);
     for (int64_t d = 0; d < type.getRank(); ++d)
@@ -591,39 +591,40 @@ LogicalResult RankLowering::run(ProgramOp prog) {
   if (rollMicrobatches && rollable(program)) {
     if (failed(computeRolled(program)))
       return failure();
-  } else
-  for (Operation &op : program.getBody().front()) {
-    LogicalResult ok = success();
-    if (auto c = dyn_cast<ComputeOp>(op)) {
-      ok = compute(c);
-    } else if (auto pair = dyn_cast<OverlapOp>(op)) {
-      ok = overlap(pair);
-    } else if (auto group = dyn_cast<P2PGroupOp>(op)) {
-      for (Operation &inner : group.getBody().front()) {
-        if (auto s = dyn_cast<ISendOp>(inner)) {
-          if (failed(send(s)))
-            return failure();
-        } else {
-          auto v = cast<IRecvOp>(inner);
-          posted[{v.isGradient() ? 1 : 0, v.getStageIndex(),
-                  v.getMicrobatchIndex()}] = v;
-          if (postReceives)
-            post(v);
+  } else {
+    for (Operation &op : program.getBody().front()) {
+      LogicalResult ok = success();
+      if (auto c = dyn_cast<ComputeOp>(op)) {
+        ok = compute(c);
+      } else if (auto pair = dyn_cast<OverlapOp>(op)) {
+        ok = overlap(pair);
+      } else if (auto group = dyn_cast<P2PGroupOp>(op)) {
+        for (Operation &inner : group.getBody().front()) {
+          if (auto s = dyn_cast<ISendOp>(inner)) {
+            if (failed(send(s)))
+              return failure();
+          } else {
+            auto v = cast<IRecvOp>(inner);
+            posted[{v.isGradient() ? 1 : 0, v.getStageIndex(),
+                    v.getMicrobatchIndex()}] = v;
+            if (postReceives)
+              post(v);
+          }
         }
+      } else if (auto w = dyn_cast<WaitRecvOp>(op)) {
+        IRecvOp v = posted.lookup({w.isGradient() ? 1 : 0, w.getStageIndex(),
+                                   w.getMicrobatchIndex()});
+        if (!v)
+          return w.emitError() << "waits for a receive that was never posted; "
+                                  "run --dualpipe-verify";
+        ok = receive(w, v);
+      } else if (auto a = dyn_cast<AllReduceGradsOp>(op)) {
+        if (!started.count(a))
+          ok = postReceives ? startReady(a) : allReduce(a, /*start=*/false);
       }
-    } else if (auto w = dyn_cast<WaitRecvOp>(op)) {
-      IRecvOp v = posted.lookup(
-          {w.isGradient() ? 1 : 0, w.getStageIndex(), w.getMicrobatchIndex()});
-      if (!v)
-        return w.emitError() << "waits for a receive that was never posted; "
-                                "run --dualpipe-verify";
-      ok = receive(w, v);
-    } else if (auto a = dyn_cast<AllReduceGradsOp>(op)) {
-      if (!started.count(a))
-        ok = postReceives ? startReady(a) : allReduce(a, /*start=*/false);
+      if (failed(ok) || failed(startReady(&op)))
+        return failure();
     }
-    if (failed(ok) || failed(startReady(&op)))
-      return failure();
   }
   finishAllReduces(loc);
 
@@ -802,8 +803,8 @@ struct LowerSchedulePass
       for (auto [i, attrs] : llvm::enumerate(sig->attrs))
         entry.setArgAttrs(i, attrs.getDictionary(&getContext()));
       OpBuilder body(&getContext());
-      RankLowering lowering(body, module, *stages, stageToRank, entry,
-                            r, numMicrobatches, model.getNumArguments(),
+      RankLowering lowering(body, module, *stages, stageToRank, entry, r,
+                            numMicrobatches, model.getNumArguments(),
                             modelParams, postReceives, rollMicrobatches);
       if (failed(lowering.run(program)))
         return signalPassFailure();

@@ -227,9 +227,8 @@ LogicalResult ModelCompiler::emit() {
   for (auto [i, m] : llvm::enumerate(llvmModules))
     toEmit.push_back({m.get(), outPath("step" + std::to_string(i)),
                       i == 0 ? "" : ".module" + std::to_string(i)});
-  FailureOr<std::vector<std::string>> written =
-      driver::emitObjects(toEmit, options.cpu, options.step.optLevel,
-                          options.jobs, options.timer);
+  FailureOr<std::vector<std::string>> written = driver::emitObjects(
+      toEmit, options.cpu, options.step.optLevel, options.jobs, options.timer);
   if (failed(written))
     return failure();
   std::vector<std::string> objects = std::move(*written);

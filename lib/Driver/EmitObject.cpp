@@ -164,9 +164,8 @@ LogicalResult forEachPart(std::vector<Part> &parts, unsigned jobs,
   return success();
 }
 
-FailureOr<std::unique_ptr<llvm::TargetMachine>> targetMachineFor(Part &part,
-                                                                 StringRef cpu,
-                                                                 unsigned optLevel) {
+FailureOr<std::unique_ptr<llvm::TargetMachine>>
+targetMachineFor(Part &part, StringRef cpu, unsigned optLevel) {
   FailureOr<std::unique_ptr<llvm::TargetMachine>> tm =
       makeTargetMachine(cpu, optLevel);
   if (succeeded(tm))
