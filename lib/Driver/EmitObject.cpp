@@ -19,6 +19,11 @@
 #include "llvm/TargetParser/Host.h"
 #include "llvm/Transforms/Utils/SplitModule.h"
 
+#include "llvm/Analysis/LoopInfo.h"
+#include "llvm/IR/Dominators.h"
+#include "llvm/Transforms/Utils/Cloning.h"
+#include "llvm/Transforms/Utils/CodeExtractor.h"
+
 using namespace mlir;
 
 namespace dualpipe::driver {
@@ -172,40 +177,95 @@ targetMachineFor(Part &part, StringRef cpu, unsigned optLevel) {
     part.tm = std::move(*tm);
   return tm;
 }
+
+/// Whether `f` is a rank program, `dualpipe_rank<r>` or
+/// `dualpipe_reference_rank<r>`: one rank's schedule written out, calls of
+/// stage functions, messages and the runtime's markers.
+bool isRankProgram(const llvm::Function &f) {
+  if (f.isDeclaration())
+    return false;
+  for (StringRef prefix : {"dualpipe_rank", "dualpipe_reference_rank"}) {
+    StringRef rest = f.getName();
+    if (rest.consume_front(prefix))
+      return !rest.empty() && llvm::all_of(rest, llvm::isDigit);
+  }
+  return false;
+}
+
+/// Moves each top-level loop of `f` (gradient sums, fills, copies of
+/// micro-batch slices, a rolled reference's body) into a function of its
+/// own, with upstream's CodeExtractor, so that what is left is straight-line
+/// glue.
+void extractLoops(llvm::Function &f) {
+  llvm::DominatorTree dom(f);
+  llvm::LoopInfo loops(dom);
+  SmallVector<SmallVector<llvm::BasicBlock *>> regions;
+  for (llvm::Loop *loop : loops)
+    regions.emplace_back(loop->getBlocks().begin(), loop->getBlocks().end());
+  llvm::CodeExtractorAnalysisCache cache(f);
+  for (ArrayRef<llvm::BasicBlock *> blocks : regions) {
+    llvm::CodeExtractor extractor(blocks, &dom, /*AggregateArgs=*/false,
+                                  nullptr, nullptr, nullptr,
+                                  /*AllowVarArgs=*/false,
+                                  /*AllowAlloca=*/false, nullptr, "loop");
+    if (extractor.isEligible())
+      extractor.extractCodeRegion(cache);
+  }
+}
+
+/// `module` as its rank programs (`glue`) and everything else (`rest`),
+/// each as bitcode, linkable with each other: local symbols become hidden
+/// globals, renamed with `localSuffix` where it is not empty.
+void splitGlue(llvm::Module &module, StringRef localSuffix, Part &glue,
+               Part &rest) {
+  for (llvm::Function &f : module)
+    if (isRankProgram(f))
+      extractLoops(f);
+  for (llvm::GlobalValue &gv : module.global_values()) {
+    if (!gv.hasLocalLinkage())
+      continue;
+    if (!localSuffix.empty())
+      gv.setName((gv.hasName() ? gv.getName() : "anon") + localSuffix);
+    gv.setLinkage(llvm::GlobalValue::ExternalLinkage);
+    gv.setVisibility(llvm::GlobalValue::HiddenVisibility);
+  }
+  auto write = [&](Part &part, bool glueSide) {
+    llvm::ValueToValueMapTy map;
+    std::unique_ptr<llvm::Module> clone =
+        llvm::CloneModule(module, map, [&](const llvm::GlobalValue *gv) {
+          auto *f = dyn_cast<llvm::Function>(gv);
+          return (f && isRankProgram(*f)) == glueSide;
+        });
+    llvm::raw_string_ostream os(part.bitcode);
+    llvm::WriteBitcodeToFile(*clone, os);
+  };
+  write(glue, /*glueSide=*/true);
+  write(rest, /*glueSide=*/false);
+}
 } // namespace
 
 FailureOr<std::vector<std::string>>
 emitObjects(ArrayRef<ObjectModule> modules, StringRef cpu, unsigned optLevel,
             unsigned jobs, PhaseTimer *timer) {
   skipPostRAScheduling();
-  // One part per module first, each optimized whole: the inliner must see a
-  // rank program and the stage functions it calls together (split before
-  // optimizing, the 12-layer 8-rank DualPipe step spent 43 s instead of 9 s
-  // in code generation: its rank programs kept every call's hundreds of
-  // descriptor fields).
-  std::vector<Part> wholes(modules.size());
-  for (auto [whole, m] : llvm::zip_equal(wholes, modules)) {
-    whole.path = m.pathPrefix + ".o";
-    if (jobs <= 1) {
-      whole.module = m.module;
-    } else {
-      // SplitModule (below) makes local symbols hidden globals so that parts
-      // can call each other; the step and the reference module have locals
-      // of the same names (stage and block functions), so those of all but
-      // the first get a suffix.
-      if (!m.localSuffix.empty())
-        for (llvm::GlobalValue &gv : m.module->global_values())
-          if (gv.hasLocalLinkage())
-            gv.setName((gv.hasName() ? gv.getName() : "anon") + m.localSuffix);
-      llvm::raw_string_ostream os(whole.bitcode);
-      llvm::WriteBitcodeToFile(*m.module, os);
-    }
-    if (failed(targetMachineFor(whole, cpu, optLevel)))
+  // Each module in two: its rank programs, the glue, and the rest (stage,
+  // block, loss and optimizer functions, the entry points' wrappers). The
+  // rest is optimized whole on its own thread (`jobs` at a time: the inliner
+  // must see stage functions with the block functions they call) and
+  // compiled at `optLevel`. The glue is neither optimized nor compiled
+  // beyond -O0 once its loops are functions of the rest: a rank program is
+  // the whole schedule written out, every call passing each buffer as an
+  // expanded descriptor, and LLVM's -O3 is superlinear in a function's
+  // length (bench/REPORT.md §1c).
+  std::vector<Part> rests(modules.size()), glues(modules.size());
+  for (auto [i, m] : llvm::enumerate(modules)) {
+    splitGlue(*m.module, m.localSuffix, glues[i], rests[i]);
+    if (failed(targetMachineFor(rests[i], cpu, optLevel)))
       return failure();
   }
   if (timer)
     timer->mark("other");
-  if (failed(forEachPart(wholes, jobs, [&](Part &part) {
+  if (failed(forEachPart(rests, jobs, [&](Part &part) {
         loadPart(part);
         if (part.error.empty())
           optimizePart(part, optLevel);
@@ -213,18 +273,32 @@ emitObjects(ArrayRef<ObjectModule> modules, StringRef cpu, unsigned optLevel,
     return failure();
   // Then code generation, the longer half, in up to `jobs` parts of each.
   std::vector<Part> parts;
-  if (jobs <= 1) {
-    parts = std::move(wholes);
-  } else {
-    for (auto [whole, m] : llvm::zip_equal(wholes, modules))
-      splitParts(*whole.module, jobs, m.pathPrefix, parts);
-    wholes.clear();
-    for (Part &part : parts)
-      if (failed(targetMachineFor(part, cpu, optLevel)))
-        return failure();
-    if (failed(forEachPart(parts, jobs, loadPart)))
-      return failure();
+  std::vector<unsigned> levels;
+  for (auto [i, m] : llvm::enumerate(modules)) {
+    splitParts(*rests[i].module, std::max(jobs, 1u), m.pathPrefix, parts);
+    levels.resize(parts.size(), optLevel);
+    // The rank programs, one per rank, spread over the threads too.
+    loadPart(glues[i]);
+    if (!glues[i].error.empty())
+      return compileError(glues[i].error);
+    splitParts(*glues[i].module, std::max(jobs, 1u),
+               m.pathPrefix + "_glue", parts);
+    levels.resize(parts.size(), 0);
   }
+  rests.clear();
+  glues.clear();
+  for (auto [part, level] : llvm::zip_equal(parts, levels))
+    if (failed(targetMachineFor(part, cpu, level)))
+      return failure();
+  if (failed(forEachPart(parts, jobs, [&](Part &part) {
+        loadPart(part);
+        if (part.error.empty() && part.tm->getOptLevel() ==
+                                      llvm::CodeGenOptLevel::None) {
+          part.module->setDataLayout(part.tm->createDataLayout());
+          part.module->setTargetTriple(part.tm->getTargetTriple());
+        }
+      })))
+    return failure();
   if (timer)
     timer->mark("llvm-optimize");
   if (failed(forEachPart(parts, jobs, codegenPart)))
