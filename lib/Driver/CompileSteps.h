@@ -30,14 +30,16 @@ struct ObjectModule {
   std::string localSuffix;
 };
 
-/// Compiles `modules` for the host CPU (`cpu`, empty: the host's) at
-/// `optLevel` into object files. With `jobs` <= 1 one per module, its
-/// `pathPrefix`.o. Otherwise each module is optimized whole on its own
-/// thread (`jobs` at a time), then split into up to `jobs` parts (by
-/// function) that are compiled on that many threads, `pathPrefix`_K.o,
-/// their local symbols made hidden globals (renamed with `localSuffix`).
-/// Marks `timer`'s llvm-optimize and codegen phases; returns the paths
-/// written.
+/// Compiles `modules` for the host CPU (`cpu`, empty: the host's) into
+/// object files. Each module is cut in two, linkable with each other (local
+/// symbols become hidden globals, renamed with `localSuffix`): its rank
+/// programs, whose loops are first moved into functions of their own, and
+/// the rest. The rest is optimized whole at `optLevel` (modules `jobs` at a
+/// time, each on its own thread); the rank programs are not optimized and
+/// get -O0 code generation. Both are then split into up to `jobs` parts (by
+/// function) compiled on that many threads: `pathPrefix`_K.o and
+/// `pathPrefix`_glue_K.o. Marks `timer`'s llvm-optimize and codegen
+/// phases; returns the paths written.
 mlir::FailureOr<std::vector<std::string>>
 emitObjects(llvm::ArrayRef<ObjectModule> modules, llvm::StringRef cpu,
             unsigned optLevel, unsigned jobs, PhaseTimer *timer);
