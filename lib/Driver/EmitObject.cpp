@@ -82,19 +82,17 @@ makeTargetMachine(StringRef cpu, unsigned optLevel) {
 
 /// One module to compile into one object file, with what it needs.
 struct Part {
-  std::unique_ptr<llvm::LLVMContext> context; // null: the caller's
-  std::unique_ptr<llvm::Module> owned;
-  llvm::Module *module = nullptr;
-  std::string bitcode; // a split part, parsed on its thread
+  std::string bitcode; // parsed on the thread that compiles it
+  std::unique_ptr<llvm::LLVMContext> context;
+  std::unique_ptr<llvm::Module> module;
+  unsigned optLevel = 0;
   std::unique_ptr<llvm::TargetMachine> tm;
   std::string path;
   std::string error; // set by a failed step
 };
 
-/// A split part into its own context (on the thread that compiles it).
+/// A part into its own context (on the thread that compiles it).
 void loadPart(Part &part) {
-  if (part.bitcode.empty())
-    return;
   part.context = std::make_unique<llvm::LLVMContext>();
   llvm::Expected<std::unique_ptr<llvm::Module>> m = llvm::parseBitcodeFile(
       llvm::MemoryBufferRef(part.bitcode, "part"), *part.context);
@@ -103,16 +101,13 @@ void loadPart(Part &part) {
                  llvm::toString(m.takeError());
     return;
   }
-  part.owned = std::move(*m);
-  part.module = part.owned.get();
+  part.module = std::move(*m);
   part.bitcode.clear();
 }
 
-void optimizePart(Part &part, unsigned optLevel) {
-  part.module->setDataLayout(part.tm->createDataLayout());
-  part.module->setTargetTriple(part.tm->getTargetTriple());
-  auto optimize = makeOptimizingTransformer(optLevel, 0, part.tm.get());
-  if (llvm::Error err = optimize(part.module))
+void optimizePart(Part &part) {
+  auto optimize = makeOptimizingTransformer(part.optLevel, 0, part.tm.get());
+  if (llvm::Error err = optimize(part.module.get()))
     part.error = "LLVM optimization failed: " + llvm::toString(std::move(err));
 }
 
@@ -133,11 +128,11 @@ void codegenPart(Part &part) {
   out.keep();
 }
 
-/// Splits `module` into at most `jobs` linkable parts (llvm::SplitModule),
-/// each as bitcode that loadPart reads into its own LLVMContext, so that
-/// threads can compile them at once.
-void splitParts(llvm::Module &module, unsigned jobs, StringRef pathPrefix,
-                std::vector<Part> &parts) {
+/// Splits `module` into at most `jobs` linkable parts (llvm::SplitModule)
+/// compiled at `optLevel`, each as bitcode that loadPart reads into its own
+/// LLVMContext, so that threads can compile them at once.
+void splitParts(llvm::Module &module, unsigned jobs, unsigned optLevel,
+                StringRef pathPrefix, std::vector<Part> &parts) {
   llvm::SplitModule(module, jobs, [&](std::unique_ptr<llvm::Module> split) {
     // A part with no definition would be an empty object: skip it.
     if (llvm::all_of(split->functions(),
@@ -145,6 +140,7 @@ void splitParts(llvm::Module &module, unsigned jobs, StringRef pathPrefix,
         split->global_empty())
       return;
     Part &part = parts.emplace_back();
+    part.optLevel = optLevel;
     llvm::raw_string_ostream os(part.bitcode);
     llvm::WriteBitcodeToFile(*split, os);
     part.path = (pathPrefix + "_" + llvm::Twine(parts.size() - 1) + ".o").str();
@@ -169,13 +165,13 @@ LogicalResult forEachPart(std::vector<Part> &parts, unsigned jobs,
   return success();
 }
 
-FailureOr<std::unique_ptr<llvm::TargetMachine>>
-targetMachineFor(Part &part, StringRef cpu, unsigned optLevel) {
+LogicalResult addTargetMachine(Part &part, StringRef cpu) {
   FailureOr<std::unique_ptr<llvm::TargetMachine>> tm =
-      makeTargetMachine(cpu, optLevel);
-  if (succeeded(tm))
-    part.tm = std::move(*tm);
-  return tm;
+      makeTargetMachine(cpu, part.optLevel);
+  if (failed(tm))
+    return failure();
+  part.tm = std::move(*tm);
+  return success();
 }
 
 /// Whether `f` is a rank program, `dualpipe_rank<r>` or
@@ -213,11 +209,12 @@ void extractLoops(llvm::Function &f) {
   }
 }
 
-/// `module` as its rank programs (`glue`) and everything else (`rest`),
-/// each as bitcode, linkable with each other: local symbols become hidden
-/// globals, renamed with `localSuffix` where it is not empty.
-void splitGlue(llvm::Module &module, StringRef localSuffix, Part &glue,
-               Part &rest) {
+/// Cuts `module` in two, linkable with each other (local symbols become
+/// hidden globals, renamed with `localSuffix` where it is not empty): its
+/// rank programs, with their loops moved out, as a module in the same
+/// context (returned), and everything else as `rest`'s bitcode.
+std::unique_ptr<llvm::Module> splitGlue(llvm::Module &module,
+                                        StringRef localSuffix, Part &rest) {
   for (llvm::Function &f : module)
     if (isRankProgram(f))
       extractLoops(f);
@@ -229,18 +226,16 @@ void splitGlue(llvm::Module &module, StringRef localSuffix, Part &glue,
     gv.setLinkage(llvm::GlobalValue::ExternalLinkage);
     gv.setVisibility(llvm::GlobalValue::HiddenVisibility);
   }
-  auto write = [&](Part &part, bool glueSide) {
+  auto cloneSide = [&](bool glueSide) {
     llvm::ValueToValueMapTy map;
-    std::unique_ptr<llvm::Module> clone =
-        llvm::CloneModule(module, map, [&](const llvm::GlobalValue *gv) {
-          auto *f = dyn_cast<llvm::Function>(gv);
-          return (f && isRankProgram(*f)) == glueSide;
-        });
-    llvm::raw_string_ostream os(part.bitcode);
-    llvm::WriteBitcodeToFile(*clone, os);
+    return llvm::CloneModule(module, map, [&](const llvm::GlobalValue *gv) {
+      auto *f = dyn_cast<llvm::Function>(gv);
+      return (f && isRankProgram(*f)) == glueSide;
+    });
   };
-  write(glue, /*glueSide=*/true);
-  write(rest, /*glueSide=*/false);
+  llvm::raw_string_ostream os(rest.bitcode);
+  llvm::WriteBitcodeToFile(*cloneSide(/*glueSide=*/false), os);
+  return cloneSide(/*glueSide=*/true);
 }
 } // namespace
 
@@ -257,47 +252,37 @@ emitObjects(ArrayRef<ObjectModule> modules, StringRef cpu, unsigned optLevel,
   // the whole schedule written out, every call passing each buffer as an
   // expanded descriptor, and LLVM's -O3 is superlinear in a function's
   // length (bench/REPORT.md §1c).
-  std::vector<Part> rests(modules.size()), glues(modules.size());
-  for (auto [i, m] : llvm::enumerate(modules)) {
-    splitGlue(*m.module, m.localSuffix, glues[i], rests[i]);
-    if (failed(targetMachineFor(rests[i], cpu, optLevel)))
+  std::vector<Part> rests(modules.size()), parts;
+  unsigned ways = std::max(jobs, 1u);
+  for (auto [rest, m] : llvm::zip_equal(rests, modules)) {
+    rest.optLevel = optLevel;
+    rest.path = m.pathPrefix + ".o";
+    if (failed(addTargetMachine(rest, cpu)))
       return failure();
+    // Every part of the module inherits its data layout and triple.
+    m.module->setDataLayout(rest.tm->createDataLayout());
+    m.module->setTargetTriple(rest.tm->getTargetTriple());
+    std::unique_ptr<llvm::Module> glue =
+        splitGlue(*m.module, m.localSuffix, rest);
+    // The rank programs, one per rank, spread over the threads too.
+    splitParts(*glue, ways, /*optLevel=*/0, m.pathPrefix + "_glue", parts);
   }
   if (timer)
     timer->mark("other");
   if (failed(forEachPart(rests, jobs, [&](Part &part) {
         loadPart(part);
         if (part.error.empty())
-          optimizePart(part, optLevel);
+          optimizePart(part);
       })))
     return failure();
   // Then code generation, the longer half, in up to `jobs` parts of each.
-  std::vector<Part> parts;
-  std::vector<unsigned> levels;
-  for (auto [i, m] : llvm::enumerate(modules)) {
-    splitParts(*rests[i].module, std::max(jobs, 1u), m.pathPrefix, parts);
-    levels.resize(parts.size(), optLevel);
-    // The rank programs, one per rank, spread over the threads too.
-    loadPart(glues[i]);
-    if (!glues[i].error.empty())
-      return compileError(glues[i].error);
-    splitParts(*glues[i].module, std::max(jobs, 1u),
-               m.pathPrefix + "_glue", parts);
-    levels.resize(parts.size(), 0);
-  }
+  for (auto [rest, m] : llvm::zip_equal(rests, modules))
+    splitParts(*rest.module, ways, optLevel, m.pathPrefix, parts);
   rests.clear();
-  glues.clear();
-  for (auto [part, level] : llvm::zip_equal(parts, levels))
-    if (failed(targetMachineFor(part, cpu, level)))
+  for (Part &part : parts)
+    if (failed(addTargetMachine(part, cpu)))
       return failure();
-  if (failed(forEachPart(parts, jobs, [&](Part &part) {
-        loadPart(part);
-        if (part.error.empty() && part.tm->getOptLevel() ==
-                                      llvm::CodeGenOptLevel::None) {
-          part.module->setDataLayout(part.tm->createDataLayout());
-          part.module->setTargetTriple(part.tm->getTargetTriple());
-        }
-      })))
+  if (failed(forEachPart(parts, jobs, loadPart)))
     return failure();
   if (timer)
     timer->mark("llvm-optimize");
