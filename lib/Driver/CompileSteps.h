@@ -31,15 +31,17 @@ struct ObjectModule {
 };
 
 /// Compiles `modules` for the host CPU (`cpu`, empty: the host's) into
-/// object files. Each module is cut in two, linkable with each other (local
-/// symbols become hidden globals, renamed with `localSuffix`): its rank
-/// programs, whose loops are first moved into functions of their own, and
-/// the rest. The rest is optimized whole at `optLevel` (modules `jobs` at a
-/// time, each on its own thread); the rank programs are not optimized and
-/// get -O0 code generation. Both are then split into up to `jobs` parts (by
-/// function) compiled on that many threads: `pathPrefix`_K.o and
-/// `pathPrefix`_glue_K.o. Marks `timer`'s llvm-optimize and codegen
-/// phases; returns the paths written.
+/// object files. First every call of an internal function stops passing
+/// the descriptor fields its callee never reads (upstream's dead-argument
+/// elimination, after instsimplify and dce). Each module is then cut in two,
+/// linkable with each other (local symbols become hidden globals, renamed with
+/// `localSuffix`): its rank programs, whose loops are first moved into
+/// functions of their own, and the rest. The rest is optimized whole at
+/// `optLevel` (modules `jobs` at a time, each on its own thread); the rank
+/// programs are not optimized and get -O0 code generation. Both are then split
+/// into up to `jobs` parts (by function) compiled on that many threads:
+/// `pathPrefix`_K.o and `pathPrefix`_glue_K.o. Marks `timer`'s llvm-optimize
+/// and codegen phases; returns the paths written.
 mlir::FailureOr<std::vector<std::string>>
 emitObjects(llvm::ArrayRef<ObjectModule> modules, llvm::StringRef cpu,
             unsigned optLevel, unsigned jobs, PhaseTimer *timer);

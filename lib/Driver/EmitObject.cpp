@@ -8,6 +8,8 @@
 #include "llvm/Bitcode/BitcodeReader.h"
 #include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/PassManager.h"
+#include "llvm/Passes/PassBuilder.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
@@ -42,24 +44,37 @@ llvm::CodeGenOptLevel codeGenLevel(unsigned optLevel) {
   }
 }
 
-/// Turns LLVM's post-RA list scheduler off unless the command line set
-/// `--post-RA-scheduler` itself. It builds a dependence graph over each
-/// basic block, quadratic in the block's length, and the step's glue
-/// functions are single blocks of thousands of instructions: a stage function
-/// that returns 224 saved buffers took 12.5 of its 13 s of -O3 code generation
-/// there (perf on llc -mcpu=znver4), and the 12-layer 8-rank DualPipe compile
-/// spent 121 s in code generation with it and 62 s without. The step's
-/// kernels run as fast without it (bench/REPORT.md §1c: 1-rank GPT steps
-/// within the noise). LLVM has no per-target-machine switch for it, so this
-/// sets the option as `-mllvm -post-RA-scheduler=false` would.
-void skipPostRAScheduling() {
+/// Sets LLVM option `name` to "false" as `-mllvm -<name>=false` would,
+/// unless the command line set it itself.
+void turnOff(StringRef name) {
   auto options = llvm::cl::getRegisteredOptions();
-  auto it = options.find("post-RA-scheduler");
+  auto it = options.find(name);
   if (it == options.end() || it->second->getNumOccurrences() > 0)
     return;
-  // As if given on the command line: the pass reads the option only when
+  // As if given on the command line: some passes read an option only when
   // it has a position.
-  (void)it->second->addOccurrence(/*pos=*/1, "post-RA-scheduler", "false");
+  (void)it->second->addOccurrence(/*pos=*/1, name, "false");
+}
+
+/// Turns off two parts of LLVM's code generation that are quadratic in a
+/// basic block's length, where the step's functions are long blocks (glue
+/// of thousands of calls and descriptor fields, -O3's fully unrolled loops
+/// over small static shapes). LLVM has no per-target-machine switch for
+/// either, hence the options; `-mllvm` style flags on the command line win.
+/// - The post-RA list scheduler builds a dependence graph over each block:
+///   a stage function that returns 224 saved buffers took 12.5 of its 13 s
+///   of -O3 code generation there (perf on llc -mcpu=znver4), and the
+///   12-layer 8-rank DualPipe compile spent 121 s in code generation with it
+///   and 62 s without.
+/// - The DAG combiner's store merging compares each store with the stores
+///   before it on the chain (BaseIndexOffset::match, 12.7 % of the whole
+///   24-layer compile under perf): llc -O3 -mcpu=znver4 on the part of that
+///   step holding its last stage took 26.8 s with it and 5.2 s without. The
+///   loop vectorizer and SLP have already made the wide stores it would make.
+/// The step's kernels run as fast without either (bench/REPORT.md §1c).
+void skipQuadraticCodegenSteps() {
+  turnOff("post-RA-scheduler");
+  turnOff("combiner-store-merging");
 }
 } // namespace
 
@@ -209,6 +224,40 @@ void extractLoops(llvm::Function &f) {
   }
 }
 
+/// Drops the descriptor fields no callee reads from every call of an
+/// internal function. A memref argument is passed as its whole descriptor
+/// (allocated and aligned pointers, offset, sizes, strides), and a rank
+/// program's calls pass every parameter and saved buffer of a stage so:
+/// rank 0 of the 24-layer 8-rank DualPipe step was 45,733 lines of LLVM IR.
+/// A callee with static shapes reads only the aligned pointer, but
+/// rebuilds each descriptor from its fields, so upstream's
+/// dead-argument elimination sees every field used until instsimplify has
+/// folded the rebuilt descriptors' extractvalues and dce dropped them; then
+/// it removes the rest, and dce the call sites' extractvalues that fed them
+/// (that rank program: 21,235 lines). Linear, and done before the glue is
+/// split off, while the rank programs and their callees are in one module.
+LogicalResult pruneDeadArguments(llvm::Module &module) {
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder pb;
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm;
+  if (llvm::Error err = pb.parsePassPipeline(
+          mpm, "function(instsimplify,dce),deadargelim,function(dce)")) {
+    llvm::errs() << "dualpipe-compile: " << llvm::toString(std::move(err))
+                 << "\n";
+    return failure();
+  }
+  mpm.run(module, mam);
+  return success();
+}
+
 /// Cuts `module` in two, linkable with each other (local symbols become
 /// hidden globals, renamed with `localSuffix` where it is not empty): its
 /// rank programs, with their loops moved out, as a module in the same
@@ -242,7 +291,7 @@ std::unique_ptr<llvm::Module> splitGlue(llvm::Module &module,
 FailureOr<std::vector<std::string>>
 emitObjects(ArrayRef<ObjectModule> modules, StringRef cpu, unsigned optLevel,
             unsigned jobs, PhaseTimer *timer) {
-  skipPostRAScheduling();
+  skipQuadraticCodegenSteps();
   // Each module in two: its rank programs, the glue, and the rest (stage,
   // block, loss and optimizer functions, the entry points' wrappers). The
   // rest is optimized whole on its own thread (`jobs` at a time: the inliner
@@ -262,6 +311,8 @@ emitObjects(ArrayRef<ObjectModule> modules, StringRef cpu, unsigned optLevel,
     // Every part of the module inherits its data layout and triple.
     m.module->setDataLayout(rest.tm->createDataLayout());
     m.module->setTargetTriple(rest.tm->getTargetTriple());
+    if (failed(pruneDeadArguments(*m.module)))
+      return failure();
     std::unique_ptr<llvm::Module> glue =
         splitGlue(*m.module, m.localSuffix, rest);
     // The rank programs, one per rank, spread over the threads too.
