@@ -19,6 +19,9 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
+#include "llvm/Transforms/IPO/DeadArgumentElimination.h"
+#include "llvm/Transforms/Scalar/DCE.h"
+#include "llvm/Transforms/Scalar/InstSimplifyPass.h"
 #include "llvm/Transforms/Utils/SplitModule.h"
 
 #include "llvm/Analysis/LoopInfo.h"
@@ -271,7 +274,7 @@ void extractLoops(llvm::Function &f) {
 /// it removes the rest, and dce the call sites' extractvalues that fed them
 /// (that rank program: 21,235 lines). Linear, and done before the glue is
 /// split off, while the rank programs and their callees are in one module.
-LogicalResult pruneDeadArguments(llvm::Module &module) {
+void pruneDeadArguments(llvm::Module &module) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -282,15 +285,14 @@ LogicalResult pruneDeadArguments(llvm::Module &module) {
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::FunctionPassManager fold;
+  fold.addPass(llvm::InstSimplifyPass());
+  fold.addPass(llvm::DCEPass());
   llvm::ModulePassManager mpm;
-  if (llvm::Error err = pb.parsePassPipeline(
-          mpm, "function(instsimplify,dce),deadargelim,function(dce)")) {
-    llvm::errs() << "dualpipe-compile: " << llvm::toString(std::move(err))
-                 << "\n";
-    return failure();
-  }
+  mpm.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(fold)));
+  mpm.addPass(llvm::DeadArgumentEliminationPass());
+  mpm.addPass(llvm::createModuleToFunctionPassAdaptor(llvm::DCEPass()));
   mpm.run(module, mam);
-  return success();
 }
 
 /// Cuts `module` in two, linkable with each other (local symbols become
@@ -346,8 +348,7 @@ emitObjects(ArrayRef<ObjectModule> modules, StringRef cpu, unsigned optLevel,
     // Every part of the module inherits its data layout and triple.
     m.module->setDataLayout(rest.tm->createDataLayout());
     m.module->setTargetTriple(rest.tm->getTargetTriple());
-    if (failed(pruneDeadArguments(*m.module)))
-      return failure();
+    pruneDeadArguments(*m.module);
     std::unique_ptr<llvm::Module> glue =
         splitGlue(*m.module, m.localSuffix, rest);
     // The rank programs, one per rank, spread over the threads too.
