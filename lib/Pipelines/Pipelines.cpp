@@ -286,6 +286,10 @@ void addContractCheck(PipelineBuilder &b, const StepOptions &o) {
   DualPipeCheckContractOptions check;
   check.loss = o.loss;
   b.add(createDualPipeCheckContract(check));
+  // A flat model's repeated blocks become calls of one block function, as
+  // if written with one, so the rest of the chain handles each block once.
+  if (o.outlineRepeats)
+    b.add(createDualPipeOutlineRepeats());
 }
 
 void addPartition(PipelineBuilder &b, const StepOptions &o) {
@@ -588,6 +592,8 @@ bool buildForwardPipeline(OpPassManager &pm, const StepOptions &options,
     DualPipeCheckContractOptions check;
     check.forwardOnly = true;
     b.add(createDualPipeCheckContract(check));
+    if (options.outlineRepeats)
+      b.add(createDualPipeOutlineRepeats());
   }
   if (runs(Phase::Partition)) {
     DualPipePartitionOptions partition;

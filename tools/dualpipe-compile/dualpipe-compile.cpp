@@ -119,6 +119,13 @@ static cl::opt<bool> referenceOpt(
              "true; --reference=false halves the compile time of a deep "
              "model)"),
     cl::init(true), cl::cat(category));
+static cl::opt<bool> outlineRepeatsOpt(
+    "outline-repeats",
+    cl::desc("Find a flat model's repeated blocks (the same ops on other "
+             "parameters) and compile them as calls of one block function "
+             "(default true; --outline-repeats=false keeps the model as "
+             "written)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<bool> timePhasesOpt(
     "time-phases",
     cl::desc("Print the wall time of each phase (tensor-level passes, "
@@ -269,6 +276,7 @@ compileOptions(const std::string &stopAfter) {
   step.memoryBudget = memoryBudgetOpt;
   step.optLevel = optLevelOpt;
   step.reference = referenceOpt;
+  step.outlineRepeats = outlineRepeatsOpt;
   if (std::optional<dualpipe::Phase> phase = dualpipe::parsePhase(stopAfter))
     step.stopAfter = phase;
   else

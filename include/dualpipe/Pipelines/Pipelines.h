@@ -91,6 +91,8 @@ struct StepOptions {
   CudaLoweringOptions cuda;
   unsigned optLevel = 3; ///< LLVM optimization of the object code.
   bool reference = true; ///< Also compile the single-device reference.
+  /// Outline a flat model's repeated blocks (--dualpipe-outline-repeats).
+  bool outlineRepeats = true;
   /// Rank step functions are `<prefix><rank>`.
   std::string entryPrefix = "dualpipe_rank";
   /// Files the chain writes on the way (empty: none): the schedule as CSV

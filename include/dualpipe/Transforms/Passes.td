@@ -231,4 +231,34 @@ def DualPipeFuseElementwise : Pass<"dualpipe-fuse-elementwise"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def DualPipeOutlineRepeats : Pass<"dualpipe-outline-repeats", "::mlir::ModuleOp"> {
+  let summary = "Outline a flat model's repeated blocks into one block function";
+  let description = [{
+    Finds, in the body of the `dualpipe.model` function, runs of consecutive
+    op sequences that are structurally the same (the same ops, attributes,
+    types and regions, the same data flow inside each copy) and differ only
+    in the values they take from outside (parameters, the previous copy's
+    output), and replaces each copy by a `func.call` of one private
+    function holding the sequence: what a model written with a block
+    function (`dualpipe-gen --flat=0`, an ONNX export with modules as
+    functions) already is, so that the rest of the chain compiles the
+    block once. Constants and `tensor.empty` the copies capture are cloned
+    into the function; every other outside value becomes an argument, in
+    first-use order; values of a copy used after it become results. The
+    longest repetition (ops saved) is outlined first, then the search
+    repeats on what is left; runs of calls are not grouped again. Sequences
+    shorter than `min-ops` ops are left inline: by default 16, so that a
+    transformer block (dozens of ops) is outlined but an MLP's layer
+    (matmul, bias and activation: 5 ops), which costs little to compile
+    and which the partitioner may want to cut inside, is not. Stage
+    boundary markers are never inside a copy; copies on both sides of one
+    call the same function.
+  }];
+  let options = [
+    Option<"minOps", "min-ops", "unsigned", /*default=*/"16",
+           "Outline only repeated sequences of at least this many ops">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 #endif // DUALPIPE_TRANSFORMS_PASSES
