@@ -59,16 +59,24 @@ bool isClonable(Value v) {
          isMemoryEffectFree(def);
 }
 
+/// Whether op `index` of the model body is in the copy of `period` ops at
+/// `start`.
+bool inCopy(int64_t index, int64_t start, int64_t period) {
+  return index >= start && index < start + period;
+}
+
 /// `period` consecutive ops of the model body starting at `start`.
 struct Copy {
-  int64_t start = 0;
-  /// The first copy's outside values -> this copy's.
+  explicit Copy(int64_t start) : start(start) {}
+  int64_t start;
+  /// The first copy's outside values -> this copy's (empty for the first).
   llvm::DenseMap<Value, Value> outside;
 };
 
 class Outliner {
 public:
-  Outliner(func::FuncOp model, unsigned minOps) : model(model), minOps(minOps) {
+  Outliner(func::FuncOp model, unsigned minOps)
+      : model(model), body(&model.getBody().front()), minOps(minOps) {
     refresh();
   }
 
@@ -83,8 +91,7 @@ private:
   void refresh() {
     ops.clear();
     index.clear();
-    Block &body = model.getBody().front();
-    for (Operation &op : body) {
+    for (Operation &op : *body) {
       index[&op] = ops.size();
       ops.push_back(&op);
     }
@@ -105,12 +112,12 @@ private:
     Operation *def = v.getDefiningOp();
     if (!def)
       def = v.getParentBlock()->getParentOp();
-    if (def == model.getOperation())
+    if (def == body->getParentOp())
       return -1;
     return topIndex(def);
   }
   int64_t topIndex(Operation *op) const {
-    return index.lookup(model.getBody().front().findAncestorOpInBlock(*op));
+    return index.lookup(body->findAncestorOpInBlock(*op));
   }
 
   /// Whether the copy at `b` is the copy at `a` with other outside values;
@@ -119,7 +126,8 @@ private:
   /// Replaces each copy of `run` by a call of one new function.
   void outline(ArrayRef<Copy> run, int64_t period, SymbolTable &symbols);
 
-  mutable func::FuncOp model;
+  func::FuncOp model;
+  Block *body; ///< The model's one block.
   unsigned minOps;
   std::vector<Operation *> ops;
   llvm::DenseMap<Operation *, int64_t> index;
@@ -128,14 +136,6 @@ private:
 
 bool Outliner::matches(int64_t a, Copy &copy, int64_t period) const {
   int64_t b = copy.start;
-  auto inA = [&](Value v) {
-    int64_t i = topIndex(v);
-    return i >= a && i < a + period;
-  };
-  auto inB = [&](Value v) {
-    int64_t i = topIndex(v);
-    return i >= b && i < b + period;
-  };
   SmallVector<Operation *> la, lb;
   for (int64_t i = 0; i < period; ++i) {
     if (!OperationEquivalence::isEquivalentTo(
@@ -157,8 +157,8 @@ bool Outliner::matches(int64_t a, Copy &copy, int64_t period) const {
     if (x->getNumOperands() != y->getNumOperands())
       return false;
     for (auto [va, vb] : llvm::zip_equal(x->getOperands(), y->getOperands())) {
-      bool ia = inA(va);
-      if (ia != inB(vb))
+      bool ia = inCopy(topIndex(va), a, period);
+      if (ia != inCopy(topIndex(vb), b, period))
         return false;
       if (ia) {
         if (inside.lookupOrNull(va) != vb)
@@ -221,12 +221,9 @@ bool Outliner::outlineOne(SymbolTable &symbols) {
     // The longest stretch of copies that all match their first one.
     for (int64_t first = 0; first + 1 < c.copies; ++first) {
       int64_t a = c.start + first * c.period;
-      std::vector<Copy> run;
-      run.emplace_back();
-      run.back().start = a;
+      std::vector<Copy> run{Copy(a)};
       for (int64_t k = first + 1; k < c.copies; ++k) {
-        Copy copy;
-        copy.start = c.start + k * c.period;
+        Copy copy(c.start + k * c.period);
         if (!matches(a, copy, c.period))
           break;
         run.push_back(std::move(copy));
@@ -244,8 +241,9 @@ bool Outliner::outlineOne(SymbolTable &symbols) {
 void Outliner::outline(ArrayRef<Copy> run, int64_t period,
                        SymbolTable &symbols) {
   int64_t a = run.front().start;
-  auto inCopy = [&](int64_t i, int64_t start) {
-    return i >= start && i < start + period;
+  // The value copy `c` takes where the first copy takes outside value `v`.
+  auto outsideOf = [&](const Copy &c, Value v) {
+    return c.start == a ? v : c.outside.lookup(v);
   };
   // The first copy's outside values in first-use order; those every copy
   // takes from an equal constant (or tensor.empty) are cloned instead.
@@ -253,17 +251,17 @@ void Outliner::outline(ArrayRef<Copy> run, int64_t period,
   for (int64_t i = 0; i < period; ++i)
     ops[a + i]->walk([&](Operation *op) {
       for (Value v : op->getOperands())
-        if (!inCopy(topIndex(v), a))
+        if (!inCopy(topIndex(v), a, period))
           outside.insert(v);
     });
   SmallVector<Value> args, cloned;
   for (Value v : outside) {
     bool clone = isClonable(v) && llvm::all_of(run, [&](const Copy &c) {
-      Value w = c.start == a ? v : c.outside.lookup(v);
-      return isClonable(w) &&
-             OperationEquivalence::isEquivalentTo(
-                 v.getDefiningOp(), w.getDefiningOp(), kFlags);
-    });
+                   Value w = outsideOf(c, v);
+                   return isClonable(w) &&
+                          OperationEquivalence::isEquivalentTo(
+                              v.getDefiningOp(), w.getDefiningOp(), kFlags);
+                 });
     (clone ? cloned : args).push_back(v);
   }
   // Results: a value of the copy that any copy uses after itself.
@@ -273,7 +271,7 @@ void Outliner::outline(ArrayRef<Copy> run, int64_t period,
       if (llvm::any_of(run, [&](const Copy &c) {
             Value v = ops[c.start + i]->getResult(r);
             return llvm::any_of(v.getUsers(), [&](Operation *user) {
-              return !inCopy(topIndex(user), c.start);
+              return !inCopy(topIndex(user), c.start, period);
             });
           }))
         results.push_back({i, r});
@@ -324,14 +322,13 @@ void Outliner::outline(ArrayRef<Copy> run, int64_t period,
   for (const Copy &c : run) {
     SmallVector<Value> operands;
     for (Value v : args)
-      operands.push_back(
-          replaced.lookupOrDefault(c.start == a ? v : c.outside.lookup(v)));
+      operands.push_back(replaced.lookupOrDefault(outsideOf(c, v)));
     OpBuilder cb(ops[c.start]);
     auto call = func::CallOp::create(cb, ops[c.start]->getLoc(), fn, operands);
     for (auto [k, pos] : llvm::enumerate(results)) {
       Value old = ops[c.start + pos.first]->getResult(pos.second);
       old.replaceUsesWithIf(call.getResult(k), [&](OpOperand &use) {
-        return !inCopy(topIndex(use.getOwner()), c.start);
+        return !inCopy(topIndex(use.getOwner()), c.start, period);
       });
       replaced.map(old, call.getResult(k));
     }
