@@ -22,14 +22,23 @@ struct EmitPackedEntryPointsPass
     auto ptrType = LLVM::LLVMPointerType::get(ctx);
     std::string wanted = (kCInterfacePrefix + prefix).str();
 
-    SmallVector<LLVM::LLVMFuncOp> entries;
-    for (auto fn : module.getOps<LLVM::LLVMFuncOp>())
-      if (fn.getName().starts_with(wanted) && !fn.isExternal())
-        entries.push_back(fn);
+    // C-interface wrappers take descriptor pointers; entry points converted
+    // with the bare-pointer convention (no wrapper) take data pointers.
+    SmallVector<std::pair<LLVM::LLVMFuncOp, bool>> entries;
+    for (auto fn : module.getOps<LLVM::LLVMFuncOp>()) {
+      if (fn.isExternal())
+        continue;
+      if (fn.getName().starts_with(wanted))
+        entries.push_back({fn, false});
+      else if (fn.getName().starts_with(prefix) &&
+               fn->hasAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName()) &&
+               fn->hasAttr("llvm.bareptr"))
+        entries.push_back({fn, true});
+    }
 
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
     llvm::SmallPtrSet<Operation *, 8> packed;
-    for (LLVM::LLVMFuncOp fn : entries) {
+    for (auto [fn, bare] : entries) {
       LLVM::LLVMFunctionType type = fn.getFunctionType();
       if (!isa<LLVM::LLVMVoidType>(type.getReturnType())) {
         fn.emitError() << "entry point returns " << type.getReturnType()
@@ -38,7 +47,9 @@ struct EmitPackedEntryPointsPass
         return signalPassFailure();
       }
       std::string name =
-          (fn.getName().drop_front(kCInterfacePrefix.size()) + "_packed")
+          ((bare ? fn.getName()
+                 : fn.getName().drop_front(kCInterfacePrefix.size())) +
+           "_packed")
               .str();
       if (module.lookupSymbol(name)) {
         fn.emitError() << "cannot add '" << name << "': the name is taken";
@@ -56,11 +67,19 @@ struct EmitPackedEntryPointsPass
         Value slot = LLVM::GEPOp::create(b, fn.getLoc(), ptrType, ptrType, args,
                                          ArrayRef<LLVM::GEPArg>{int32_t(i)});
         Value p = LLVM::LoadOp::create(b, fn.getLoc(), ptrType, slot);
-        operands.push_back(isa<LLVM::LLVMPointerType>(paramType)
-                               ? p
-                               : LLVM::LoadOp::create(b, fn.getLoc(),
-                                                      paramType, p)
-                                     .getResult());
+        if (!isa<LLVM::LLVMPointerType>(paramType)) {
+          operands.push_back(
+              LLVM::LoadOp::create(b, fn.getLoc(), paramType, p));
+        } else if (bare) {
+          // The descriptor's aligned pointer, its field 1.
+          Value aligned =
+              LLVM::GEPOp::create(b, fn.getLoc(), ptrType, ptrType, p,
+                                  ArrayRef<LLVM::GEPArg>{int32_t(1)});
+          operands.push_back(
+              LLVM::LoadOp::create(b, fn.getLoc(), ptrType, aligned));
+        } else {
+          operands.push_back(p);
+        }
       }
       LLVM::CallOp::create(b, fn.getLoc(), fn, operands);
       LLVM::ReturnOp::create(b, fn.getLoc(), ValueRange());

@@ -424,9 +424,15 @@ void addEntryPoints(PipelineBuilder &b) {
 /// (_mlir_memref_to_llvm_alloc/free, runtime/src/StepAlloc.cpp: freed blocks
 /// are reused by the next step instead of going back to the kernel) rather
 /// than malloc/free.
+/// On the cpu target static memrefs cross calls as bare pointers
+/// (BarePointerCalls.cpp), which needs allocated == aligned: allocations
+/// ask the step heap for aligned blocks.
 void addHostToLLVM(PipelineBuilder &b, bool runtimeHeap) {
+  if (runtimeHeap)
+    b.add(createDualPipeBarePointerCalls());
   FinalizeMemRefToLLVMConversionPassOptions memref;
   memref.useGenericFunctions = runtimeHeap;
+  memref.useAlignedAlloc = runtimeHeap;
   b.add(createFinalizeMemRefToLLVMConversionPass(memref));
   b.add(createArithToLLVMConversionPass());
   b.add(createConvertIndexToLLVMPass());

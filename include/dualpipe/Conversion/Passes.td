@@ -100,6 +100,26 @@ def DualPipeCudaGemmOnStream
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def DualPipeBarePointerCalls
+    : Pass<"dualpipe-bare-pointer-calls", "::mlir::ModuleOp"> {
+  let summary = "Pass static memrefs across calls as one pointer";
+  let description = [{
+    Before `convert-func-to-llvm`: gives every defined `func.func` whose
+    memref arguments and results all have static shapes and strides
+    upstream's `llvm.bareptr` attribute, so each memref crosses a call as
+    its data pointer instead of a descriptor (5 + 2*rank values). A
+    function is left with descriptors when a memref it returns may have an
+    allocated pointer other than its aligned one (anything but an
+    allocation, an argument, a call of a marked function, or a view of
+    those that keeps both pointers; not `memref.view`): the bare convention keeps only one of them. The
+    allocations themselves must use aligned allocation
+    (`finalize-memref-to-llvm{use-aligned-alloc}`), as the cpu lowering
+    does. Entry points marked so take bare pointers too;
+    `--dualpipe-emit-packed-entry-points` wraps them.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def DualPipeEmitPackedEntryPoints
     : Pass<"dualpipe-emit-packed-entry-points", "::mlir::ModuleOp"> {
   let summary = "Give every C-interface entry point a one-pointer wrapper";
@@ -109,6 +129,12 @@ def DualPipeEmitPackedEntryPoints
     C-interface function is `args[i]` itself when it is a pointer (a memref
     descriptor), else the value `args[i]` points to. A runtime can then call
     any entry point without knowing its arity at compile time.
+
+    An entry point converted with the bare-pointer convention (`<name>`
+    with `llvm.bareptr` and `llvm.emit_c_interface`, which upstream gives no
+    C-interface wrapper) is wrapped the same way: `args[i]` still points at
+    a descriptor, and the wrapper passes its aligned pointer (field 1). The
+    runtime's descriptors have offset 0 (runtime/src/session/Buffer.cpp).
 
     With `internalize` (the default), the packed entry points are then the
     module's only exported functions: every other function defined at the
