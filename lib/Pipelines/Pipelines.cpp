@@ -419,26 +419,32 @@ void addEntryPoints(PipelineBuilder &b) {
 }
 
 /// The host code's last steps, shared by both targets: memrefs, arith,
-/// index, func and cf to the LLVM dialect, then the entry points.
-/// `runtimeHeap`: memref.alloc/dealloc call the runtime's step heap
-/// (_mlir_memref_to_llvm_alloc/free, runtime/src/StepAlloc.cpp: freed blocks
-/// are reused by the next step instead of going back to the kernel) rather
-/// than malloc/free.
-/// On the cpu target static memrefs cross calls as bare pointers
-/// (BarePointerCalls.cpp), which needs allocated == aligned: allocations
-/// ask the step heap for aligned blocks.
-void addHostToLLVM(PipelineBuilder &b, bool runtimeHeap) {
-  if (runtimeHeap)
+/// index, func and cf to the LLVM dialect, then the entry points. With
+/// `cpu` (everything runs inside the runtime's step.so):
+/// - memref.alloc/dealloc call the runtime's step heap
+///   (_mlir_memref_to_llvm_aligned_alloc/free, runtime/src/StepAlloc.cpp:
+///   freed blocks are reused by the next step instead of going back to the
+///   kernel) rather than malloc/free, aligned, so allocated == aligned;
+/// - static memrefs cross calls as bare pointers (BarePointerCalls.cpp,
+///   which needs allocated == aligned) and wide results through a slot
+///   the caller passes (ReturnThroughMemory.cpp: LLVM's SCCP is quadratic
+///   in a returned struct's fields, and a stage forward returns every
+///   buffer it saves for the backward).
+/// The cuda target keeps upstream's conventions (not yet run on a GPU).
+void addHostToLLVM(PipelineBuilder &b, bool cpu) {
+  if (cpu)
     b.add(createDualPipeBarePointerCalls());
   FinalizeMemRefToLLVMConversionPassOptions memref;
-  memref.useGenericFunctions = runtimeHeap;
-  memref.useAlignedAlloc = runtimeHeap;
+  memref.useGenericFunctions = cpu;
+  memref.useAlignedAlloc = cpu;
   b.add(createFinalizeMemRefToLLVMConversionPass(memref));
   b.add(createArithToLLVMConversionPass());
   b.add(createConvertIndexToLLVMPass());
   b.add(createConvertFuncToLLVMPass());
   b.add(createConvertControlFlowToLLVMPass());
   b.add(createReconcileUnrealizedCastsPass());
+  if (cpu)
+    b.add(createDualPipeReturnThroughMemory());
   addEntryPoints(b);
 }
 
@@ -474,7 +480,7 @@ void addCpuLowering(PipelineBuilder &b) {
   b.add(createConvertMathToLibmPass());
   // Everything the cpu lowering produces runs inside the runtime (step.so),
   // which defines the step heap.
-  addHostToLLVM(b, /*runtimeHeap=*/true);
+  addHostToLLVM(b, /*cpu=*/true);
 }
 
 void addCudaLowering(PipelineBuilder &b, const CudaLoweringOptions &options) {
@@ -527,7 +533,7 @@ void addCudaLowering(PipelineBuilder &b, const CudaLoweringOptions &options) {
   b.add(createGpuModuleToBinaryPass(binary));
   // Host buffers of the cuda target stay with malloc: most of them are
   // managed memory (CudaManagedMemory.cpp), not memref.alloc.
-  addHostToLLVM(b, /*runtimeHeap=*/false);
+  addHostToLLVM(b, /*cpu=*/false);
 }
 
 void addTargetLowering(PipelineBuilder &b, Target target,

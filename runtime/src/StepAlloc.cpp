@@ -1,8 +1,10 @@
-//===- StepAlloc.cpp - the heap of generated CPU code ----------------------===//
+//===- StepAlloc.cpp - the heap of generated CPU code
+//----------------------===//
 //
-// The cpu lowering calls finalize-memref-to-llvm with use-generic-functions,
-// so every memref.alloc / memref.dealloc of a compiled step becomes
-// _mlir_memref_to_llvm_alloc / _mlir_memref_to_llvm_free, defined here.
+// The cpu lowering calls finalize-memref-to-llvm with use-generic-functions
+// and use-aligned-alloc, so every memref.alloc / memref.dealloc of a
+// compiled step becomes _mlir_memref_to_llvm_aligned_alloc (or
+// _mlir_memref_to_llvm_alloc) / _mlir_memref_to_llvm_free, defined here.
 //
 // Why not malloc: a step allocates the same buffers in the same order every
 // step, many of them larger than glibc's mmap threshold, and glibc returns

@@ -120,6 +120,29 @@ def DualPipeBarePointerCalls
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def DualPipeReturnThroughMemory
+    : Pass<"dualpipe-return-through-memory", "::mlir::ModuleOp"> {
+  let summary = "Return wide structs through a slot the caller passes";
+  let description = [{
+    On LLVM-dialect IR: a private function that returns a struct of more
+    than `max-fields` fields (convert-func-to-llvm packs a function's
+    results into one) instead takes a pointer to a slot as its new first
+    argument, stores each field there and returns void. Each caller gets
+    one slot per struct type (an alloca in its entry block) and loads the
+    fields it extracts right after each call. Public functions, functions
+    with a C interface and functions whose symbol is used other than by a
+    direct call keep their signature.
+
+    LLVM's SCCP is quadratic in the field count of a struct built field by
+    field; a stage forward returns every buffer it saves for the backward.
+  }];
+  let options = [
+    Option<"maxFields", "max-fields", "unsigned", /*default=*/"16",
+           "Structs of at most this many fields are still returned">,
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def DualPipeEmitPackedEntryPoints
     : Pass<"dualpipe-emit-packed-entry-points", "::mlir::ModuleOp"> {
   let summary = "Give every C-interface entry point a one-pointer wrapper";
