@@ -9,6 +9,7 @@
 #include "dualpipe/Conversion/Passes.h"
 
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/ADT/DenseMap.h"
 
@@ -32,6 +33,13 @@ struct Lifetimes {
   SmallVector<unsigned> returnCopies;
 };
 
+/// The lifetimes of a function's body and of the bodies of its loops that
+/// own buffers of their own (a rolled program's per-micro-batch buffers).
+struct ScopeLifetimes {
+  Block *block;
+  Lifetimes lifetimes;
+};
+
 bool isBuffer(Value v) { return isa<BaseMemRefType>(v.getType()); }
 
 /// A buffer the function owns from its definition on: a fresh allocation,
@@ -42,12 +50,27 @@ bool definesOwnedBuffers(Operation &op) {
   return isa<memref::AllocOp, bufferization::CloneOp, func::CallOp>(op);
 }
 
-/// Collects the owned buffers of `fn` and their last uses, or fails if the
-/// function is not one whose buffers can be freed at their last use.
-FailureOr<Lifetimes> analyzeLifetimes(func::FuncOp fn) {
-  if (!fn.getBody().hasOneBlock())
-    return failure();
-  Block &block = fn.getBody().front();
+/// Whether `op` is a loop whose body can be freed as a scope of its own:
+/// an scf.for with one block that yields each buffer it carries unchanged
+/// (a rolled program: its gradient sums are outer buffers added to in
+/// place), so what its body allocates dies in the iteration.
+bool isScopeLoop(Operation &op) {
+  auto loop = dyn_cast<scf::ForOp>(op);
+  if (!loop || !loop.getRegion().hasOneBlock())
+    return false;
+  auto yield = cast<scf::YieldOp>(loop.getBody()->getTerminator());
+  for (auto [i, result] : llvm::enumerate(loop->getResults()))
+    if (isBuffer(result) && yield.getOperand(i) != loop.getRegionIterArgs()[i])
+      return false;
+  return true;
+}
+
+/// Collects the owned buffers of `block` (a function's body, or a loop body
+/// when `inLoop`) and their last uses, or fails if the block is not one
+/// whose buffers can be freed at their last use. The bodies of its loops
+/// that allocate (isScopeLoop) are analyzed the same way, into `loops`.
+FailureOr<Lifetimes> analyzeBlock(Block &block, bool inLoop,
+                                  SmallVectorImpl<ScopeLifetimes> &loops) {
   Lifetimes result;
   // Every alias -> the roots it may be a view of (one, except for the
   // results of region ops).
@@ -56,12 +79,24 @@ FailureOr<Lifetimes> analyzeLifetimes(func::FuncOp fn) {
     if (isa<memref::DeallocOp, memref::ReallocOp, bufferization::DeallocOp>(
             op))
       return failure();
+    // A loop body with buffers of its own is its own scope: the uses of this
+    // block's buffers inside it are uses by the loop op (the walk below).
+    bool scope = isScopeLoop(op);
+    if (scope) {
+      Block &bodyBlock = cast<scf::ForOp>(op).getRegion().front();
+      FailureOr<Lifetimes> inner =
+          analyzeBlock(bodyBlock, /*inLoop=*/true, loops);
+      if (failed(inner))
+        return failure();
+      if (!inner->roots.empty())
+        loops.push_back({&bodyBlock, std::move(*inner)});
+    }
     // Uses, including those inside the op's regions; a buffer allocated or
     // freed inside a region has a region's lifetime: upstream's job.
     llvm::SmallDenseSet<unsigned> used;
     bool nestsBuffers = false;
     op.walk([&](Operation *inner) {
-      if (inner != &op &&
+      if (!scope && inner != &op &&
           (definesOwnedBuffers(*inner) ||
            isa<memref::DeallocOp, memref::ReallocOp>(inner)))
         nestsBuffers = true;
@@ -88,6 +123,19 @@ FailureOr<Lifetimes> analyzeLifetimes(func::FuncOp fn) {
         rootOf[r] = {unsigned(result.roots.size())};
         result.roots.push_back(r);
         result.lastUse.push_back(&op);
+      }
+      continue;
+    }
+    // A scope loop's buffer results are its init buffers, carried through.
+    if (scope) {
+      auto loop = cast<scf::ForOp>(op);
+      for (auto [result, init] :
+           llvm::zip_equal(loop->getResults(), loop.getInitArgs())) {
+        auto it = rootOf.find(init);
+        if (isBuffer(result) && it != rootOf.end()) {
+          SmallVector<unsigned, 1> roots = it->second;
+          rootOf[result] = roots;
+        }
       }
       continue;
     }
@@ -123,7 +171,23 @@ FailureOr<Lifetimes> analyzeLifetimes(func::FuncOp fn) {
     if (!isa<memref::AllocaOp>(op) && hasEffect<MemoryEffects::Allocate>(&op))
       return failure();
   }
-  auto ret = dyn_cast<func::ReturnOp>(block.getTerminator());
+  Operation *terminator = block.getTerminator();
+  if (inLoop) {
+    // isScopeLoop: the body yields only the buffers it was given, so each
+    // of its own dies in it.
+    if (!isa<scf::YieldOp>(terminator) ||
+        llvm::any_of(terminator->getOperands(), [&](Value v) {
+          return isBuffer(v) && !(isa<BlockArgument>(v) &&
+                                  cast<BlockArgument>(v).getOwner() == &block);
+        }))
+      return failure();
+    for (Value v : terminator->getOperands())
+      if (auto it = rootOf.find(v); it != rootOf.end())
+        for (unsigned root : it->second)
+          result.lastUse[root] = terminator;
+    return result;
+  }
+  auto ret = dyn_cast<func::ReturnOp>(terminator);
   if (!ret)
     return failure();
   for (OpOperand &operand : ret->getOpOperands()) {
@@ -142,10 +206,25 @@ FailureOr<Lifetimes> analyzeLifetimes(func::FuncOp fn) {
   return result;
 }
 
-/// Copies what `fn` must not return as is, then frees every owned buffer
-/// that is not returned after its last use.
-void freeAtLastUse(func::FuncOp fn, const Lifetimes &lifetimes) {
-  Operation *ret = fn.getBody().front().getTerminator();
+/// The lifetimes of `fn`'s body and of its loops' bodies, or failure if
+/// `fn` is not one whose buffers can be freed at their last use.
+FailureOr<SmallVector<ScopeLifetimes, 1>> analyzeLifetimes(func::FuncOp fn) {
+  if (!fn.getBody().hasOneBlock())
+    return failure();
+  SmallVector<ScopeLifetimes, 1> scopes;
+  Block &block = fn.getBody().front();
+  FailureOr<Lifetimes> top = analyzeBlock(block, /*inLoop=*/false, scopes);
+  if (failed(top))
+    return failure();
+  scopes.push_back({&block, std::move(*top)});
+  return scopes;
+}
+
+/// Copies what `block` (a function's body) must not return as is, then
+/// frees every owned buffer that is not returned after its last use; in a
+/// loop body, before the yield at the latest.
+void freeAtLastUse(Block &block, const Lifetimes &lifetimes) {
+  Operation *ret = block.getTerminator();
   OpBuilder b(ret);
   for (unsigned i : lifetimes.returnCopies) {
     Value v = ret->getOperand(i);
@@ -172,16 +251,16 @@ struct DeallocateBuffersPass
     // rest, which then sees them as declarations.
     struct SetAside {
       func::FuncOp fn;
-      Lifetimes lifetimes;
+      SmallVector<ScopeLifetimes, 1> scopes;
       OwningOpRef<func::FuncOp> holder;
       SymbolTable::Visibility visibility;
     };
-    SmallVector<SetAside> aside;
+    std::vector<SetAside> aside;
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (fn.isExternal())
         continue;
-      FailureOr<Lifetimes> lifetimes = analyzeLifetimes(fn);
-      if (failed(lifetimes))
+      FailureOr<SmallVector<ScopeLifetimes, 1>> scopes = analyzeLifetimes(fn);
+      if (failed(scopes))
         continue;
       OwningOpRef<func::FuncOp> holder =
           func::FuncOp::create(fn.getLoc(), fn.getName(), fn.getFunctionType());
@@ -189,8 +268,7 @@ struct DeallocateBuffersPass
       // A declaration must be private to verify.
       SymbolTable::Visibility visibility = SymbolTable::getSymbolVisibility(fn);
       SymbolTable::setSymbolVisibility(fn, SymbolTable::Visibility::Private);
-      aside.push_back(
-          {fn, std::move(*lifetimes), std::move(holder), visibility});
+      aside.push_back({fn, std::move(*scopes), std::move(holder), visibility});
     }
 
     LogicalResult ran = success();
@@ -204,7 +282,9 @@ struct DeallocateBuffersPass
     for (SetAside &a : aside) {
       a.fn.getBody().takeBody(a.holder->getBody());
       SymbolTable::setSymbolVisibility(a.fn, a.visibility);
-      freeAtLastUse(a.fn, a.lifetimes);
+      // The blocks moved with the body, so the scopes' pointers hold.
+      for (const ScopeLifetimes &scope : a.scopes)
+        freeAtLastUse(*scope.block, scope.lifetimes);
     }
     if (failed(ran))
       signalPassFailure();

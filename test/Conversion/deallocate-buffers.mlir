@@ -86,3 +86,101 @@ func.func @straight(%out: memref<4xf32>) {
   memref.copy %b, %out : memref<4xf32> to memref<4xf32>
   return
 }
+
+// -----
+
+// A rolled program: a loop that carries no buffer is a scope of its own.
+// What its body allocates (a micro-batch's activations, a call's results)
+// is freed in the body after its last use, without upstream's ownership
+// indicators; the outer buffers it reads and writes in place live past the
+// loop.
+
+func.func private @fwd(%x: memref<4xf32>, %w: memref<4xf32>) -> (memref<4xf32>, memref<4xf32>)
+
+// CHECK-LABEL: func.func @rolled
+func.func @rolled(%in: memref<16x4xf32>, %w: memref<4xf32>, %out: memref<4xf32>) attributes {dualpipe.rank = 0 : i64} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  // CHECK: %[[ACC:.*]] = memref.alloc
+  %acc = memref.alloc() : memref<4xf32>
+  // CHECK: scf.for
+  scf.for %m = %c0 to %c4 step %c1 {
+    %row = memref.subview %in[%m, 0] [1, 4] [1, 1] : memref<16x4xf32> to memref<4xf32, strided<[1], offset: ?>>
+    // CHECK: %[[X:.*]] = memref.alloc
+    %x = memref.alloc() : memref<4xf32>
+    // CHECK-NEXT: memref.copy %{{.*}}, %[[X]]
+    memref.copy %row, %x : memref<4xf32, strided<[1], offset: ?>> to memref<4xf32>
+    // CHECK-NEXT: %[[Y:.*]]:2 = func.call @fwd(%[[X]], %{{.*}})
+    %y:2 = func.call @fwd(%x, %w) : (memref<4xf32>, memref<4xf32>) -> (memref<4xf32>, memref<4xf32>)
+    // CHECK-NEXT: memref.dealloc %[[Y]]#1
+    // CHECK-NEXT: memref.dealloc %[[X]]
+    // CHECK-NEXT: memref.copy %[[Y]]#0, %[[ACC]]
+    memref.copy %y#0, %acc : memref<4xf32> to memref<4xf32>
+    // CHECK-NEXT: memref.dealloc %[[Y]]#0
+    // CHECK-NEXT: }
+  }
+  // CHECK-NEXT: memref.copy %[[ACC]], %{{.*}}
+  memref.copy %acc, %out : memref<4xf32> to memref<4xf32>
+  // CHECK-NEXT: memref.dealloc %[[ACC]]
+  // CHECK-NEXT: return
+  // CHECK-NOT: bufferization.dealloc
+  return
+}
+
+// The same with the sum carried as the loop's buffer, yielded unchanged
+// (how one-shot bufferization leaves an in-place sum): still a scope, and
+// the loop's result is the sum's buffer, freed after its last use.
+
+// CHECK-LABEL: func.func @rolled_carried
+func.func @rolled_carried(%in: memref<16x4xf32>, %w: memref<4xf32>, %out: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  // CHECK: %[[ACC:.*]] = memref.alloc
+  %acc = memref.alloc() : memref<4xf32>
+  // CHECK: %[[R:.*]] = scf.for {{.*}} iter_args(%[[S:.*]] = %[[ACC]])
+  %r = scf.for %m = %c0 to %c4 step %c1 iter_args(%sum = %acc) -> (memref<4xf32>) {
+    // CHECK: %[[Y:.*]]:2 = func.call @fwd
+    %y:2 = func.call @fwd(%w, %w) : (memref<4xf32>, memref<4xf32>) -> (memref<4xf32>, memref<4xf32>)
+    // CHECK-NEXT: memref.dealloc %[[Y]]#1
+    // CHECK-NEXT: linalg.add ins(%[[S]], %[[Y]]#0 : {{.*}}) outs(%[[S]] :
+    linalg.add ins(%sum, %y#0 : memref<4xf32>, memref<4xf32>) outs(%sum : memref<4xf32>)
+    // CHECK-NEXT: memref.dealloc %[[Y]]#0
+    // CHECK-NEXT: scf.yield %[[S]]
+    scf.yield %sum : memref<4xf32>
+  }
+  // CHECK: memref.copy %[[R]], %{{.*}}
+  memref.copy %r, %out : memref<4xf32> to memref<4xf32>
+  // CHECK-NEXT: memref.dealloc %[[ACC]]
+  // CHECK-NEXT: return
+  // CHECK-NOT: bufferization.dealloc
+  return
+}
+
+// -----
+
+// A loop body that allocates and yields a buffer hands it to the next
+// iteration: not a scope, so the function goes to upstream's pipeline
+// (whose ownership-based deallocation leaves bufferization.dealloc ops
+// lowered to memref.dealloc under conditions).
+
+// CHECK-LABEL: func.func @carried
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %false)
+// CHECK: memref.alloc
+// CHECK: scf.if
+// CHECK-NEXT: memref.dealloc
+// CHECK: scf.yield %{{.*}}, %true
+// CHECK: call @dealloc_helper
+func.func @carried(%n: index, %out: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %a = memref.alloc() : memref<4xf32>
+  %r = scf.for %i = %c0 to %n step %c1 iter_args(%acc = %a) -> (memref<4xf32>) {
+    %b = memref.alloc() : memref<4xf32>
+    memref.copy %acc, %b : memref<4xf32> to memref<4xf32>
+    scf.yield %b : memref<4xf32>
+  }
+  memref.copy %r, %out : memref<4xf32> to memref<4xf32>
+  return
+}

@@ -429,6 +429,10 @@ def DualPipeDeallocateBuffers
     use of it or of a view of it (views: `ViewLikeOpInterface` results, and
     the buffer results of region ops that allocate nothing, such as an
     `scf.for` carrying a buffer, which may view any owned buffer they use).
+    The body of an `scf.for` that carries no buffer (a rolled program's
+    loop over the micro-batches) is such a block of its own: what it
+    allocates is freed in the body after its last use there, and the outer
+    buffers it uses live until the loop's end.
     A returned buffer that is not an owned buffer returned once (an
     argument, a view, a global) is returned as a `bufferization.clone`, as
     upstream does. Every other function (more than one block, a buffer
