@@ -383,6 +383,12 @@ void addBufferDeallocation(PipelineBuilder &b) {
 /// between ranks), elementwise ops become linalg, bufferization, then
 /// deallocation.
 void addBufferize(PipelineBuilder &b, Target target) {
+  // The reference's stage, called once per micro-batch with every layer's
+  // saved buffers, inlined into its loop: one-shot bufferization is
+  // quadratic in a call's arity (cpu: the cuda rank programs are written
+  // out, each stage called once per micro-batch).
+  if (target == Target::Cpu)
+    b.add(createDualPipeInlineWideCalls());
   b.add(createDualPipeProtectArguments());
   b.add(createConvertElementwiseToLinalgPass());
   // Producer-consumer chains of elementwise linalg.generic ops (the

@@ -143,6 +143,29 @@ def DualPipeReturnThroughMemory
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def DualPipeInlineWideCalls
+    : Pass<"dualpipe-inline-wide-calls", "::mlir::ModuleOp"> {
+  let summary = "Inline a rank program's wide calls of functions only it calls";
+  let description = [{
+    On tensor-level rank programs (functions with `dualpipe.rank`): a
+    `func.call` with more than `min-values` operands and results together,
+    of a private function that has no other caller, is inlined with
+    upstream's `inlineCall`, and the function erased (with the stage's
+    `dualpipe.autodiff` record naming it, which nothing reads after
+    `--dualpipe-lower-schedule`). The single-device
+    reference's stage is called so, once per loop iteration for its forward
+    and once for its backward, passing every saved buffer of every layer;
+    one-shot bufferization is quadratic in a call's operands and results,
+    and once inlined the loop body calls the block functions instead. A
+    call whose body cannot be inlined stays.
+  }];
+  let options = [
+    Option<"minValues", "min-values", "unsigned", /*default=*/"256",
+           "Calls with at most this many operands and results together stay">,
+  ];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 def DualPipeEmitPackedEntryPoints
     : Pass<"dualpipe-emit-packed-entry-points", "::mlir::ModuleOp"> {
   let summary = "Give every C-interface entry point a one-pointer wrapper";
