@@ -33,8 +33,6 @@ using namespace mlir;
 
 namespace {
 
-constexpr llvm::StringLiteral kBarePtr = "llvm.bareptr";
-
 bool staticSignature(FunctionType type) {
   auto bare = [](Type t) {
     auto memref = dyn_cast<BaseMemRefType>(t);
@@ -45,7 +43,7 @@ bool staticSignature(FunctionType type) {
 }
 
 /// Whether `v`'s allocated and aligned pointers are the same pointer.
-bool pointersAgree(Value v, ModuleOp module) {
+bool pointersAgree(Value v, SymbolTable &symbols) {
   while (Operation *def = v.getDefiningOp()) {
     // Views that keep both pointers of their source (memref.view moves the
     // aligned one, so it is not among them).
@@ -58,8 +56,8 @@ bool pointersAgree(Value v, ModuleOp module) {
     if (isa<memref::AllocOp, memref::AllocaOp>(def))
       return true;
     if (auto call = dyn_cast<func::CallOp>(def)) {
-      auto callee = module.lookupSymbol<func::FuncOp>(call.getCallee());
-      return callee && callee->hasAttr(kBarePtr);
+      auto callee = symbols.lookup<func::FuncOp>(call.getCallee());
+      return callee && callee->hasAttr(kBarePtrAttr);
     }
     return false;
   }
@@ -74,6 +72,7 @@ struct BarePointerCallsPass
     : impl::DualPipeBarePointerCallsBase<BarePointerCallsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    SymbolTable symbols(module);
     SmallVector<func::FuncOp> candidates;
     for (auto fn : module.getOps<func::FuncOp>())
       if (!fn.isExternal() && staticSignature(fn.getFunctionType()))
@@ -83,17 +82,17 @@ struct BarePointerCallsPass
     for (bool changed = true; changed;) {
       changed = false;
       for (func::FuncOp fn : candidates) {
-        if (fn->hasAttr(kBarePtr))
+        if (fn->hasAttr(kBarePtrAttr))
           continue;
         bool agree = true;
         fn.walk([&](func::ReturnOp ret) {
           for (Value v : ret.getOperands())
-            if (isa<BaseMemRefType>(v.getType()) && !pointersAgree(v, module))
+            if (isa<BaseMemRefType>(v.getType()) && !pointersAgree(v, symbols))
               agree = false;
         });
         if (!agree)
           continue;
-        fn->setAttr(kBarePtr, UnitAttr::get(&getContext()));
+        fn->setAttr(kBarePtrAttr, UnitAttr::get(&getContext()));
         changed = true;
       }
     }

@@ -172,21 +172,10 @@ FailureOr<Lifetimes> analyzeBlock(Block &block, bool inLoop,
       return failure();
   }
   Operation *terminator = block.getTerminator();
-  if (inLoop) {
-    // isScopeLoop: the body yields only the buffers it was given, so each
-    // of its own dies in it.
-    if (!isa<scf::YieldOp>(terminator) ||
-        llvm::any_of(terminator->getOperands(), [&](Value v) {
-          return isBuffer(v) && !(isa<BlockArgument>(v) &&
-                                  cast<BlockArgument>(v).getOwner() == &block);
-        }))
-      return failure();
-    for (Value v : terminator->getOperands())
-      if (auto it = rootOf.find(v); it != rootOf.end())
-        for (unsigned root : it->second)
-          result.lastUse[root] = terminator;
+  // A scope loop's body yields only the buffers it was given
+  // (isScopeLoop), so each of its own dies in it.
+  if (inLoop)
     return result;
-  }
   auto ret = dyn_cast<func::ReturnOp>(terminator);
   if (!ret)
     return failure();

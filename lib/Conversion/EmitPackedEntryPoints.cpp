@@ -32,7 +32,7 @@ struct EmitPackedEntryPointsPass
         entries.push_back({fn, false});
       else if (fn.getName().starts_with(prefix) &&
                fn->hasAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName()) &&
-               fn->hasAttr("llvm.bareptr"))
+               fn->hasAttr(kBarePtrAttr))
         entries.push_back({fn, true});
     }
 

@@ -72,7 +72,12 @@ struct ReturnThroughMemoryPass
          llvm::make_early_inc_range(module.getOps<LLVM::LLVMFuncOp>()))
       if (wide(fn, users))
         rewrite(fn, users);
+    slots.clear();
   }
+
+  /// Each caller's slot for a struct type, shared by its wide calls: each
+  /// call's fields are loaded right after it.
+  DenseMap<std::pair<Operation *, Type>, Value> slots;
 
   /// Whether `fn` returns a wide struct and is only called directly, from
   /// this module, with no C interface to keep.
@@ -83,10 +88,7 @@ struct ReturnThroughMemoryPass
         fn.isVarArg() || fn.isPublic() ||
         fn->hasAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName()))
       return false;
-    return llvm::all_of(users.getUsers(fn), [&](Operation *user) {
-      auto call = dyn_cast<LLVM::CallOp>(user);
-      return call && call.getCallee() == fn.getName();
-    });
+    return llvm::all_of(users.getUsers(fn), llvm::IsaPred<LLVM::CallOp>);
   }
 
   void rewrite(LLVM::LLVMFuncOp fn, SymbolUserMap &users) {
@@ -97,7 +99,11 @@ struct ReturnThroughMemoryPass
     unsigned count = structType.getBody().size();
 
     // The callee: a slot argument first, a store per field, no result.
-    fn.insertArgument(0, ptr, DictionaryAttr::get(ctx), fn.getLoc());
+    if (failed(
+            fn.insertArgument(0, ptr, DictionaryAttr::get(ctx), fn.getLoc()))) {
+      fn.emitError() << "cannot add the result slot argument";
+      return signalPassFailure();
+    }
     SmallVector<Type> params{fn.getFunctionType().getParams()};
     fn.setFunctionType(
         LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), params));
@@ -130,11 +136,10 @@ struct ReturnThroughMemoryPass
     }
 
     // The callers: one slot each on the stack, loads after each call.
-    std::map<Operation *, Value> slots;
     for (Operation *user : llvm::to_vector(users.getUsers(fn))) {
       auto call = cast<LLVM::CallOp>(user);
       auto caller = call->getParentOfType<FunctionOpInterface>();
-      Value &callerSlot = slots[caller];
+      Value &callerSlot = slots[{caller.getOperation(), structType}];
       if (!callerSlot) {
         OpBuilder b =
             OpBuilder::atBlockBegin(&caller.getFunctionBody().front());

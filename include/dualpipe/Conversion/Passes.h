@@ -28,6 +28,11 @@ class AllReduceOp;
 /// Adds the dualpipe dialect's ConvertToLLVMPatternInterface (async
 /// send/recv to dualpipe_rt_cuda_send/recv on the token's stream), which
 /// `gpu-to-llvm` and `convert-to-llvm` use.
+/// Upstream convert-func-to-llvm's per-function switch to the bare-pointer
+/// calling convention (set by --dualpipe-bare-pointer-calls, read by
+/// --dualpipe-emit-packed-entry-points); MLIR names it nowhere in C++.
+inline constexpr llvm::StringLiteral kBarePtrAttr = "llvm.bareptr";
+
 void registerConvertDualPipeToLLVMInterface(mlir::DialectRegistry &registry);
 
 /// Replaces `dualpipe.all_reduce` with a call to the runtime's host
