@@ -157,6 +157,22 @@ private:
     return fn;
   }
 
+  /// Where a stage's parameter gradients sit in its flat accumulator: the
+  /// element offset of each parameter's gradient (in `StageInfo::params`
+  /// order) and the total.
+  struct Packing {
+    SmallVector<int64_t> offsets;
+    int64_t elements = 0;
+  };
+  std::optional<Packing> packingOf(const StageInfo &info, func::FuncOp callee,
+                                   unsigned first) const;
+  func::FuncOp accumulatorFn(func::FuncOp callee, unsigned first,
+                             const Packing &packing);
+  /// Parameter `param`'s summed gradient so far: the unpacked sum and its
+  /// slices of the flat accumulators of this rank's stages. Once asked for,
+  /// that is final (the flats of its stages take nothing more).
+  Value gradOf(int64_t param, Location loc);
+
   LogicalResult compute(ComputeOp op);
   bool rollable(ProgramOp prog) const;
   LogicalResult computeRolled(ProgramOp prog);
@@ -203,6 +219,12 @@ private:
   ArrayRef<int64_t> modelParams;
   std::map<Key, SmallVector<Value>> values;
   DenseMap<int64_t, Value> grads; ///< By model argument index.
+  /// By stage: its flat gradient accumulator and where each parameter's
+  /// gradient is in it.
+  DenseMap<int64_t, Value> flats;
+  DenseMap<int64_t, Packing> packings;
+  /// Parameters whose flat slices gradOf has folded into `grads`.
+  DenseSet<int64_t> folded;
   Value losses;
   bool postReceives, rollMicrobatches;
   /// In a rolled program's loop body: the micro-batch index.
@@ -271,12 +293,41 @@ LogicalResult RankLowering::compute(ComputeOp op) {
                           << callee.getNumArguments()
                           << "; the stage's functions do not follow the "
                              "autodiff contract";
+  // B and W add their parameter gradients into the stage's flat
+  // accumulator inside `<callee>_acc` (not in a rolled loop, whose carried
+  // sums stay per parameter).
+  unsigned firstGrad = kind == ActionKind::Backward ? info.numActivations : 0;
+  std::optional<Packing> packing;
+  if (!loopIndex &&
+      (kind == ActionKind::Backward || kind == ActionKind::BackwardWeight))
+    packing = packingOf(info, callee, firstGrad);
+  if (packing) {
+    for (int64_t p : info.params)
+      if (folded.contains(p) || reducing.count(p))
+        return op.emitError()
+               << "cannot lower: it adds to the gradient of model argument "
+               << p << " after that gradient was taken for its all-reduce; "
+               << "a parameter's all-reduce must follow its last B or W";
+    packings.try_emplace(s, *packing);
+    Value acc = flats.lookup(s);
+    if (!acc)
+      acc = zerosLike(
+          RankedTensorType::get({packing->elements}, b.getF32Type()), loc);
+    operands.insert(operands.begin(), acc);
+    callee = accumulatorFn(callee, firstGrad, *packing);
+  }
   // The runtime's dualpipe_action_kind numbers F, B, I, W as the IR does.
   int32_t code = static_cast<int32_t>(kind);
   markAction(loc, code, s, m);
   auto call = func::CallOp::create(b, loc, callee, operands);
   endAction(loc);
   ValueRange results = call.getResults();
+  if (packing) {
+    flats[s] = results[firstGrad];
+    if (kind == ActionKind::Backward)
+      values[{'g', s, m}] = SmallVector<Value>(results.take_front(firstGrad));
+    return success();
+  }
 
   if (kind == ActionKind::Forward) {
     unsigned outs =
@@ -307,6 +358,115 @@ LogicalResult RankLowering::compute(ComputeOp op) {
   for (auto [i, g] : llvm::enumerate(rest))
     accumulate(info.params[i], g, loc);
   return success();
+}
+
+/// The packing of `callee`'s parameter gradients (its results from `first`
+/// on, one per parameter of the stage): when there are at least two, all
+/// f32 with static shapes of rank >= 1. (One gradient needs no packing: its
+/// flat buffer would be itself.)
+std::optional<RankLowering::Packing>
+RankLowering::packingOf(const StageInfo &info, func::FuncOp callee,
+                        unsigned first) const {
+  TypeRange results = callee.getFunctionType().getResults();
+  if (info.params.size() < 2 || results.size() != first + info.params.size())
+    return std::nullopt;
+  Packing p;
+  for (Type t : results.drop_front(first)) {
+    auto type = dyn_cast<RankedTensorType>(t);
+    if (!type || !type.hasStaticShape() || type.getRank() == 0 ||
+        !type.getElementType().isF32())
+      return std::nullopt;
+    p.offsets.push_back(p.elements);
+    p.elements += type.getNumElements();
+  }
+  return p;
+}
+
+/// `@<callee>_acc(%acc, args...)`: calls `callee` and adds its parameter
+/// gradients into their slices of the flat accumulator `%acc`, which it
+/// returns in place of them (writable: the rank program hands over its
+/// last use, so bufferization updates the caller's buffer). A rank
+/// program's B and W then take and give one gradient value, not one per
+/// parameter, and the adds are compiled once per stage function instead of
+/// once per micro-batch in every rank program.
+func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
+                                         const Packing &packing) {
+  std::string name = (callee.getSymName() + "_acc").str();
+  if (auto fn = module.lookupSymbol<func::FuncOp>(name))
+    return fn;
+  OpBuilder top(callee);
+  top.setInsertionPointAfter(callee);
+  Location loc = callee.getLoc();
+  auto flatType = RankedTensorType::get({packing.elements}, top.getF32Type());
+  FunctionType calleeType = callee.getFunctionType();
+  SmallVector<Type> args{flatType};
+  llvm::append_range(args, calleeType.getInputs());
+  SmallVector<Type> results(calleeType.getResults().take_front(first));
+  results.push_back(flatType);
+  auto fn =
+      func::FuncOp::create(top, loc, name, top.getFunctionType(args, results));
+  fn.setPrivate();
+  fn.setArgAttr(0, "bufferization.writable", top.getBoolAttr(true));
+  Block *body = fn.addEntryBlock();
+  OpBuilder in = OpBuilder::atBlockBegin(body);
+  auto call =
+      func::CallOp::create(in, loc, callee, body->getArguments().drop_front());
+  // The gradients side by side (tensor.concat, one op: a chain of
+  // extract/add/insert_slice per parameter made one-shot bufferization's
+  // alias analysis quadratic in the parameters), added into %acc at once.
+  SmallVector<Value> flatGrads;
+  for (unsigned i = 0; i < packing.offsets.size(); ++i) {
+    Value g = call.getResult(first + i);
+    auto type = cast<RankedTensorType>(g.getType());
+    if (type.getRank() > 1) {
+      ReassociationIndices all;
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        all.push_back(d);
+      g = tensor::CollapseShapeOp::create(in, loc, g, {all});
+    }
+    flatGrads.push_back(g);
+  }
+  Value acc = body->getArgument(0);
+  Value grads = flatGrads.size() == 1
+                    ? flatGrads.front()
+                    : tensor::ConcatOp::create(in, loc, flatType,
+                                               /*dim=*/uint64_t(0), flatGrads)
+                          .getResult();
+  acc = linalg::AddOp::create(in, loc, ValueRange{acc, grads}, ValueRange{acc})
+            .getResult(0);
+  SmallVector<Value> returned(call.getResults().take_front(first));
+  returned.push_back(acc);
+  func::ReturnOp::create(in, loc, returned);
+  return fn;
+}
+
+Value RankLowering::gradOf(int64_t param, Location loc) {
+  Value g = grads.lookup(param);
+  if (!folded.insert(param).second)
+    return g;
+  for (auto [s, info] : llvm::enumerate(stages)) {
+    Value flat = flats.lookup(s);
+    auto at = llvm::find(info.params, param);
+    if (!flat || at == info.params.end())
+      continue;
+    int64_t offset = packings.lookup(s).offsets[at - info.params.begin()];
+    auto type = cast<RankedTensorType>(entry.getArgument(param).getType());
+    int64_t n = type.getNumElements();
+    SmallVector<OpFoldResult> off{b.getIndexAttr(offset)},
+        size{b.getIndexAttr(n)}, stride{b.getIndexAttr(1)};
+    Value slice =
+        tensor::ExtractSliceOp::create(b, loc, flat, off, size, stride);
+    if (type.getRank() > 1) {
+      ReassociationIndices all;
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        all.push_back(d);
+      slice = tensor::ExpandShapeOp::create(b, loc, type, slice, {all});
+    }
+    g = g ? arith::AddFOp::create(b, loc, g, slice).getResult() : slice;
+  }
+  if (g)
+    grads[param] = g;
+  return g;
 }
 
 LogicalResult RankLowering::send(ISendOp op) {
@@ -442,7 +602,7 @@ LogicalResult RankLowering::allReduce(AllReduceGradsOp op, bool start) {
                           << ", which is not a stage function";
   Type token = gpu::AsyncTokenType::get(b.getContext());
   for (int64_t param : info->params) {
-    Value g = grads.lookup(param);
+    Value g = gradOf(param, loc);
     if (!g)
       g = zerosLike(entry.getArgument(param).getType(), loc);
     auto type = cast<RankedTensorType>(g.getType());
@@ -643,8 +803,18 @@ LogicalResult RankLowering::run(ProgramOp prog) {
   bufferization::MaterializeInDestinationOp::create(
       b, loc, TypeRange(), losses, entry.getArgument(out), /*restrict=*/true,
       /*writable=*/true);
+  // Only the gradients of the parameters this rank holds (the manifest's
+  // param_ranks): the runner reads no other rank's copy, so writing zeros
+  // into the others' outputs was work, and rank-program code, that grew
+  // with the model's parameters times the ranks.
+  DenseSet<int64_t> held;
+  for (auto [s, info] : llvm::enumerate(stages))
+    if (stageToRank[s] == rank)
+      held.insert(info.params.begin(), info.params.end());
   for (auto [i, param] : llvm::enumerate(modelParams)) {
-    Value g = grads.lookup(param);
+    Value g = gradOf(param, loc);
+    if (!g && !held.contains(param))
+      continue;
     if (!g)
       g = zerosLike(entry.getArgument(param).getType(), loc);
     bufferization::MaterializeInDestinationOp::create(

@@ -63,8 +63,9 @@ module {
 // GPIPE-COUNT-4: call @net_stage0_fwd(
 // GPIPE-NOT: scf.for
 
-// ZB-H1's split backward (F, I, W) is not rolled either.
+// ZB-H1's split backward (F, I, W) is not rolled either (each W adds into
+// the stage's flat gradient accumulator).
 // SPLIT-LABEL: func.func @dualpipe_rank0(
 // SPLIT-NOT: scf.for
-// SPLIT-COUNT-4: call @net_stage0_bwd_w(
+// SPLIT-COUNT-4: call @net_stage0_bwd_w_acc(
 // SPLIT-NOT: scf.for

@@ -225,7 +225,12 @@ def DualPipeLowerSchedule
     - body: the program's actions in order. F calls the stage's forward,
       B/I/W its backward, backward-input and backward-weight, with
       activations and gradients from the same rank or from messages;
-      parameter gradients are summed over micro-batches; the losses of the
+      parameter gradients are summed over micro-batches (a stage with two or
+      more f32 parameters sums them in one flat accumulator that
+      `@<callee>_acc`, a function next to its B or W, adds into in place;
+      the rank program slices each parameter's gradient out of it at its
+      all-reduce or output); a rank writes the gradient outputs of the
+      parameters it holds only (the manifest's `param_ranks`); the losses of the
       micro-batches whose last stage runs here are written to the losses
       buffer (the others stay 0, so summing the buffers of all ranks gives
       every loss once); `dualpipe.allreduce_grads` becomes a
@@ -434,6 +439,9 @@ def DualPipeProtectArguments
     Sets `bufferization.writable = false` on the tensor arguments of every
     function, so one-shot bufferization never writes into a caller's buffer:
     the parameters and inputs the runtime passes are shared by all ranks.
+    An argument that already carries `bufferization.writable` keeps it (the
+    flat gradient accumulator of `--dualpipe-lower-schedule`'s `<callee>_acc`
+    functions is written in place).
   }];
 }
 

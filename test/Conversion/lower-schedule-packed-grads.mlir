@@ -1,0 +1,64 @@
+// RUN: dualpipe-opt %s --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=2" --dualpipe-schedule="schedule=zb1p microbatches=2" --dualpipe-insert-comm --dualpipe-lower-schedule | FileCheck %s
+// RUN: dualpipe-opt %S/../Transforms/Inputs/mlp4.mlir --dualpipe-partition="stages=4 ranks=4" --dualpipe-autodiff="loss=mse microbatches=4" --dualpipe-schedule="schedule=1f1b microbatches=4" --dualpipe-insert-comm --dualpipe-lower-schedule | FileCheck %s --check-prefix=HELD
+
+// A stage with two or more f32 parameters sums their gradients in one flat
+// accumulator: W (and B) are called through `<callee>_acc`, which adds the
+// gradients, side by side, into the accumulator it is handed and returns
+// it; the rank program starts it at zero, passes it from micro-batch to
+// micro-batch, and slices each parameter's gradient out of it for the
+// output.
+module {
+  func.func @net(%x: tensor<2x8xf32> {dualpipe.input = "x"},
+                 %w0: tensor<8x8xf32> {dualpipe.param = "w0"},
+                 %w1: tensor<8x4xf32> {dualpipe.param = "w1"}) -> tensor<2x4xf32> attributes {dualpipe.model} {
+    %zero = arith.constant 0.0 : f32
+    %e = tensor.empty() : tensor<2x8xf32>
+    %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x8xf32>) -> tensor<2x8xf32>
+    %m0 = linalg.matmul ins(%x, %w0 : tensor<2x8xf32>, tensor<8x8xf32>) outs(%f : tensor<2x8xf32>) -> tensor<2x8xf32>
+    %h0 = math.tanh %m0 : tensor<2x8xf32>
+    %e1 = tensor.empty() : tensor<2x4xf32>
+    %f1 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<2x4xf32>) -> tensor<2x4xf32>
+    %m1 = linalg.matmul ins(%h0, %w1 : tensor<2x8xf32>, tensor<8x4xf32>) outs(%f1 : tensor<2x4xf32>) -> tensor<2x4xf32>
+    return %m1 : tensor<2x4xf32>
+  }
+}
+
+// w0 (8x8 = 64 elements) at 0, w1 (8x4 = 32) at 64.
+// CHECK-LABEL: func.func private @net_stage0_bwd_w_acc(
+// CHECK-SAME: %[[ACC:[^:]*]]: tensor<96xf32> {bufferization.writable = true}
+// CHECK-SAME: -> tensor<96xf32>
+// CHECK: %[[G:.*]]:2 = call @net_stage0_bwd_w(
+// CHECK: %[[G0:.*]] = tensor.collapse_shape %[[G]]#0 {{\[\[}}0, 1]] : tensor<8x8xf32> into tensor<64xf32>
+// CHECK: %[[G1:.*]] = tensor.collapse_shape %[[G]]#1 {{\[\[}}0, 1]] : tensor<8x4xf32> into tensor<32xf32>
+// CHECK: %[[CAT:.*]] = tensor.concat dim(0) %[[G0]], %[[G1]] : (tensor<64xf32>, tensor<32xf32>) -> tensor<96xf32>
+// CHECK: %[[SUM:.*]] = linalg.add ins(%[[ACC]], %[[CAT]] : tensor<96xf32>, tensor<96xf32>) outs(%[[ACC]] : tensor<96xf32>)
+// CHECK: return %[[SUM]] : tensor<96xf32>
+
+// CHECK-LABEL: func.func @dualpipe_rank0(
+// CHECK-SAME: %[[OUT0:[^:]*]]: memref<8x8xf32> {dualpipe.grad_of = "w0"
+// CHECK-SAME: %[[OUT1:[^:]*]]: memref<8x4xf32> {dualpipe.grad_of = "w1"
+// CHECK: %[[E:.*]] = tensor.empty() : tensor<96xf32>
+// CHECK: %[[Z:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%[[E]] : tensor<96xf32>)
+// CHECK: %[[A1:.*]] = call @net_stage0_bwd_w_acc(%[[Z]],
+// CHECK: %[[A2:.*]] = call @net_stage0_bwd_w_acc(%[[A1]],
+// CHECK-NOT: call @net_stage0_bwd_w(
+// CHECK: %[[S0:.*]] = tensor.extract_slice %[[A2]][0] [64] [1] : tensor<96xf32> to tensor<64xf32>
+// CHECK: %[[W0:.*]] = tensor.expand_shape %[[S0]] {{\[\[}}0, 1]] output_shape [8, 8] : tensor<64xf32> into tensor<8x8xf32>
+// CHECK: bufferization.materialize_in_destination %[[W0]] in restrict writable %[[OUT0]]
+// CHECK: %[[S1:.*]] = tensor.extract_slice %[[A2]][64] [32] [1] : tensor<96xf32> to tensor<32xf32>
+// CHECK: %[[W1:.*]] = tensor.expand_shape %[[S1]] {{\[\[}}0, 1]] output_shape [8, 4] : tensor<32xf32> into tensor<8x4xf32>
+// CHECK: bufferization.materialize_in_destination %[[W1]] in restrict writable %[[OUT1]]
+
+// One weight per stage (mlp4 on 4 ranks): nothing to pack, the sum stays
+// in the rank program; and a rank writes the gradient outputs of the
+// parameters it holds only (the manifest's param_ranks), here w0 on rank 0
+// and w3 on rank 3.
+// HELD-LABEL: func.func @dualpipe_rank0(
+// HELD-NOT: _acc(
+// HELD: %[[SUM:.*]] = arith.addf
+// HELD-COUNT-2: bufferization.materialize_in_destination
+// HELD-NEXT: return
+// HELD-LABEL: func.func @dualpipe_rank3(
+// HELD-NOT: _acc(
+// HELD-COUNT-2: bufferization.materialize_in_destination
+// HELD-NEXT: return
