@@ -607,10 +607,11 @@ LogicalResult RankLowering::allReduce(AllReduceGradsOp op, bool start) {
       g = zerosLike(entry.getArgument(param).getType(), loc);
     auto type = cast<RankedTensorType>(g.getType());
     auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-    Value source = bufferization::ToBufferOp::create(b, loc, memrefType, g,
-                                                     /*read_only=*/true);
+    // One copy into the buffer the all-reduce sums in place, from wherever
+    // the gradient is (a slice of a flat accumulator included).
     Value buffer = memref::AllocOp::create(b, loc, memrefType);
-    memref::CopyOp::create(b, loc, source, buffer);
+    bufferization::MaterializeInDestinationOp::create(
+        b, loc, TypeRange(), g, buffer, /*restrict=*/true, /*writable=*/true);
     if (start) {
       // Members match by tag: the parameter's index in the model is the
       // same on every rank.

@@ -404,6 +404,10 @@ void addBufferize(PipelineBuilder &b, Target target) {
   // only, where the loops are sequential.
   if (target == Target::Cpu)
     b.add(createDualPipeSplitLongReductions());
+  // The stage, block and accumulator functions first, then the rank
+  // programs, whose calls pass every saved buffer of a stage: analysed as
+  // calls, they made one-shot bufferization quadratic in a stage's layers.
+  b.add(createDualPipeBufferizeCalleesFirst());
   addOneShotBufferize(b);
   // A forward "saves" its parameters and inputs for the backward by
   // returning them; bufferized, such a result is the argument's own buffer,

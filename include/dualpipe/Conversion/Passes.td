@@ -166,6 +166,27 @@ def DualPipeInlineWideCalls
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def DualPipeBufferizeCalleesFirst
+    : Pass<"dualpipe-bufferize-callees-first", "::mlir::ModuleOp"> {
+  let summary = "One-shot bufferization of every function but the rank programs, whose calls then go through to_buffer/to_tensor";
+  let description = [{
+    Runs upstream's one-shot module bufferization (function boundaries,
+    identity layouts) on the module without its rank programs (functions
+    with `dualpipe.rank`), then rewrites each rank program's calls of the
+    bufferized functions as calls of their memref versions: an operand
+    through `bufferization.to_buffer` (read-only unless the callee writes
+    that argument), a result through a `restrict` `bufferization.to_tensor`
+    (a result equivalent to a read-only argument is that operand; one that
+    may alias an argument without being it is copied first). The rank
+    programs are left on tensors for the one-shot bufferization that
+    follows, which then analyses unary casts instead of calls with hundreds
+    of operands and results (One-Shot Analysis is quadratic in a call's
+    arity).
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def DualPipeEmitPackedEntryPoints
     : Pass<"dualpipe-emit-packed-entry-points", "::mlir::ModuleOp"> {
   let summary = "Give every C-interface entry point a one-pointer wrapper";
