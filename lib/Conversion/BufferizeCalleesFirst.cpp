@@ -132,11 +132,48 @@ struct BufferizeCalleesFirstPass
                               "bodies to be bufferized before it";
           return WalkResult::interrupt();
         }
-        rewriteCall(call, callee, it->second);
+        rewriteCall(call, callee, it->second, symbols);
         return WalkResult::advance();
       });
       if (walk.wasInterrupted())
         return signalPassFailure();
+    }
+  }
+
+  /// The argument of `fn` that `v` (a value in `fn`'s bufferized body) is,
+  /// through reshapes, casts and calls of functions that return their own
+  /// argument so (a stage forward returning a parameter its block function
+  /// returned); the views on the way in `chain`, outermost first. Null if
+  /// `v` is anything else.
+  BlockArgument argumentBehind(Value v, func::FuncOp fn,
+                               SmallVectorImpl<Operation *> &chain,
+                               SymbolTable &symbols, unsigned depth = 0) {
+    while (true) {
+      if (auto arg = dyn_cast<BlockArgument>(v))
+        return arg.getOwner() == &fn.getBody().front() ? arg : BlockArgument();
+      Operation *def = v.getDefiningOp();
+      if (isa<memref::CollapseShapeOp, memref::ExpandShapeOp, memref::CastOp>(
+              def)) {
+        chain.push_back(def);
+        v = def->getOperand(0);
+        continue;
+      }
+      auto call = dyn_cast<func::CallOp>(def);
+      auto callee = call ? symbols.lookup<func::FuncOp>(call.getCallee())
+                         : func::FuncOp();
+      if (!callee || callee.isExternal() || !callee.getBody().hasOneBlock() ||
+          depth > 16)
+        return BlockArgument();
+      auto ret =
+          dyn_cast<func::ReturnOp>(callee.getBody().front().getTerminator());
+      if (!ret)
+        return BlockArgument();
+      BlockArgument inner =
+          argumentBehind(ret.getOperand(cast<OpResult>(v).getResultNumber()),
+                         callee, chain, symbols, depth + 1);
+      if (!inner)
+        return BlockArgument();
+      v = call.getOperand(inner.getArgNumber());
     }
   }
 
@@ -147,17 +184,10 @@ struct BufferizeCalleesFirstPass
   /// reshaped). Null otherwise.
   Value viewOfOperand(OpBuilder &b, Location loc, func::CallOp call,
                       func::FuncOp callee, const CalleeFacts &f, Value returned,
-                      ArrayRef<Value> operands) {
+                      ArrayRef<Value> operands, SymbolTable &symbols) {
     SmallVector<Operation *> chain;
-    while (Operation *def = returned.getDefiningOp()) {
-      if (!isa<memref::CollapseShapeOp, memref::ExpandShapeOp, memref::CastOp>(
-              def))
-        return Value();
-      chain.push_back(def);
-      returned = def->getOperand(0);
-    }
-    auto arg = dyn_cast<BlockArgument>(returned);
-    if (!arg || arg.getOwner() != &callee.getBody().front())
+    BlockArgument arg = argumentBehind(returned, callee, chain, symbols);
+    if (!arg)
       return Value();
     int64_t j = arg.getArgNumber();
     if (f.written.contains(j)) {
@@ -185,8 +215,8 @@ struct BufferizeCalleesFirstPass
   }
 
   /// `call` (tensors) as a call of the bufferized `callee` (memrefs).
-  void rewriteCall(func::CallOp call, func::FuncOp callee,
-                   const CalleeFacts &f) {
+  void rewriteCall(func::CallOp call, func::FuncOp callee, const CalleeFacts &f,
+                   SymbolTable &symbols) {
     OpBuilder b(call);
     Location loc = call.getLoc();
     FunctionType type = callee.getFunctionType();
@@ -214,7 +244,7 @@ struct BufferizeCalleesFirstPass
       }
       if (ret) {
         if (Value same = viewOfOperand(b, loc, call, callee, f,
-                                       ret.getOperand(i), operands)) {
+                                       ret.getOperand(i), operands, symbols)) {
           r.replaceAllUsesWith(same);
           continue;
         }

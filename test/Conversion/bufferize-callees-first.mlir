@@ -68,6 +68,41 @@ func.func @rank(%x: tensor<4xf32> {bufferization.writable = false},
 
 // -----
 
+// A parameter a stage forward saves by returning what its block function
+// returned of it: still the caller's operand, no copy.
+func.func private @block(%w: tensor<4xf32> {bufferization.writable = false})
+    -> (tensor<4xf32>, tensor<2x2xf32>) {
+  %e = tensor.empty() : tensor<4xf32>
+  %y = linalg.add ins(%w, %w : tensor<4xf32>, tensor<4xf32>) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+  %v = tensor.expand_shape %w [[0, 1]] output_shape [2, 2] : tensor<4xf32> into tensor<2x2xf32>
+  return %y, %v : tensor<4xf32>, tensor<2x2xf32>
+}
+func.func private @stage(%w: tensor<4xf32> {bufferization.writable = false})
+    -> (tensor<4xf32>, tensor<4xf32>) {
+  %r:2 = call @block(%w) : (tensor<4xf32>) -> (tensor<4xf32>, tensor<2x2xf32>)
+  %c = tensor.collapse_shape %r#1 [[0, 1]] : tensor<2x2xf32> into tensor<4xf32>
+  return %r#0, %c : tensor<4xf32>, tensor<4xf32>
+}
+func.func @rank(%w: tensor<4xf32> {bufferization.writable = false},
+                %o0: memref<4xf32>, %o1: memref<4xf32>) attributes {dualpipe.rank = 0 : i64} {
+  %r:2 = call @stage(%w) : (tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>)
+  bufferization.materialize_in_destination %r#0 in restrict writable %o0 : (tensor<4xf32>, memref<4xf32>) -> ()
+  bufferization.materialize_in_destination %r#1 in restrict writable %o1 : (tensor<4xf32>, memref<4xf32>) -> ()
+  return
+}
+
+// CHECK-LABEL: func.func @rank(
+// CHECK-SAME: %[[W:[^:]*]]: tensor<4xf32>
+// CHECK: %[[R:.*]]:2 = call @stage(
+// CHECK-NEXT: %[[T0:.*]] = bufferization.to_tensor %[[R]]#0 restrict writable
+// CHECK-NEXT: %[[E:.*]] = tensor.expand_shape %[[W]] {{\[\[}}0, 1]] output_shape [2, 2] : tensor<4xf32> into tensor<2x2xf32>
+// CHECK-NEXT: %[[C:.*]] = tensor.collapse_shape %[[E]] {{\[\[}}0, 1]] : tensor<2x2xf32> into tensor<4xf32>
+// CHECK-NOT: memref.copy
+// CHECK: bufferization.materialize_in_destination %[[T0]]
+// CHECK: bufferization.materialize_in_destination %[[C]]
+
+// -----
+
 // A rank program's tensor call of a function the module does not define
 // cannot be bufferized first.
 func.func private @external(tensor<4xf32>) -> tensor<4xf32>
