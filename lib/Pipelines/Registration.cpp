@@ -49,6 +49,12 @@ struct TrainPipelineOptions : public PassPipelineOptions<TrainPipelineOptions> {
       *this, "prefix",
       llvm::cl::desc("Rank step functions are <prefix><rank>"),
       llvm::cl::init("dualpipe_rank")};
+  Option<unsigned> flatLoopSumFrom{
+      *this, "flat-loop-sums-from",
+      llvm::cl::desc("A rolled loop carries its stage's gradient sums as one "
+                     "flat accumulator from this many parameters on (the "
+                     "single-device reference dualpipe-compile builds: 2)"),
+      llvm::cl::init(256)};
   Option<std::string> stopAfter{
       *this, "stop-after",
       llvm::cl::desc("Stop after this phase (contract-check, partition, "
@@ -71,6 +77,7 @@ LogicalResult buildTrain(OpPassManager &pm, const TrainPipelineOptions &o,
   step.device = o.device;
   step.target = target;
   step.entryPrefix = o.prefix;
+  step.flatLoopSumFrom = o.flatLoopSumFrom;
   std::string message;
   if (!resolveScheduleFile(step, "", message))
     return error("dualpipe-train-" + targetName(target) + ": " + message);

@@ -2,6 +2,7 @@
 // RUN: dualpipe-opt %s --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=4" --dualpipe-schedule="schedule=1f1b microbatches=4" --dualpipe-insert-comm --dualpipe-lower-schedule | FileCheck %s --check-prefix=UNROLLED
 // RUN: dualpipe-opt %s --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=4" --dualpipe-schedule="schedule=gpipe microbatches=4" --dualpipe-insert-comm --dualpipe-lower-schedule="roll-microbatches=true" | FileCheck %s --check-prefix=GPIPE
 // RUN: dualpipe-opt %s --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=4" --dualpipe-schedule="schedule=zb1p microbatches=4" --dualpipe-insert-comm --dualpipe-lower-schedule="roll-microbatches=true" | FileCheck %s --check-prefix=SPLIT
+// RUN: dualpipe-opt %s --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=4" --dualpipe-schedule="schedule=1f1b microbatches=4" --dualpipe-insert-comm --dualpipe-lower-schedule="roll-microbatches=true flat-loop-sums-from=2" | FileCheck %s --check-prefix=FLAT
 
 // A two-layer net, one stage on one rank, 4 micro-batches of 2 rows.
 module {
@@ -49,6 +50,25 @@ module {
 // CHECK-NOT: call @net_stage0_fwd
 // CHECK: bufferization.materialize_in_destination %[[R]]#0 in restrict writable %[[LOSSES]]
 // CHECK: bufferization.materialize_in_destination %[[R]]#1 in restrict writable %[[G0]]
+
+// With many parameters (here from 2 on) the loop carries one flat sum of
+// the stage's gradients (w0's 64 elements, then w1's 32) instead of one per
+// parameter, added into in place in the loop body; each parameter's
+// gradient is sliced out of it after the loop.
+// FLAT-LABEL: func.func @dualpipe_rank0(
+// FLAT-SAME: %[[G0:[^:]*]]: memref<8x8xf32> {dualpipe.grad_of = "w0"}
+// FLAT: %[[L0:.*]] = linalg.fill {{.*}} -> tensor<4xf32>
+// FLAT: %[[Z:.*]] = linalg.fill {{.*}} -> tensor<96xf32>
+// FLAT: %[[R:.*]]:2 = scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %[[L0]], %[[S:.*]] = %[[Z]])
+// FLAT: %[[B:.*]]:2 = func.call @net_stage0_bwd(
+// FLAT: %[[B0:.*]] = tensor.collapse_shape %[[B]]#0 {{\[\[}}0, 1]] : tensor<8x8xf32> into tensor<64xf32>
+// FLAT: %[[B1:.*]] = tensor.collapse_shape %[[B]]#1 {{\[\[}}0, 1]] : tensor<8x4xf32> into tensor<32xf32>
+// FLAT: %[[CAT:.*]] = tensor.concat dim(0) %[[B0]], %[[B1]]
+// FLAT: %[[N:.*]] = linalg.add ins(%[[S]], %[[CAT]] : {{.*}}) outs(%[[S]] :
+// FLAT: scf.yield %{{.*}}, %[[N]]
+// FLAT: %[[W0:.*]] = tensor.extract_slice %[[R]]#1[0] [64] [1]
+// FLAT: %[[G0T:.*]] = tensor.expand_shape %[[W0]]
+// FLAT: bufferization.materialize_in_destination %[[G0T]] in restrict writable %[[G0]]
 
 // Without the option: straight-line, one F per micro-batch.
 // UNROLLED-LABEL: func.func @dualpipe_rank0(

@@ -293,6 +293,11 @@ def DualPipeLowerSchedule
     Option<"rollMicrobatches", "roll-microbatches", "bool",
            /*default=*/"false",
            "Lower a program of one stage's F, B per micro-batch as a loop">,
+    Option<"flatLoopSumFrom", "flat-loop-sums-from", "unsigned",
+           /*default=*/"256",
+           "In a rolled loop, carry the stage's gradient sums as one flat "
+           "accumulator from this many parameters on (each one carried "
+           "alone below)">,
   ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect",

@@ -95,6 +95,10 @@ struct StepOptions {
   bool outlineRepeats = true;
   /// Rank step functions are `<prefix><rank>`.
   std::string entryPrefix = "dualpipe_rank";
+  /// A rolled loop carries its stage's gradient sums as one flat
+  /// accumulator from this many parameters on (--dualpipe-lower-schedule's
+  /// flat-loop-sums-from).
+  unsigned flatLoopSumFrom = 256;
   /// Files the chain writes on the way (empty: none): the schedule as CSV
   /// and the memory plan's report.
   std::string scheduleCsv, memoryReport;
