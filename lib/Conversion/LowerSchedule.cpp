@@ -37,6 +37,14 @@ using Key = std::tuple<char, int64_t, int64_t>;
 static Value concatFlat(OpBuilder &b, Location loc, ValueRange grads,
                         RankedTensorType flatType);
 
+/// One reassociation group of all `rank` dimensions (to and from 1-D).
+static ReassociationIndices allDims(int64_t rank) {
+  ReassociationIndices all;
+  for (int64_t d = 0; d < rank; ++d)
+    all.push_back(d);
+  return all;
+}
+
 /// Builds one rank's step function.
 class RankLowering {
 public:
@@ -299,8 +307,8 @@ LogicalResult RankLowering::compute(ComputeOp op) {
                           << "; the stage's functions do not follow the "
                              "autodiff contract";
   // B and W add their parameter gradients into the stage's flat
-  // accumulator inside `<callee>_acc` (not in a rolled loop, whose carried
-  // sums stay per parameter).
+  // accumulator inside `<callee>_acc` (in a rolled loop that carries the
+  // flat, in the loop body instead: see addInLoop).
   unsigned firstGrad = kind == ActionKind::Backward ? info.numActivations : 0;
   std::optional<Packing> packing;
   if (!loopIndex &&
@@ -333,19 +341,17 @@ LogicalResult RankLowering::compute(ComputeOp op) {
   auto call = func::CallOp::create(b, loc, callee, operands);
   endAction(loc);
   ValueRange results = call.getResults();
-  if (packing) {
-    flats[s] = results[firstGrad];
-    if (kind == ActionKind::Backward)
-      values[{'g', s, m}] = SmallVector<Value>(results.take_front(firstGrad));
-    return success();
-  }
-  if (addInLoop) {
-    Value acc = flats.lookup(s);
-    Value flat = concatFlat(b, loc, results.drop_front(firstGrad),
-                            cast<RankedTensorType>(acc.getType()));
-    flats[s] =
-        linalg::AddOp::create(b, loc, ValueRange{acc, flat}, ValueRange{acc})
-            .getResult(0);
+  if (packing || addInLoop) {
+    if (packing) {
+      flats[s] = results[firstGrad];
+    } else {
+      Value acc = flats.lookup(s);
+      Value flat = concatFlat(b, loc, results.drop_front(firstGrad),
+                              cast<RankedTensorType>(acc.getType()));
+      flats[s] =
+          linalg::AddOp::create(b, loc, ValueRange{acc, flat}, ValueRange{acc})
+              .getResult(0);
+    }
     if (kind == ActionKind::Backward)
       values[{'g', s, m}] = SmallVector<Value>(results.take_front(firstGrad));
     return success();
@@ -413,12 +419,8 @@ static Value concatFlat(OpBuilder &b, Location loc, ValueRange grads,
   SmallVector<Value> flat;
   for (Value g : grads) {
     auto type = cast<RankedTensorType>(g.getType());
-    if (type.getRank() > 1) {
-      ReassociationIndices all;
-      for (int64_t d = 0; d < type.getRank(); ++d)
-        all.push_back(d);
-      g = tensor::CollapseShapeOp::create(b, loc, g, {all});
-    }
+    if (type.getRank() > 1)
+      g = tensor::CollapseShapeOp::create(b, loc, g, {allDims(type.getRank())});
     flat.push_back(g);
   }
   if (flat.size() == 1)
@@ -483,12 +485,9 @@ Value RankLowering::gradOf(int64_t param, Location loc) {
         size{b.getIndexAttr(n)}, stride{b.getIndexAttr(1)};
     Value slice =
         tensor::ExtractSliceOp::create(b, loc, flat, off, size, stride);
-    if (type.getRank() > 1) {
-      ReassociationIndices all;
-      for (int64_t d = 0; d < type.getRank(); ++d)
-        all.push_back(d);
-      slice = tensor::ExpandShapeOp::create(b, loc, type, slice, {all});
-    }
+    if (type.getRank() > 1)
+      slice = tensor::ExpandShapeOp::create(b, loc, type, slice,
+                                            {allDims(type.getRank())});
     g = g ? arith::AddFOp::create(b, loc, g, slice).getResult() : slice;
   }
   if (g)
