@@ -208,6 +208,7 @@ private:
   /// Sends an F&B pair issued between its halves, skipped at their group.
   std::set<Key> sentEarly;
   LogicalResult allReduce(AllReduceGradsOp op, bool start);
+  LogicalResult allReduceFlat(AllReduceGradsOp op, func::FuncOp fn, bool start);
   /// Waits for the started all-reduces; their sums become the gradients.
   void finishAllReduces(Location loc);
   /// Where each all-reduce of the program may start: after the last
@@ -216,8 +217,9 @@ private:
   DenseSet<Operation *> started;
   /// Started all-reduces: parameter, buffer, token.
   struct Reducing {
-    int64_t param;
+    int64_t param; ///< -1 for a stage's flat accumulator
     Value buffer, token;
+    int64_t stage = -1; ///< whose flat accumulator, when param is -1
   };
   SmallVector<Reducing> inReduction;
   DenseSet<int64_t> reducing;
@@ -627,6 +629,8 @@ LogicalResult RankLowering::allReduce(AllReduceGradsOp op, bool start) {
     return op.emitError() << "names " << op.getFunctionAttr()
                           << ", which is not a stage function";
   Type token = gpu::AsyncTokenType::get(b.getContext());
+  if (succeeded(allReduceFlat(op, fn, start)))
+    return success();
   for (int64_t param : info->params) {
     Value g = gradOf(param, loc);
     if (!g)
@@ -657,6 +661,58 @@ LogicalResult RankLowering::allReduce(AllReduceGradsOp op, bool start) {
   return success();
 }
 
+/// The all-reduce of `fn`'s gradients as one message when this rank's stage
+/// of `fn` sums them in a flat accumulator and shares no parameter with its
+/// other stages (a tied weight is summed across stages per parameter): the
+/// accumulator is reduced whole, tagged after the model's arguments by the
+/// function's index among the stage functions (the same on both mirror
+/// ranks, which hold the same functions). Failure when it does not apply.
+LogicalResult RankLowering::allReduceFlat(AllReduceGradsOp op, func::FuncOp fn,
+                                          bool start) {
+  int64_t stage = -1;
+  for (auto [s, info] : llvm::enumerate(stages))
+    if (stageToRank[s] == rank && func::FuncOp(info.fn) == fn)
+      stage = s;
+  if (stage < 0 || !flats.count(stage))
+    return failure();
+  const StageInfo &info = stages[stage];
+  for (auto [t, other] : llvm::enumerate(stages))
+    if (int64_t(t) != stage && stageToRank[t] == rank &&
+        llvm::any_of(info.params, [&](int64_t p) {
+          return llvm::is_contained(other.params, p);
+        }))
+      return failure();
+  for (int64_t p : info.params)
+    if (folded.contains(p))
+      return failure();
+  int64_t fnIndex = 0;
+  for (const StageInfo &other : stages) {
+    if (func::FuncOp(other.fn) == fn)
+      break;
+    ++fnIndex;
+  }
+  Location loc = op.getLoc();
+  Value flat = flats.lookup(stage);
+  auto type = cast<RankedTensorType>(flat.getType());
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+  Value buffer = memref::AllocOp::create(b, loc, memrefType);
+  bufferization::MaterializeInDestinationOp::create(
+      b, loc, TypeRange(), flat, buffer, /*restrict=*/true, /*writable=*/true);
+  if (start) {
+    auto reduce = AllReduceOp::create(
+        b, loc, gpu::AsyncTokenType::get(b.getContext()), buffer,
+        op.getRanksAttr(), b.getI64IntegerAttr(numModelArgs + fnIndex));
+    inReduction.push_back({-1, buffer, reduce.getAsyncToken(), stage});
+    reducing.insert(info.params.begin(), info.params.end());
+    flats.erase(stage);
+    return success();
+  }
+  AllReduceOp::create(b, loc, Type(), buffer, op.getRanksAttr(), IntegerAttr());
+  flats[stage] = bufferization::ToTensorOp::create(
+      b, loc, type, buffer, /*restrict=*/true, /*writable=*/true);
+  return success();
+}
+
 void RankLowering::finishAllReduces(Location loc) {
   if (inReduction.empty())
     return;
@@ -666,6 +722,14 @@ void RankLowering::finishAllReduces(Location loc) {
   gpu::WaitOp::create(b, loc, Type(), tokens);
   for (const Reducing &r : inReduction) {
     auto type = cast<MemRefType>(r.buffer.getType());
+    if (r.param < 0) {
+      flats[r.stage] = bufferization::ToTensorOp::create(
+          b, loc, RankedTensorType::get(type.getShape(), type.getElementType()),
+          r.buffer, /*restrict=*/true, /*writable=*/true);
+      for (int64_t p : stages[r.stage].params)
+        reducing.erase(p);
+      continue;
+    }
     grads[r.param] = bufferization::ToTensorOp::create(
         b, loc,
         RankedTensorType::get(type.getShape(), type.getElementType()),

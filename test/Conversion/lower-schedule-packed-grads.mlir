@@ -1,5 +1,7 @@
 // RUN: dualpipe-opt %s --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=2" --dualpipe-schedule="schedule=zb1p microbatches=2" --dualpipe-insert-comm --dualpipe-lower-schedule | FileCheck %s
 // RUN: dualpipe-opt %S/../Transforms/Inputs/mlp4.mlir --dualpipe-partition="stages=4 ranks=4" --dualpipe-autodiff="loss=mse microbatches=4" --dualpipe-schedule="schedule=1f1b microbatches=4" --dualpipe-insert-comm --dualpipe-lower-schedule | FileCheck %s --check-prefix=HELD
+// RUN: rm -rf %t && mkdir -p %t && dualpipe-gen mlp --layers=4 --width=8 --batch=2 -o %t/mlp.mlir
+// RUN: dualpipe-compile %t/mlp.mlir --schedule=dualpipe --ranks=2 --microbatches=4 --emit=mlir --stop-after=dualpipe-lower-schedule 2>/dev/null | FileCheck %s --check-prefix=BUCKET
 
 // A stage with two or more f32 parameters sums their gradients in one flat
 // accumulator: W (and B) are called through `<callee>_acc`, which adds the
@@ -62,3 +64,17 @@ module {
 // HELD-NOT: _acc(
 // HELD-COUNT-2: bufferization.materialize_in_destination
 // HELD-NEXT: return
+
+// DualPipe's mirror all-reduce of a stage function whose gradients pack is
+// one message of the flat accumulator (weight and bias of two layers: 144
+// elements), tagged after the model's 9 arguments by the function's index,
+// on both mirror ranks alike; no per-parameter all-reduce is left.
+// BUCKET-LABEL: func.func @dualpipe_rank0(
+// BUCKET-NOT: dualpipe.all_reduce {{.*}} memref<8x8xf32>
+// BUCKET: dualpipe.all_reduce %{{.*}} ranks [0, 1] tag 10 : memref<144xf32> -> !gpu.async.token
+// BUCKET-NOT: dualpipe.all_reduce {{.*}} memref<8x8xf32>
+// BUCKET: dualpipe.all_reduce %{{.*}} ranks [0, 1] tag 9 : memref<144xf32> -> !gpu.async.token
+// BUCKET-NOT: dualpipe.all_reduce {{.*}} memref<8x8xf32>
+// BUCKET-LABEL: func.func @dualpipe_rank1(
+// BUCKET: dualpipe.all_reduce %{{.*}} ranks [0, 1] tag 10 : memref<144xf32>
+// BUCKET: dualpipe.all_reduce %{{.*}} ranks [0, 1] tag 9 : memref<144xf32>

@@ -255,7 +255,9 @@ def DualPipeLowerSchedule
       micro-batches whose last stage runs here are written to the losses
       buffer (the others stay 0, so summing the buffers of all ranks gives
       every loss once); `dualpipe.allreduce_grads` becomes a
-      `dualpipe.all_reduce` of the function's gradients.
+      `dualpipe.all_reduce` of the function's gradients (one, of the flat
+      accumulator, when the stage packs them and shares no parameter with
+      the rank's other stage).
     - messages: a send is `dualpipe.send` of each tensor of the message at
       its `p2p_group` (the runtime buffers it: a send never blocks). With
       `post-receives` (the default, and what the cpu target uses) a receive
