@@ -118,8 +118,7 @@ struct BufferizeCalleesFirstPass
     putBack();
 
     SymbolTable symbols(module);
-    for (auto [fn, next] : ranks) {
-      (void)next;
+    for (func::FuncOp fn : llvm::make_first_range(ranks)) {
       WalkResult walk = fn.walk([&](func::CallOp call) {
         if (!hasTensors(call))
           return WalkResult::advance();

@@ -208,7 +208,20 @@ private:
   /// Sends an F&B pair issued between its halves, skipped at their group.
   std::set<Key> sentEarly;
   LogicalResult allReduce(AllReduceGradsOp op, bool start);
-  LogicalResult allReduceFlat(AllReduceGradsOp op, func::FuncOp fn, bool start);
+  LogicalResult allReduceFlat(AllReduceGradsOp op, func::FuncOp fn,
+                              bool start);
+  /// `value` copied into a fresh buffer that an all-reduce over `op`'s
+  /// ranks sums in place: started with `tag` (its token returned) or, with
+  /// `start` false, blocking (null token).
+  std::pair<Value, Value> reduceCopy(AllReduceGradsOp op, Value value,
+                                     int64_t tag, bool start);
+  /// A reduced buffer as a tensor again.
+  Value summed(Value buffer, Location loc) {
+    auto type = cast<MemRefType>(buffer.getType());
+    return bufferization::ToTensorOp::create(
+        b, loc, RankedTensorType::get(type.getShape(), type.getElementType()),
+        buffer, /*restrict=*/true, /*writable=*/true);
+  }
   /// Waits for the started all-reduces; their sums become the gradients.
   void finishAllReduces(Location loc);
   /// Where each all-reduce of the program may start: after the last
@@ -628,37 +641,47 @@ LogicalResult RankLowering::allReduce(AllReduceGradsOp op, bool start) {
   if (!info)
     return op.emitError() << "names " << op.getFunctionAttr()
                           << ", which is not a stage function";
-  Type token = gpu::AsyncTokenType::get(b.getContext());
   if (succeeded(allReduceFlat(op, fn, start)))
     return success();
   for (int64_t param : info->params) {
     Value g = gradOf(param, loc);
     if (!g)
       g = zerosLike(entry.getArgument(param).getType(), loc);
-    auto type = cast<RankedTensorType>(g.getType());
-    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-    // One copy into the buffer the all-reduce sums in place, from wherever
-    // the gradient is (a slice of a flat accumulator included).
-    Value buffer = memref::AllocOp::create(b, loc, memrefType);
-    bufferization::MaterializeInDestinationOp::create(
-        b, loc, TypeRange(), g, buffer, /*restrict=*/true, /*writable=*/true);
+    // Members match by tag: the parameter's index in the model is the same
+    // on every rank.
+    auto [buffer, token] = reduceCopy(op, g, param, start);
     if (start) {
-      // Members match by tag: the parameter's index in the model is the
-      // same on every rank.
-      auto reduce = AllReduceOp::create(b, loc, token, buffer,
-                                        op.getRanksAttr(),
-                                        b.getI64IntegerAttr(param));
-      inReduction.push_back({param, buffer, reduce.getAsyncToken()});
+      inReduction.push_back({param, buffer, token});
       reducing.insert(param);
       grads.erase(param);
       continue;
     }
-    AllReduceOp::create(b, loc, Type(), buffer, op.getRanksAttr(),
-                        IntegerAttr());
-    grads[param] = bufferization::ToTensorOp::create(
-        b, loc, type, buffer, /*restrict=*/true, /*writable=*/true);
+    grads[param] = summed(buffer, loc);
   }
   return success();
+}
+
+std::pair<Value, Value> RankLowering::reduceCopy(AllReduceGradsOp op,
+                                                 Value value, int64_t tag,
+                                                 bool start) {
+  Location loc = op.getLoc();
+  auto type = cast<RankedTensorType>(value.getType());
+  // One copy from wherever the value is (a slice of a flat accumulator
+  // included).
+  Value buffer = memref::AllocOp::create(
+      b, loc, MemRefType::get(type.getShape(), type.getElementType()));
+  bufferization::MaterializeInDestinationOp::create(
+      b, loc, TypeRange(), value, buffer, /*restrict=*/true,
+      /*writable=*/true);
+  if (!start) {
+    AllReduceOp::create(b, loc, Type(), buffer, op.getRanksAttr(),
+                        IntegerAttr());
+    return {buffer, Value()};
+  }
+  auto reduce = AllReduceOp::create(
+      b, loc, gpu::AsyncTokenType::get(b.getContext()), buffer,
+      op.getRanksAttr(), b.getI64IntegerAttr(tag));
+  return {buffer, reduce.getAsyncToken()};
 }
 
 /// The all-reduce of `fn`'s gradients as one message when this rank's stage
@@ -691,25 +714,15 @@ LogicalResult RankLowering::allReduceFlat(AllReduceGradsOp op, func::FuncOp fn,
       break;
     ++fnIndex;
   }
-  Location loc = op.getLoc();
-  Value flat = flats.lookup(stage);
-  auto type = cast<RankedTensorType>(flat.getType());
-  auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-  Value buffer = memref::AllocOp::create(b, loc, memrefType);
-  bufferization::MaterializeInDestinationOp::create(
-      b, loc, TypeRange(), flat, buffer, /*restrict=*/true, /*writable=*/true);
+  auto [buffer, token] =
+      reduceCopy(op, flats.lookup(stage), numModelArgs + fnIndex, start);
   if (start) {
-    auto reduce = AllReduceOp::create(
-        b, loc, gpu::AsyncTokenType::get(b.getContext()), buffer,
-        op.getRanksAttr(), b.getI64IntegerAttr(numModelArgs + fnIndex));
-    inReduction.push_back({-1, buffer, reduce.getAsyncToken(), stage});
+    inReduction.push_back({-1, buffer, token, stage});
     reducing.insert(info.params.begin(), info.params.end());
     flats.erase(stage);
     return success();
   }
-  AllReduceOp::create(b, loc, Type(), buffer, op.getRanksAttr(), IntegerAttr());
-  flats[stage] = bufferization::ToTensorOp::create(
-      b, loc, type, buffer, /*restrict=*/true, /*writable=*/true);
+  flats[stage] = summed(buffer, op.getLoc());
   return success();
 }
 
@@ -721,19 +734,13 @@ void RankLowering::finishAllReduces(Location loc) {
     tokens.push_back(r.token);
   gpu::WaitOp::create(b, loc, Type(), tokens);
   for (const Reducing &r : inReduction) {
-    auto type = cast<MemRefType>(r.buffer.getType());
     if (r.param < 0) {
-      flats[r.stage] = bufferization::ToTensorOp::create(
-          b, loc, RankedTensorType::get(type.getShape(), type.getElementType()),
-          r.buffer, /*restrict=*/true, /*writable=*/true);
+      flats[r.stage] = summed(r.buffer, loc);
       for (int64_t p : stages[r.stage].params)
         reducing.erase(p);
       continue;
     }
-    grads[r.param] = bufferization::ToTensorOp::create(
-        b, loc,
-        RankedTensorType::get(type.getShape(), type.getElementType()),
-        r.buffer, /*restrict=*/true, /*writable=*/true);
+    grads[r.param] = summed(r.buffer, loc);
     reducing.erase(r.param);
   }
   inReduction.clear();
