@@ -237,6 +237,16 @@ bool distinctBuffers(Value x, Value y) {
     return arg && isa<FunctionOpInterface>(arg.getOwner()->getParentOp()) &&
            arg.getOwner()->isEntryBlock();
   };
+  // An argument marked noalias (a gradient accumulator: LowerSchedule's
+  // `<stage>_acc` functions) shares no memory with the other arguments.
+  auto restricted = [&](Value v) {
+    auto arg = cast<BlockArgument>(v);
+    auto fn = cast<FunctionOpInterface>(arg.getOwner()->getParentOp());
+    return static_cast<bool>(fn.getArgAttr(
+        arg.getArgNumber(), LLVM::LLVMDialect::getNoAliasAttrName()));
+  };
+  if (functionArgument(rx) && functionArgument(ry))
+    return restricted(rx) || restricted(ry);
   return (allocated(rx) && (allocated(ry) || functionArgument(ry))) ||
          (allocated(ry) && functionArgument(rx));
 }

@@ -8,9 +8,11 @@
 #include "dualpipe/Conversion/Passes.h"
 #include "dualpipe/Dialect/DualPipe/IR/DualPipe.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
 #include <map>
 #include <set>
 
@@ -180,6 +182,8 @@ private:
                                    unsigned first) const;
   func::FuncOp accumulatorFn(func::FuncOp callee, unsigned first,
                              const Packing &packing);
+  func::FuncOp accumulatorCallFn(func::FuncOp callee, unsigned first,
+                                 RankedTensorType flatType, StringRef name);
   /// Parameter `param`'s summed gradient so far: the unpacked sum and its
   /// slices of the flat accumulators of this rank's stages. Once asked for,
   /// that is final (the flats of its stages take nothing more).
@@ -444,13 +448,66 @@ static Value concatFlat(OpBuilder &b, Location loc, ValueRange grads,
       .getResult();
 }
 
-/// `@<callee>_acc(%acc, args...)`: calls `callee` and adds its parameter
-/// gradients into their slices of the flat accumulator `%acc`, which it
-/// returns in place of them (writable: the rank program hands over its
-/// last use, so bufferization updates the caller's buffer). A rank
-/// program's B and W then take and give one gradient value, not one per
-/// parameter, and the adds are compiled once per stage function instead of
-/// once per micro-batch in every rank program.
+/// `type` (static, rank >= 1) at `offset` of the 1-D `flat`, reshaped.
+static Value flatSlot(OpBuilder &b, Location loc, Value flat, int64_t offset,
+                      RankedTensorType type) {
+  SmallVector<OpFoldResult> off{b.getIndexAttr(offset)},
+      size{b.getIndexAttr(type.getNumElements())}, stride{b.getIndexAttr(1)};
+  Value slot = tensor::ExtractSliceOp::create(b, loc, flat, off, size, stride);
+  if (type.getRank() > 1)
+    slot = tensor::ExpandShapeOp::create(b, loc, type, slot,
+                                         {allDims(type.getRank())});
+  return slot;
+}
+
+/// `value` written back into `flat` at `offset` (the inverse of flatSlot).
+static Value intoFlat(OpBuilder &b, Location loc, Value value, Value flat,
+                      int64_t offset) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (type.getRank() > 1)
+    value = tensor::CollapseShapeOp::create(b, loc, value,
+                                            {allDims(type.getRank())});
+  SmallVector<OpFoldResult> off{b.getIndexAttr(offset)},
+      size{b.getIndexAttr(type.getNumElements())}, stride{b.getIndexAttr(1)};
+  return tensor::InsertSliceOp::create(b, loc, value, flat, off, size, stride);
+}
+
+/// Whether `op` computes its init plus a sum, so that, given another
+/// tensor as its init, it adds into that one: a contraction (C += A * B:
+/// the weight gradients) or a sum reduction (the yield adds the running
+/// value: the bias gradients).
+static bool addsIntoInit(linalg::LinalgOp op) {
+  if (op->getNumResults() != 1 || op.getNumDpsInits() != 1 ||
+      !op.hasPureTensorSemantics())
+    return false;
+  if (linalg::isaContractionOpInterface(op))
+    return true;
+  if (op.getNumReductionLoops() == 0)
+    return false;
+  SmallVector<Operation *> combiners;
+  Value reduced = matchReduction(op.getRegionOutputArgs(), 0, combiners);
+  return reduced && combiners.size() == 1 &&
+         isa<arith::AddFOp>(combiners.front());
+}
+
+/// Whether `init` is all zeros (a zero fill or a zero constant).
+static bool isZeros(Value init) {
+  if (auto fill = init.getDefiningOp<linalg::FillOp>())
+    return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
+  return matchPattern(init, m_AnyZeroFloat());
+}
+
+/// `@<callee>_acc(%acc, args...)`: `callee`'s body, with its parameter
+/// gradients added into their slices of the flat accumulator `%acc`, which
+/// it returns in place of them (writable: the rank program hands over its
+/// last use, so bufferization updates the caller's buffer). A gradient that
+/// a contraction or a sum computes from zeros (C = 0 + X^T dY, db = 0 +
+/// sum dY) takes its slice as its init instead, so that GEMM accumulates
+/// (beta = 1) and the sum adds into the accumulator in place; any other
+/// gradient is added to its slice (linalg.add). The rank program's B and W
+/// then take and give one gradient value, not one per parameter, and the
+/// adds are compiled once per stage function instead of once per
+/// micro-batch in every rank program.
 func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
                                          const Packing &packing) {
   std::string name = (callee.getSymName() + "_acc").str();
@@ -460,6 +517,100 @@ func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
   top.setInsertionPointAfter(callee);
   Location loc = callee.getLoc();
   auto flatType = RankedTensorType::get({packing.elements}, top.getF32Type());
+  if (!callee.getBody().hasOneBlock())
+    return accumulatorCallFn(callee, first, flatType, name);
+  auto fn = cast<func::FuncOp>(top.insert(callee.clone()));
+  fn.setSymName(name);
+  fn.setPrivate();
+  // Not a stage function: none of its records (role, saved values,
+  // gradient names) carries over.
+  for (NamedAttribute a : llvm::to_vector(fn->getDiscardableAttrs()))
+    fn->removeDiscardableAttr(a.getName());
+  fn.removeArgAttrsAttr();
+  fn.removeResAttrsAttr();
+  Block &body = fn.getBody().front();
+  // Writable, and noalias: the rank program passes its own accumulator,
+  // which no other argument shares (a GEMM may then read an argument while
+  // it writes the accumulator).
+  NamedAttribute accAttrs[] = {
+      top.getNamedAttr("bufferization.writable", top.getBoolAttr(true)),
+      top.getNamedAttr(LLVM::LLVMDialect::getNoAliasAttrName(),
+                       top.getUnitAttr())};
+  (void)fn.insertArgument(0, flatType, top.getDictionaryAttr(accAttrs), loc);
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+
+  // The gradients in the order their values are defined, so that each adds
+  // into the accumulator as it was left by the one before.
+  SmallVector<unsigned> order;
+  for (unsigned k = 0; k < packing.offsets.size(); ++k)
+    order.push_back(k);
+  auto definer = [&](unsigned k) {
+    return ret.getOperand(first + k).getDefiningOp();
+  };
+  llvm::stable_sort(order, [&](unsigned x, unsigned y) {
+    Operation *a = definer(x), *c = definer(y);
+    if (!a || !c)
+      return !a && c;
+    return a != c && a->isBeforeInBlock(c);
+  });
+  Value acc = body.getArgument(0);
+  OpBuilder in(fn.getContext());
+  // The previous gradient's write into the accumulator: the next one goes
+  // after it (several gradients may come from one op, a call of a block).
+  Operation *last = nullptr;
+  for (unsigned k : order) {
+    Value g = ret.getOperand(first + k);
+    auto type = cast<RankedTensorType>(g.getType());
+    int64_t offset = packing.offsets[k];
+    Operation *def = g.getDefiningOp();
+    auto linalgOp = dyn_cast_or_null<linalg::LinalgOp>(def);
+    bool afterLast = last && (!def || !last->isBeforeInBlock(def));
+    bool intoInit = !afterLast && linalgOp && g.hasOneUse() &&
+                    addsIntoInit(linalgOp) &&
+                    isZeros(linalgOp.getDpsInits()[0]);
+    if (intoInit)
+      in.setInsertionPoint(def);
+    else if (afterLast)
+      in.setInsertionPointAfter(last);
+    else if (def)
+      in.setInsertionPointAfter(def);
+    else
+      in.setInsertionPointToStart(&body);
+    Value slot = flatSlot(in, loc, acc, offset, type);
+    Value sum;
+    if (intoInit) {
+      OpOperand *init = linalgOp.getDpsInitOperand(0);
+      Operation *zeros = init->get().getDefiningOp();
+      init->set(slot);
+      if (zeros && zeros->use_empty())
+        zeros->erase();
+      in.setInsertionPointAfter(def);
+      sum = g;
+    } else {
+      sum =
+          linalg::AddOp::create(in, loc, ValueRange{slot, g}, ValueRange{slot})
+              .getResult(0);
+    }
+    acc = intoFlat(in, loc, sum, acc, offset);
+    last = acc.getDefiningOp();
+  }
+  SmallVector<Value> returned(ret.getOperands().take_front(first));
+  returned.push_back(acc);
+  ret->setOperands(returned);
+  fn.setType(top.getFunctionType(fn.getArgumentTypes(),
+                                 ValueRange(returned).getTypes()));
+  return fn;
+}
+
+/// The form of accumulatorFn for a callee of several blocks: a call of it,
+/// then its gradients side by side added to the accumulator.
+func::FuncOp RankLowering::accumulatorCallFn(func::FuncOp callee,
+                                             unsigned first,
+                                             RankedTensorType flatType,
+                                             StringRef name) {
+  OpBuilder top(callee);
+  top.setInsertionPointAfter(callee);
+  Location loc = callee.getLoc();
   FunctionType calleeType = callee.getFunctionType();
   SmallVector<Type> args{flatType};
   llvm::append_range(args, calleeType.getInputs());
@@ -495,14 +646,7 @@ Value RankLowering::gradOf(int64_t param, Location loc) {
       continue;
     int64_t offset = packings.lookup(s).offsets[at - info.params.begin()];
     auto type = cast<RankedTensorType>(entry.getArgument(param).getType());
-    int64_t n = type.getNumElements();
-    SmallVector<OpFoldResult> off{b.getIndexAttr(offset)},
-        size{b.getIndexAttr(n)}, stride{b.getIndexAttr(1)};
-    Value slice =
-        tensor::ExtractSliceOp::create(b, loc, flat, off, size, stride);
-    if (type.getRank() > 1)
-      slice = tensor::ExpandShapeOp::create(b, loc, type, slice,
-                                            {allDims(type.getRank())});
+    Value slice = flatSlot(b, loc, flat, offset, type);
     g = g ? arith::AddFOp::create(b, loc, g, slice).getResult() : slice;
   }
   if (g)

@@ -380,6 +380,11 @@ void addOneShotBufferize(PipelineBuilder &b) {
 /// else goes through upstream's buffer-deallocation-pipeline
 /// (DeallocateBuffers.cpp).
 void addBufferDeallocation(PipelineBuilder &b) {
+  // An insert_slice that writes back what its extract_slice's user updated
+  // in place bufferizes to a copy between two equal subviews; CSE makes them
+  // one value and the canonicalizer drops the self-copy (upstream expects
+  // both: see tensor::InsertSliceOp's bufferization).
+  b.add(createCSEPass());
   b.add(createDualPipeDeallocateBuffers());
   b.add(createCanonicalizerPass());
 }

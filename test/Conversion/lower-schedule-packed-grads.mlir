@@ -5,7 +5,7 @@
 
 // A stage with two or more f32 parameters sums their gradients in one flat
 // accumulator: W (and B) are called through `<callee>_acc`, which adds the
-// gradients, side by side, into the accumulator it is handed and returns
+// gradients into their slices of the accumulator it is handed and returns
 // it; the rank program starts it at zero, passes it from micro-batch to
 // micro-batch, and slices each parameter's gradient out of it for the
 // output.
@@ -25,16 +25,24 @@ module {
   }
 }
 
-// w0 (8x8 = 64 elements) at 0, w1 (8x4 = 32) at 64.
+// w0 (8x8 = 64 elements) at 0, w1 (8x4 = 32) at 64. W's body, each GEMM
+// accumulating into its slice (lower-schedule-acc-into.mlir has the other
+// kinds of gradient).
 // CHECK-LABEL: func.func private @net_stage0_bwd_w_acc(
-// CHECK-SAME: %[[ACC:[^:]*]]: tensor<96xf32> {bufferization.writable = true}
+// CHECK-SAME: %[[ACC:[^:]*]]: tensor<96xf32> {bufferization.writable = true, llvm.noalias}
 // CHECK-SAME: -> tensor<96xf32>
-// CHECK: %[[G:.*]]:2 = call @net_stage0_bwd_w(
-// CHECK: %[[G0:.*]] = tensor.collapse_shape %[[G]]#0 {{\[\[}}0, 1]] : tensor<8x8xf32> into tensor<64xf32>
-// CHECK: %[[G1:.*]] = tensor.collapse_shape %[[G]]#1 {{\[\[}}0, 1]] : tensor<8x4xf32> into tensor<32xf32>
-// CHECK: %[[CAT:.*]] = tensor.concat dim(0) %[[G0]], %[[G1]] : (tensor<64xf32>, tensor<32xf32>) -> tensor<96xf32>
-// CHECK: %[[SUM:.*]] = linalg.add ins(%[[ACC]], %[[CAT]] : tensor<96xf32>, tensor<96xf32>) outs(%[[ACC]] : tensor<96xf32>)
-// CHECK: return %[[SUM]] : tensor<96xf32>
+// CHECK-NOT: call @net_stage0_bwd_w(
+// CHECK: %[[S1:.*]] = tensor.extract_slice %[[ACC]][64] [32] [1] : tensor<96xf32> to tensor<32xf32>
+// CHECK: %[[E1:.*]] = tensor.expand_shape %[[S1]] {{\[\[}}0, 1]] output_shape [8, 4]
+// CHECK: %[[M1:.*]] = linalg.matmul ins({{.*}}) outs(%[[E1]] : tensor<8x4xf32>)
+// CHECK: %[[C1:.*]] = tensor.collapse_shape %[[M1]] {{\[\[}}0, 1]] : tensor<8x4xf32> into tensor<32xf32>
+// CHECK: %[[A1:.*]] = tensor.insert_slice %[[C1]] into %[[ACC]][64] [32] [1]
+// CHECK: %[[S0:.*]] = tensor.extract_slice %[[A1]][0] [64] [1] : tensor<96xf32> to tensor<64xf32>
+// CHECK: %[[E0:.*]] = tensor.expand_shape %[[S0]] {{\[\[}}0, 1]] output_shape [8, 8]
+// CHECK: %[[M0:.*]] = linalg.matmul ins({{.*}}) outs(%[[E0]] : tensor<8x8xf32>)
+// CHECK: %[[C0:.*]] = tensor.collapse_shape %[[M0]]
+// CHECK: %[[A0:.*]] = tensor.insert_slice %[[C0]] into %[[A1]][0] [64] [1]
+// CHECK: return %[[A0]] : tensor<96xf32>
 
 // CHECK-LABEL: func.func @dualpipe_rank0(
 // CHECK-SAME: %[[OUT0:[^:]*]]: memref<8x8xf32> {dualpipe.grad_of = "w0"
