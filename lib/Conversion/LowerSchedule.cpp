@@ -182,6 +182,8 @@ private:
                                    unsigned first) const;
   func::FuncOp accumulatorFn(func::FuncOp callee, unsigned first,
                              const Packing &packing);
+  func::FuncOp intoFn(func::FuncOp callee, unsigned first,
+                      const Packing &packing);
   func::FuncOp accumulatorCallFn(func::FuncOp callee, unsigned first,
                                  RankedTensorType flatType, StringRef name);
   /// Parameter `param`'s summed gradient so far: the unpacked sum and its
@@ -460,18 +462,6 @@ static Value flatSlot(OpBuilder &b, Location loc, Value flat, int64_t offset,
   return slot;
 }
 
-/// `value` written back into `flat` at `offset` (the inverse of flatSlot).
-static Value intoFlat(OpBuilder &b, Location loc, Value value, Value flat,
-                      int64_t offset) {
-  auto type = cast<RankedTensorType>(value.getType());
-  if (type.getRank() > 1)
-    value = tensor::CollapseShapeOp::create(b, loc, value,
-                                            {allDims(type.getRank())});
-  SmallVector<OpFoldResult> off{b.getIndexAttr(offset)},
-      size{b.getIndexAttr(type.getNumElements())}, stride{b.getIndexAttr(1)};
-  return tensor::InsertSliceOp::create(b, loc, value, flat, off, size, stride);
-}
-
 /// Whether `op` computes its init plus a sum, so that, given another
 /// tensor as its init, it adds into that one: a contraction (C += A * B:
 /// the weight gradients) or a sum reduction (the yield adds the running
@@ -497,17 +487,28 @@ static bool isZeros(Value init) {
   return matchPattern(init, m_AnyZeroFloat());
 }
 
-/// `@<callee>_acc(%acc, args...)`: `callee`'s body, with its parameter
-/// gradients added into their slices of the flat accumulator `%acc`, which
-/// it returns in place of them (writable: the rank program hands over its
-/// last use, so bufferization updates the caller's buffer). A gradient that
-/// a contraction or a sum computes from zeros (C = 0 + X^T dY, db = 0 +
-/// sum dY) takes its slice as its init instead, so that GEMM accumulates
-/// (beta = 1) and the sum adds into the accumulator in place; any other
-/// gradient is added to its slice (linalg.add). The rank program's B and W
-/// then take and give one gradient value, not one per parameter, and the
-/// adds are compiled once per stage function instead of once per
-/// micro-batch in every rank program.
+/// Whether `callee` (one block) computes each of its results from `first`
+/// on with an op of its own, not in a call: the gradients intoFn can add
+/// into the accumulator in place. (A gradient a block's call returns would
+/// take one more loop per parameter there, to no gain over the flat add of
+/// accumulatorCallFn, until the block's own function accumulates.)
+static bool computesGradientsItself(func::FuncOp callee, unsigned first) {
+  if (!callee.getBody().hasOneBlock())
+    return false;
+  auto ret = cast<func::ReturnOp>(callee.getBody().front().getTerminator());
+  return llvm::none_of(ret.getOperands().drop_front(first), [](Value g) {
+    return isa_and_present<CallOpInterface>(g.getDefiningOp());
+  });
+}
+
+/// `@<callee>_acc(%acc, args...)`: adds `callee`'s parameter gradients
+/// into their slices of the flat accumulator `%acc`, which it returns in
+/// place of them (writable: the rank program hands over its last use, so
+/// bufferization updates the caller's buffer). It hands the accumulator's
+/// buffer to `@<callee>_into` (see intoFn), which computes the gradients
+/// into it. The rank program's B and W then take and give one gradient
+/// value, not one per parameter, and the adds are compiled once per stage
+/// function instead of once per micro-batch in every rank program.
 func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
                                          const Packing &packing) {
   std::string name = (callee.getSymName() + "_acc").str();
@@ -517,8 +518,55 @@ func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
   top.setInsertionPointAfter(callee);
   Location loc = callee.getLoc();
   auto flatType = RankedTensorType::get({packing.elements}, top.getF32Type());
-  if (!callee.getBody().hasOneBlock())
+  if (!computesGradientsItself(callee, first))
     return accumulatorCallFn(callee, first, flatType, name);
+  func::FuncOp into = intoFn(callee, first, packing);
+  top.setInsertionPointAfter(into);
+  FunctionType calleeType = callee.getFunctionType();
+  SmallVector<Type> args{flatType};
+  llvm::append_range(args, calleeType.getInputs());
+  SmallVector<Type> results(calleeType.getResults().take_front(first));
+  results.push_back(flatType);
+  auto fn =
+      func::FuncOp::create(top, loc, name, top.getFunctionType(args, results));
+  fn.setPrivate();
+  fn.setArgAttr(0, "bufferization.writable", top.getBoolAttr(true));
+  Block *body = fn.addEntryBlock();
+  OpBuilder in = OpBuilder::atBlockBegin(body);
+  auto flatBuffer = MemRefType::get({packing.elements}, in.getF32Type());
+  Value buffer = bufferization::ToBufferOp::create(in, loc, flatBuffer,
+                                                   body->getArgument(0));
+  SmallVector<Value> operands{buffer};
+  llvm::append_range(operands, body->getArguments().drop_front());
+  auto call = func::CallOp::create(in, loc, into, operands);
+  SmallVector<Value> returned(call.getResults());
+  returned.push_back(bufferization::ToTensorOp::create(
+      in, loc, flatType, buffer, /*restrict=*/true, /*writable=*/true));
+  func::ReturnOp::create(in, loc, returned);
+  return fn;
+}
+
+/// `@<callee>_into(%acc: memref, args...)`: `callee`'s body (one block)
+/// with each of its results from `first` on (the parameter gradients)
+/// added into its slice of the flat buffer `%acc` (at the packing's
+/// offsets) instead of returned. A gradient that a contraction or a sum
+/// computes from zeros (C = 0 + X^T dY, db = 0 + sum dY) takes its slice as
+/// its init, so the GEMM accumulates (beta = 1) and the sum adds in place;
+/// any other gradient is added to its slice (linalg.add). Each slice enters
+/// the tensor world on its own (to_tensor restrict writable of a subview)
+/// and goes back with materialize_in_destination, so their bufferization is
+/// independent of one another: a chain of extract/insert_slice on one flat
+/// tensor made one-shot's analysis superlinear in the parameters. `%acc`
+/// is noalias: the caller passes its own accumulator, which no other
+/// argument shares (a GEMM may then read an argument while it writes its
+/// slice).
+func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
+                                  const Packing &packing) {
+  std::string name = (callee.getSymName() + "_into").str();
+  if (auto fn = module.lookupSymbol<func::FuncOp>(name))
+    return fn;
+  OpBuilder top(callee);
+  top.setInsertionPointAfter(callee);
   auto fn = cast<func::FuncOp>(top.insert(callee.clone()));
   fn.setSymName(name);
   fn.setPrivate();
@@ -529,81 +577,60 @@ func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
   fn.removeArgAttrsAttr();
   fn.removeResAttrsAttr();
   Block &body = fn.getBody().front();
-  // Writable, and noalias: the rank program passes its own accumulator,
-  // which no other argument shares (a GEMM may then read an argument while
-  // it writes the accumulator).
-  NamedAttribute accAttrs[] = {
-      top.getNamedAttr("bufferization.writable", top.getBoolAttr(true)),
-      top.getNamedAttr(LLVM::LLVMDialect::getNoAliasAttrName(),
-                       top.getUnitAttr())};
-  (void)fn.insertArgument(0, flatType, top.getDictionaryAttr(accAttrs), loc);
   auto ret = cast<func::ReturnOp>(body.getTerminator());
-
-  // The gradients in the order their values are defined, so that each adds
-  // into the accumulator as it was left by the one before.
-  SmallVector<unsigned> order;
-  for (unsigned k = 0; k < packing.offsets.size(); ++k)
-    order.push_back(k);
-  auto definer = [&](unsigned k) {
-    return ret.getOperand(first + k).getDefiningOp();
-  };
-  llvm::stable_sort(order, [&](unsigned x, unsigned y) {
-    Operation *a = definer(x), *c = definer(y);
-    if (!a || !c)
-      return !a && c;
-    return a != c && a->isBeforeInBlock(c);
-  });
+  Location loc = fn.getLoc();
+  auto flatBuffer = MemRefType::get({packing.elements}, top.getF32Type());
+  (void)fn.insertArgument(
+      0, flatBuffer,
+      top.getDictionaryAttr(top.getNamedAttr(
+          LLVM::LLVMDialect::getNoAliasAttrName(), top.getUnitAttr())),
+      loc);
   Value acc = body.getArgument(0);
-  OpBuilder in(fn.getContext());
-  // The previous gradient's write into the accumulator: the next one goes
-  // after it (several gradients may come from one op, a call of a block).
-  Operation *last = nullptr;
-  for (unsigned k : order) {
+  OpBuilder in = OpBuilder::atBlockBegin(&body);
+  for (auto [k, offset] : llvm::enumerate(packing.offsets)) {
     Value g = ret.getOperand(first + k);
     auto type = cast<RankedTensorType>(g.getType());
-    int64_t offset = packing.offsets[k];
-    Operation *def = g.getDefiningOp();
-    auto linalgOp = dyn_cast_or_null<linalg::LinalgOp>(def);
-    bool afterLast = last && (!def || !last->isBeforeInBlock(def));
-    bool intoInit = !afterLast && linalgOp && g.hasOneUse() &&
-                    addsIntoInit(linalgOp) &&
-                    isZeros(linalgOp.getDpsInits()[0]);
-    if (intoInit)
-      in.setInsertionPoint(def);
-    else if (afterLast)
-      in.setInsertionPointAfter(last);
-    else if (def)
-      in.setInsertionPointAfter(def);
-    else
-      in.setInsertionPointToStart(&body);
-    Value slot = flatSlot(in, loc, acc, offset, type);
+    in.setInsertionPointToStart(&body);
+    SmallVector<OpFoldResult> off{in.getIndexAttr(offset)},
+        size{in.getIndexAttr(type.getNumElements())},
+        stride{in.getIndexAttr(1)};
+    Value view = memref::SubViewOp::create(in, loc, acc, off, size, stride);
+    if (type.getRank() > 1)
+      view = memref::ExpandShapeOp::create(in, loc, type.getShape(), view,
+                                           {allDims(type.getRank())});
+    Value slot = bufferization::ToTensorOp::create(
+        in, loc, type, view, /*restrict=*/true, /*writable=*/true);
+    in.setInsertionPoint(ret);
+    auto linalgOp = g.getDefiningOp<linalg::LinalgOp>();
     Value sum;
-    if (intoInit) {
+    if (linalgOp && g.hasOneUse() && addsIntoInit(linalgOp) &&
+        isZeros(linalgOp.getDpsInits()[0])) {
       OpOperand *init = linalgOp.getDpsInitOperand(0);
       Operation *zeros = init->get().getDefiningOp();
       init->set(slot);
       if (zeros && zeros->use_empty())
         zeros->erase();
-      in.setInsertionPointAfter(def);
       sum = g;
     } else {
-      sum =
-          linalg::AddOp::create(in, loc, ValueRange{slot, g}, ValueRange{slot})
-              .getResult(0);
+      sum = linalg::AddOp::create(in, g.getLoc(), ValueRange{slot, g},
+                                  ValueRange{slot})
+                .getResult(0);
     }
-    acc = intoFlat(in, loc, sum, acc, offset);
-    last = acc.getDefiningOp();
+    auto store = bufferization::MaterializeInDestinationOp::create(
+        in, loc, TypeRange(), sum, view);
+    store.setRestrict(true);
+    store.setWritable(true);
   }
   SmallVector<Value> returned(ret.getOperands().take_front(first));
-  returned.push_back(acc);
   ret->setOperands(returned);
   fn.setType(top.getFunctionType(fn.getArgumentTypes(),
                                  ValueRange(returned).getTypes()));
   return fn;
 }
 
-/// The form of accumulatorFn for a callee of several blocks: a call of it,
-/// then its gradients side by side added to the accumulator.
+/// The form of accumulatorFn for a callee of several blocks or whose
+/// gradients come from calls: a call of it, then its gradients side by side
+/// added to the accumulator.
 func::FuncOp RankLowering::accumulatorCallFn(func::FuncOp callee,
                                              unsigned first,
                                              RankedTensorType flatType,

@@ -9,8 +9,8 @@
 #include "llvm/Bitcode/BitcodeWriter.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/PassManager.h"
-#include "llvm/Passes/PassBuilder.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -20,6 +20,7 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/Transforms/IPO/DeadArgumentElimination.h"
+#include "llvm/Transforms/IPO/GlobalDCE.h"
 #include "llvm/Transforms/Scalar/DCE.h"
 #include "llvm/Transforms/Scalar/InstSimplifyPass.h"
 #include "llvm/Transforms/Utils/SplitModule.h"
@@ -289,6 +290,11 @@ void pruneDeadArguments(llvm::Module &module) {
   fold.addPass(llvm::InstSimplifyPass());
   fold.addPass(llvm::DCEPass());
   llvm::ModulePassManager mpm;
+  // Functions nothing calls any more (the model and stage functions, a
+  // backward whose body its `_into` form took over) go first: splitGlue
+  // gives every local symbol external linkage, after which nothing would
+  // drop them and they would be optimized and compiled for nothing.
+  mpm.addPass(llvm::GlobalDCEPass());
   mpm.addPass(llvm::createModuleToFunctionPassAdaptor(std::move(fold)));
   mpm.addPass(llvm::DeadArgumentEliminationPass());
   mpm.addPass(llvm::createModuleToFunctionPassAdaptor(llvm::DCEPass()));

@@ -1,29 +1,22 @@
 // RUN: dualpipe-opt %s --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=2" --dualpipe-schedule="schedule=1f1b microbatches=2" --dualpipe-insert-comm --dualpipe-lower-schedule | FileCheck %s
 // RUN: dualpipe-opt %s --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=2" --dualpipe-schedule="schedule=1f1b microbatches=2" --dualpipe-insert-comm --dualpipe-lower-schedule --convert-elementwise-to-linalg --dualpipe-bufferize-callees-first --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --cse --canonicalize | FileCheck %s --check-prefix=BUF
+// RUN: dualpipe-opt %S/Inputs/acc-calls.mlir --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=2" --dualpipe-schedule="schedule=1f1b microbatches=2" --dualpipe-insert-comm --dualpipe-lower-schedule | FileCheck %s --check-prefix=CALLS
 
-// `<stage>_bwd_acc` is the backward's body adding each parameter gradient
-// into its slice of the flat accumulator (w0 64 at 0, b0 8 at 64, s0 16 at
-// 72, w1 64 at 88, w2 64 at 152), in the order the backward computes them:
-// - a gradient a contraction computes from zeros (w0's X^T dY) takes its
-//   slice as the matmul's init, so the GEMM accumulates;
+// `<stage>_bwd_into` is the backward's body with each parameter gradient
+// added into its slice of the flat accumulator buffer (w0 64 at 0, b0 8 at
+// 64, s0 16 at 72, w1 32 at 88), each slice a tensor of its own
+// (to_tensor restrict writable of a subview):
+// - a gradient a contraction computes from zeros (w0's and w1's X^T dY)
+//   takes its slice as the matmul's init, so the GEMM accumulates;
 // - a sum from zeros (b0's column sum of dY) takes its slice as its init;
-// - any other gradient (s0's elementwise dY * y0, or a result of a block's
-//   call: w1, w2) is added to its slice.
+// - any other gradient (s0's elementwise dY * y0) is added to its slice;
+// each result goes back with materialize_in_destination.
 module {
-  func.func private @layer(%h: tensor<2x8xf32>, %w: tensor<8x8xf32>) -> tensor<2x8xf32> {
-    %zero = arith.constant 0.0 : f32
-    %e = tensor.empty() : tensor<2x8xf32>
-    %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x8xf32>) -> tensor<2x8xf32>
-    %m = linalg.matmul ins(%h, %w : tensor<2x8xf32>, tensor<8x8xf32>) outs(%f : tensor<2x8xf32>) -> tensor<2x8xf32>
-    %t = math.tanh %m : tensor<2x8xf32>
-    return %t : tensor<2x8xf32>
-  }
   func.func @net(%x: tensor<2x8xf32> {dualpipe.input = "x"},
                  %w0: tensor<8x8xf32> {dualpipe.param = "w0"},
                  %b0: tensor<8xf32> {dualpipe.param = "b0"},
                  %s0: tensor<2x8xf32> {dualpipe.param = "s0"},
-                 %w1: tensor<8x8xf32> {dualpipe.param = "w1"},
-                 %w2: tensor<8x8xf32> {dualpipe.param = "w2"}) -> tensor<2x8xf32> attributes {dualpipe.model} {
+                 %w1: tensor<8x4xf32> {dualpipe.param = "w1"}) -> tensor<2x4xf32> attributes {dualpipe.model} {
     %zero = arith.constant 0.0 : f32
     %e = tensor.empty() : tensor<2x8xf32>
     %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x8xf32>) -> tensor<2x8xf32>
@@ -35,55 +28,92 @@ module {
       linalg.yield %s : f32
     } -> tensor<2x8xf32>
     %z0 = arith.mulf %y0, %s0 : tensor<2x8xf32>
-    %h1 = func.call @layer(%z0, %w1) : (tensor<2x8xf32>, tensor<8x8xf32>) -> tensor<2x8xf32>
-    %h2 = func.call @layer(%h1, %w2) : (tensor<2x8xf32>, tensor<8x8xf32>) -> tensor<2x8xf32>
-    return %h2 : tensor<2x8xf32>
+    %h0 = math.tanh %z0 : tensor<2x8xf32>
+    %e2 = tensor.empty() : tensor<2x4xf32>
+    %f2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<2x4xf32>) -> tensor<2x4xf32>
+    %m1 = linalg.matmul ins(%h0, %w1 : tensor<2x8xf32>, tensor<8x4xf32>) outs(%f2 : tensor<2x4xf32>) -> tensor<2x4xf32>
+    return %m1 : tensor<2x4xf32>
   }
 }
 
-// CHECK-LABEL: func.func private @net_stage0_bwd_acc(
-// CHECK-SAME: %[[ACC:[^:]*]]: tensor<216xf32> {bufferization.writable = true, llvm.noalias}
-// CHECK-SAME: -> tensor<216xf32>
-// CHECK-NOT: call @net_stage0_bwd(
-// CHECK: %[[W2:.*]] = call @layer_bwd_w(
-// CHECK: %[[S2:.*]] = tensor.extract_slice %[[ACC]][152] [64] [1]
-// CHECK: %[[E2:.*]] = tensor.expand_shape %[[S2]]
-// CHECK: %[[P2:.*]] = linalg.add ins(%[[E2]], %[[W2]] : {{.*}}) outs(%[[E2]] :
-// CHECK: %[[C2:.*]] = tensor.collapse_shape %[[P2]]
-// CHECK: %[[A2:.*]] = tensor.insert_slice %[[C2]] into %[[ACC]][152] [64] [1]
-// CHECK: call @layer_bwd_w(
-// CHECK: %[[A1:.*]] = tensor.insert_slice %{{.*}} into %[[A2]][88] [64] [1]
+// CHECK-LABEL: func.func private @net_stage0_bwd_into(
+// CHECK-SAME: %[[ACC:[^:]*]]: memref<120xf32> {llvm.noalias}
+// CHECK-SAME: ) {
+// CHECK: %[[V1:.*]] = memref.subview %[[ACC]][88] [32] [1]
+// CHECK: %[[E1:.*]] = memref.expand_shape %[[V1]] {{\[\[}}0, 1]] output_shape [8, 4]
+// CHECK: %[[T1:.*]] = bufferization.to_tensor %[[E1]] restrict writable
+// CHECK: %[[VS:.*]] = memref.subview %[[ACC]][72] [16] [1]
+// CHECK: %[[ES:.*]] = memref.expand_shape %[[VS]]
+// CHECK: %[[TS:.*]] = bufferization.to_tensor %[[ES]] restrict writable
+// CHECK: %[[VB:.*]] = memref.subview %[[ACC]][64] [8] [1]
+// CHECK: %[[TB:.*]] = bufferization.to_tensor %[[VB]] restrict writable
+// CHECK: %[[V0:.*]] = memref.subview %[[ACC]][0] [64] [1]
+// CHECK: %[[E0:.*]] = memref.expand_shape %[[V0]]
+// CHECK: %[[T0:.*]] = bufferization.to_tensor %[[E0]] restrict writable
+// CHECK: %[[DW1:.*]] = linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<8x2xf32>, tensor<2x4xf32>) outs(%[[T1]] : tensor<8x4xf32>)
 // CHECK: %[[G:.*]]:2 = linalg.generic
-// CHECK: %[[SS:.*]] = tensor.extract_slice %[[A1]][72] [16] [1]
-// CHECK: %[[ES:.*]] = tensor.expand_shape %[[SS]]
-// CHECK: linalg.add ins(%[[ES]], %[[G]]#1 : {{.*}}) outs(%[[ES]] :
-// CHECK: %[[AS:.*]] = tensor.insert_slice %{{.*}} into %[[A1]][72] [16] [1]
-// CHECK: %[[SB:.*]] = tensor.extract_slice %[[AS]][64] [8] [1]
-// CHECK: %[[DB:.*]] = linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]} ins(%[[G]]#0 : tensor<2x8xf32>) outs(%[[SB]] : tensor<8xf32>)
-// CHECK: %[[AB:.*]] = tensor.insert_slice %[[DB]] into %[[AS]][64] [8] [1]
-// CHECK: %[[SW:.*]] = tensor.extract_slice %[[AB]][0] [64] [1]
-// CHECK: %[[EW:.*]] = tensor.expand_shape %[[SW]]
-// CHECK: %[[DW:.*]] = linalg.matmul ins(%{{.*}}, %[[G]]#0 : tensor<8x2xf32>, tensor<2x8xf32>) outs(%[[EW]] : tensor<8x8xf32>)
-// CHECK: %[[CW:.*]] = tensor.collapse_shape %[[DW]]
-// CHECK: %[[AW:.*]] = tensor.insert_slice %[[CW]] into %[[AB]][0] [64] [1]
-// CHECK: return %[[AW]] : tensor<216xf32>
+// CHECK: %[[DB:.*]] = linalg.generic {{.*}}iterator_types = ["reduction", "parallel"]} ins(%[[G]]#0 : tensor<2x8xf32>) outs(%[[TB]] : tensor<8xf32>)
+// CHECK: %[[DW0:.*]] = linalg.matmul ins(%{{.*}}, %[[G]]#0 : tensor<8x2xf32>, tensor<2x8xf32>) outs(%[[T0]] : tensor<8x8xf32>)
+// CHECK-DAG: bufferization.materialize_in_destination %[[DW0]] in restrict writable %[[E0]]
+// CHECK-DAG: bufferization.materialize_in_destination %[[DB]] in restrict writable %[[VB]]
+// CHECK-DAG: %[[DS:.*]] = linalg.add ins(%[[TS]], %[[G]]#1 : tensor<2x8xf32>, tensor<2x8xf32>) outs(%[[TS]] : tensor<2x8xf32>)
+// CHECK-DAG: bufferization.materialize_in_destination %[[DS]] in restrict writable %[[ES]]
+// CHECK-DAG: bufferization.materialize_in_destination %[[DW1]] in restrict writable %[[E1]]
+// CHECK: return
+// CHECK-NEXT: }
+
+// The rank program's interface: one flat tensor in, the same out.
+// CHECK-LABEL: func.func private @net_stage0_bwd_acc(
+// CHECK-SAME: %[[A:[^:]*]]: tensor<120xf32> {bufferization.writable = true}
+// CHECK-SAME: -> tensor<120xf32>
+// CHECK: %[[B:.*]] = bufferization.to_buffer %[[A]] : tensor<120xf32> to memref<120xf32>
+// CHECK: call @net_stage0_bwd_into(%[[B]],
+// CHECK: %[[T:.*]] = bufferization.to_tensor %[[B]] restrict writable
+// CHECK: return %[[T]]
 
 // The rank program hands the accumulator from micro-batch to micro-batch.
 // CHECK-LABEL: func.func @dualpipe_rank0(
-// CHECK: %[[Z:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<216xf32>)
+// CHECK: %[[Z:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<120xf32>)
 // CHECK: %[[R1:.*]] = call @net_stage0_bwd_acc(%[[Z]],
 // CHECK: call @net_stage0_bwd_acc(%[[R1]],
 
 // Bufferized, every update is in place in the caller's accumulator: the
-// matmul and the sum write their slices of it, nothing is copied.
-// BUF-LABEL: func.func private @net_stage0_bwd_acc(
-// BUF-SAME: %[[ACC:[^:]*]]: memref<216xf32> {llvm.noalias}
+// GEMMs and the sum write their slices of it, nothing is copied, no
+// gradient has a buffer of its own, and the rank program passes one
+// accumulator to both micro-batches' calls.
+// BUF-LABEL: func.func private @net_stage0_bwd_into(
+// BUF-SAME: %[[ACC:[^:]*]]: memref<120xf32> {llvm.noalias}
+// BUF-DAG: %[[V1:.*]] = memref.subview %[[ACC]][88] [32] [1]
+// BUF-DAG: %[[E1:.*]] = memref.expand_shape %[[V1]]
+// BUF-DAG: %[[VB:.*]] = memref.subview %[[ACC]][64] [8] [1]
+// BUF-DAG: %[[V0:.*]] = memref.subview %[[ACC]][0] [64] [1]
+// BUF-DAG: %[[E0:.*]] = memref.expand_shape %[[V0]]
 // BUF-NOT: memref.copy
-// BUF: %[[SB:.*]] = memref.subview %[[ACC]][64] [8] [1]
-// BUF: linalg.generic {{.*}} outs(%[[SB]] :
+// BUF-NOT: memref<8x8xf32>)
+// BUF: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<8x2xf32>, memref<2x4xf32>) outs(%[[E1]] :
 // BUF-NOT: memref.copy
-// BUF: %[[SW:.*]] = memref.subview %[[ACC]][0] [64] [1]
-// BUF: %[[EW:.*]] = memref.expand_shape %[[SW]]
-// BUF: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<8x2xf32>, memref<2x8xf32>) outs(%[[EW]] :
+// BUF: linalg.generic {{.*}} outs(%[[VB]] :
+// BUF-NOT: memref.copy
+// BUF: linalg.matmul ins(%{{.*}}, %{{.*}} : memref<8x2xf32>, memref<2x8xf32>) outs(%[[E0]] :
 // BUF-NOT: memref.copy
 // BUF: return
+// BUF-LABEL: func.func private @net_stage0_bwd_acc(
+// BUF-SAME: %[[A:[^:]*]]: memref<120xf32>
+// BUF-NEXT: call @net_stage0_bwd_into(%[[A]],
+// BUF-NEXT: return %[[A]] : memref<120xf32>
+// BUF-LABEL: func.func @dualpipe_rank0(
+// BUF: %[[F:.*]] = memref.alloc() {{.*}} : memref<120xf32>
+// BUF-NOT: memref.copy {{.*}}memref<120xf32>
+// BUF: call @net_stage0_bwd_acc(%[[F]],
+// BUF-NOT: memref.copy {{.*}}memref<120xf32>
+// BUF: call @net_stage0_bwd_acc(%[[F]],
+
+// A stage whose gradients come from calls of a block's functions (w1, w2
+// from @layer_bwd_w) keeps the call of its backward, its gradients side by
+// side added to the accumulator: no `_into` form.
+// CALLS-NOT: _into
+// CALLS-LABEL: func.func private @net_stage0_bwd_acc(
+// CALLS: %[[G:.*]]:5 = call @net_stage0_bwd(
+// CALLS: %[[CAT:.*]] = tensor.concat dim(0)
+// CALLS: linalg.add ins(%{{.*}}, %[[CAT]] : tensor<216xf32>, tensor<216xf32>)
+// CALLS-NOT: _into
