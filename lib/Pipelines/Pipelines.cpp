@@ -444,7 +444,9 @@ void addEntryPoints(PipelineBuilder &b) {
 /// - memref.alloc/dealloc call the runtime's step heap
 ///   (_mlir_memref_to_llvm_aligned_alloc/free, runtime/src/StepAlloc.cpp:
 ///   freed blocks are reused by the next step instead of going back to the
-///   kernel) rather than malloc/free, aligned, so allocated == aligned;
+///   kernel) rather than malloc/free, aligned, so allocated == aligned; its
+///   allocation returns noalias memory, as malloc does
+///   (StepHeapNoAlias.cpp);
 /// - static memrefs cross calls as bare pointers (BarePointerCalls.cpp,
 ///   which needs allocated == aligned) and wide results through a slot
 ///   the caller passes (ReturnThroughMemory.cpp: LLVM's SCCP is quadratic
@@ -458,6 +460,8 @@ void addHostToLLVM(PipelineBuilder &b, bool cpu) {
   memref.useGenericFunctions = cpu;
   memref.useAlignedAlloc = cpu;
   b.add(createFinalizeMemRefToLLVMConversionPass(memref));
+  if (cpu)
+    b.add(createDualPipeStepHeapNoAlias());
   b.add(createArithToLLVMConversionPass());
   b.add(createConvertIndexToLLVMPass());
   b.add(createConvertFuncToLLVMPass());

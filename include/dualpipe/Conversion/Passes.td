@@ -120,6 +120,23 @@ def DualPipeBarePointerCalls
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def DualPipeStepHeapNoAlias
+    : Pass<"dualpipe-step-heap-noalias", "::mlir::ModuleOp"> {
+  let summary = "Mark the step heap's allocation function as returning fresh memory";
+  let description = [{
+    On LLVM-dialect IR: the declaration of `_mlir_memref_to_llvm_aligned_alloc`
+    (what finalize-memref-to-llvm calls for memref.alloc with
+    use-generic-functions; the runtime's step heap, runtime/src/StepAlloc.cpp,
+    defines it) gets a `llvm.noalias` result, as malloc has in C: every
+    call returns a block no other live pointer reaches. LLVM then knows
+    that two buffers of a function are distinct, so a reduction into one
+    buffer while reading another (a layer norm's two moments, a softmax's
+    running maximum) keeps its accumulator in a register and is
+    vectorized, instead of storing it after every element.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def DualPipeReturnThroughMemory
     : Pass<"dualpipe-return-through-memory", "::mlir::ModuleOp"> {
   let summary = "Return wide structs through a slot the caller passes";
