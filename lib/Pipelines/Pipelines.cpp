@@ -454,8 +454,12 @@ void addEntryPoints(PipelineBuilder &b) {
 ///   buffer it saves for the backward).
 /// The cuda target keeps upstream's conventions (not yet run on a GPU).
 void addHostToLLVM(PipelineBuilder &b, bool cpu) {
-  if (cpu)
+  if (cpu) {
     b.add(createDualPipeBarePointerCalls());
+    // What dualpipe-vectorize-max-reductions left on vectors.
+    b.add(createConvertVectorToLLVMPass());
+    b.add(createUBToLLVMConversionPass());
+  }
   FinalizeMemRefToLLVMConversionPassOptions memref;
   memref.useGenericFunctions = cpu;
   memref.useAlignedAlloc = cpu;
@@ -486,6 +490,9 @@ void addCpuLowering(PipelineBuilder &b) {
   // LLVM then vectorizes them with partial sums per lane, which also keeps
   // long f32 sums (a loss over batch x width) at PyTorch's error (#15).
   b.add(createDualPipeReassociateReductions());
+  // Max/min reductions (a softmax's running maximum), which LLVM leaves
+  // scalar, on vectors through upstream's tiling and linalg vectorizer.
+  b.addNested<func::FuncOp>(createDualPipeVectorizeMaxReductions());
   b.addNested<func::FuncOp>(createConvertLinalgToLoopsPass());
   b.add(createLowerAffinePass());
   // Loops to blocks with dualpipe-scf-to-cf: upstream's convert-scf-to-cf

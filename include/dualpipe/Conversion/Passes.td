@@ -416,6 +416,37 @@ def DualPipeMathApproximation : Pass<"dualpipe-math-approximation"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def DualPipeVectorizeMaxReductions
+    : Pass<"dualpipe-vectorize-max-reductions", "::mlir::func::FuncOp"> {
+  let summary = "Vectorize max/min reductions over the innermost loop with upstream's linalg vectorizer";
+  let description = [{
+    On buffers: a linalg.generic whose loops are all parallel but the
+    innermost, a reduction of static length (at most `max-length`) whose
+    combiner is `arith.maximumf` or `arith.minimumf` (a softmax's running
+    maximum, causal mask included), is tiled to one output element per
+    iteration of scf.for loops over the parallel dimensions
+    (scf::tileUsingSCF) and each tile vectorized whole
+    (linalg::vectorize: transfer reads, the body on vectors, one
+    vector.multi_reduction), with upstream's vector lowering patterns
+    (multi-reduction to vector.reduction, transfers to loads and stores)
+    applied after. LLVM does not vectorize these loops itself: its cost model
+    rejects llvm.maximum reductions on x86, and InstCombine turns a masked
+    maximum (max(acc, select(c, -inf, x))) into a select of the accumulator,
+    which is no reduction it recognizes. Exact: maximumf and minimumf are
+    associative and commutative (NaN and signed zeros included), so the
+    vector order gives the scalar loop's result.
+  }];
+  let options = [
+    Option<"maxLength", "max-length", "int64_t", /*default=*/"4096",
+           "Longest reduction vectorized (one vector of this many elements)">,
+  ];
+  let dependentDialects = [
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+    "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect",
+    "::mlir::memref::MemRefDialect"
+  ];
+}
+
 def DualPipeReassociateReductions : Pass<"dualpipe-reassociate-reductions"> {
   let summary = "Let LLVM vectorize f32/f64 sum and product reductions (fastmath reassoc on their combiners)";
   let description = [{
@@ -435,7 +466,8 @@ def DualPipeReassociateReductions : Pass<"dualpipe-reassociate-reductions"> {
     value with them, 1.0e-5 without (PyTorch float32: 3.6e-8); the lit test
     Integration/wide-mlp-f32-accuracy.test holds it there. Only the combiner
     is flagged: the element's own arithmetic keeps IEEE semantics. Max/min
-    reductions are exact in any order and vectorize already.
+    reductions are exact in any order; LLVM does not vectorize them (see
+    dualpipe-vectorize-max-reductions).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
