@@ -183,7 +183,7 @@ private:
   func::FuncOp accumulatorFn(func::FuncOp callee, unsigned first,
                              const Packing &packing);
   func::FuncOp intoFn(func::FuncOp callee, unsigned first,
-                      const Packing &packing);
+                      ArrayRef<int64_t> offsets, int64_t elements, bool slice);
   func::FuncOp accumulatorCallFn(func::FuncOp callee, unsigned first,
                                  RankedTensorType flatType, StringRef name);
   /// Parameter `param`'s summed gradient so far: the unpacked sum and its
@@ -487,18 +487,82 @@ static bool isZeros(Value init) {
   return matchPattern(init, m_AnyZeroFloat());
 }
 
-/// Whether `callee` (one block) computes each of its results from `first`
-/// on with an op of its own, not in a call: the gradients intoFn can add
-/// into the accumulator in place. (A gradient a block's call returns would
-/// take one more loop per parameter there, to no gain over the flat add of
-/// accumulatorCallFn, until the block's own function accumulates.)
-static bool computesGradientsItself(func::FuncOp callee, unsigned first) {
-  if (!callee.getBody().hasOneBlock())
-    return false;
-  auto ret = cast<func::ReturnOp>(callee.getBody().front().getTerminator());
-  return llvm::none_of(ret.getOperands().drop_front(first), [](Value g) {
-    return isa_and_present<CallOpInterface>(g.getDefiningOp());
-  });
+/// The flat accumulator buffer an `_into` function takes: `memref<N x f32>`,
+/// or for a block's `_into_slice` form a slice of its caller's at any
+/// offset.
+static MemRefType sliceBufferType(MLIRContext *ctx, int64_t elements,
+                                  bool slice) {
+  auto f32 = Float32Type::get(ctx);
+  if (!slice)
+    return MemRefType::get({elements}, f32);
+  return MemRefType::get(
+      {elements}, f32, StridedLayoutAttr::get(ctx, ShapedType::kDynamic, {1}));
+}
+
+/// A call in a backward that returns parameter gradients the backward
+/// returns as they are: the call's results from `first` on (a suffix; the
+/// block's own parameter gradients) are the backward's results `k0`,
+/// `k0 + 1`, ..., each used only there, so they sit side by side in the
+/// stage's flat accumulator and the call can compute them into that slice.
+struct GradientCall {
+  func::CallOp call;
+  func::FuncOp callee;
+  unsigned first = 0;
+  unsigned k0 = 0;
+};
+
+static FailureOr<SmallVector<GradientCall>>
+gradientCalls(func::FuncOp fn, unsigned first, unsigned depth = 0);
+
+/// Whether `callee` (one block) can compute its results from `first` on
+/// (the parameter gradients) into its slice of a flat accumulator: each is
+/// computed by an op of the body or returned as it is from a call of a
+/// function that can do the same for its own (a block's backward), which
+/// then computes into its sub-slice (see intoFn).
+static bool intoable(func::FuncOp callee, unsigned first, unsigned depth = 0) {
+  return callee && !callee.isExternal() && callee.getBody().hasOneBlock() &&
+         succeeded(gradientCalls(callee, first, depth));
+}
+
+/// The calls of `fn` that compute some of its results from `first` on, or
+/// failure when one of those results comes from a call in another way (a
+/// call's result used twice, results out of order, a callee that cannot
+/// compute into a slice). Calls nest at most 8 deep (a recursive call
+/// graph fails).
+static FailureOr<SmallVector<GradientCall>>
+gradientCalls(func::FuncOp fn, unsigned first, unsigned depth) {
+  if (depth > 8)
+    return failure();
+  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  SmallVector<GradientCall> calls;
+  for (unsigned k = first, e = ret.getNumOperands(); k < e;) {
+    auto result = dyn_cast<OpResult>(ret.getOperand(k));
+    auto call = result ? dyn_cast<CallOpInterface>(result.getOwner())
+                       : CallOpInterface();
+    if (!call) {
+      ++k;
+      continue;
+    }
+    auto funcCall = dyn_cast<func::CallOp>(result.getOwner());
+    if (!funcCall)
+      return failure();
+    GradientCall gc{funcCall,
+                    SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+                        funcCall, funcCall.getCalleeAttr()),
+                    result.getResultNumber(), k};
+    unsigned n = funcCall.getNumResults() - gc.first;
+    if (k + n > e)
+      return failure();
+    for (unsigned j = 0; j < n; ++j)
+      if (ret.getOperand(k + j) != funcCall.getResult(gc.first + j) ||
+          !funcCall.getResult(gc.first + j).hasOneUse())
+        return failure();
+    if (!intoable(gc.callee, gc.first, depth + 1))
+      return failure();
+    calls.push_back(gc);
+    k += n;
+  }
+  return calls;
 }
 
 /// `@<callee>_acc(%acc, args...)`: adds `callee`'s parameter gradients
@@ -518,9 +582,10 @@ func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
   top.setInsertionPointAfter(callee);
   Location loc = callee.getLoc();
   auto flatType = RankedTensorType::get({packing.elements}, top.getF32Type());
-  if (!computesGradientsItself(callee, first))
+  if (!intoable(callee, first))
     return accumulatorCallFn(callee, first, flatType, name);
-  func::FuncOp into = intoFn(callee, first, packing);
+  func::FuncOp into = intoFn(callee, first, packing.offsets, packing.elements,
+                             /*slice=*/false);
   top.setInsertionPointAfter(into);
   FunctionType calleeType = callee.getFunctionType();
   SmallVector<Type> args{flatType};
@@ -548,25 +613,47 @@ func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
 
 /// `@<callee>_into(%acc: memref, args...)`: `callee`'s body (one block)
 /// with each of its results from `first` on (the parameter gradients)
-/// added into its slice of the flat buffer `%acc` (at the packing's
-/// offsets) instead of returned. A gradient that a contraction or a sum
-/// computes from zeros (C = 0 + X^T dY, db = 0 + sum dY) takes its slice as
-/// its init, so the GEMM accumulates (beta = 1) and the sum adds in place;
-/// any other gradient is added to its slice (linalg.add). Each slice enters
-/// the tensor world on its own (to_tensor restrict writable of a subview)
-/// and goes back with materialize_in_destination, so their bufferization is
-/// independent of one another: a chain of extract/insert_slice on one flat
-/// tensor made one-shot's analysis superlinear in the parameters. `%acc`
-/// is noalias: the caller passes its own accumulator, which no other
-/// argument shares (a GEMM may then read an argument while it writes its
-/// slice).
+/// added into its slice of the flat buffer `%acc` (at `offsets`) instead
+/// of returned. A gradient that a contraction or a sum computes from zeros
+/// (C = 0 + X^T dY, db = 0 + sum dY) takes its slice as its init, so the
+/// GEMM accumulates (beta = 1) and the sum adds in place; gradients that a
+/// block's call returns (see gradientCalls) come from a call of the
+/// block's own `_into_slice` form on their slice (a subview, of dynamic
+/// offset: the one function serves every block); any other gradient is
+/// added to its slice (linalg.add). Each slice enters the tensor world on
+/// its own (to_tensor restrict writable of a subview) and goes back with
+/// materialize_in_destination, so their bufferization is independent of
+/// one another: a chain of extract/insert_slice on one flat tensor made
+/// one-shot's analysis superlinear in the parameters. `%acc` is noalias:
+/// the caller passes its own accumulator (or a slice of it), which no
+/// other argument shares (a GEMM may then read an argument while it writes
+/// its slice). `slice` selects the form a block's call takes:
+/// `<callee>_into_slice`, its buffer `memref<N x f32, strided<[1],
+/// offset: ?>>`.
 func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
-                                  const Packing &packing) {
-  std::string name = (callee.getSymName() + "_into").str();
+                                  ArrayRef<int64_t> offsets, int64_t elements,
+                                  bool slice) {
+  std::string name =
+      (callee.getSymName() + (slice ? "_into_slice" : "_into")).str();
   if (auto fn = module.lookupSymbol<func::FuncOp>(name))
     return fn;
+  // The calls whose gradients go to sub-slices, found before the clone
+  // (intoable succeeded on `callee`).
+  SmallVector<GradientCall> calls = *gradientCalls(callee, first);
   OpBuilder top(callee);
   top.setInsertionPointAfter(callee);
+  // The blocks' forms first (they need their own callees' packings).
+  SmallVector<func::FuncOp> blockInto;
+  for (GradientCall &gc : calls) {
+    SmallVector<int64_t> sub;
+    int64_t n = 0;
+    for (Type t :
+         gc.callee.getFunctionType().getResults().drop_front(gc.first)) {
+      sub.push_back(n);
+      n += cast<RankedTensorType>(t).getNumElements();
+    }
+    blockInto.push_back(intoFn(gc.callee, gc.first, sub, n, /*slice=*/true));
+  }
   auto fn = cast<func::FuncOp>(top.insert(callee.clone()));
   fn.setSymName(name);
   fn.setPrivate();
@@ -579,7 +666,7 @@ func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
   Block &body = fn.getBody().front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   Location loc = fn.getLoc();
-  auto flatBuffer = MemRefType::get({packing.elements}, top.getF32Type());
+  MemRefType flatBuffer = sliceBufferType(top.getContext(), elements, slice);
   (void)fn.insertArgument(
       0, flatBuffer,
       top.getDictionaryAttr(top.getNamedAttr(
@@ -587,14 +674,41 @@ func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
       loc);
   Value acc = body.getArgument(0);
   OpBuilder in = OpBuilder::atBlockBegin(&body);
-  for (auto [k, offset] : llvm::enumerate(packing.offsets)) {
+  auto subview = [&](int64_t offset, int64_t size) -> Value {
+    SmallVector<OpFoldResult> off{in.getIndexAttr(offset)},
+        sz{in.getIndexAttr(size)}, stride{in.getIndexAttr(1)};
+    return memref::SubViewOp::create(in, loc, acc, off, sz, stride);
+  };
+  // A block's gradients: its `_into_slice` on their slice, in the call's
+  // place (its other results replace the call's).
+  llvm::SmallDenseSet<unsigned> viaCall;
+  SmallVector<Operation *> replaced;
+  for (auto [gc, into] : llvm::zip_equal(calls, blockInto)) {
+    // The clone's call: the same position in the same block.
+    auto call = cast<func::CallOp>(ret.getOperand(gc.k0).getDefiningOp());
+    unsigned n = call.getNumResults() - gc.first;
+    int64_t size =
+        cast<MemRefType>(into.getArgumentTypes().front()).getNumElements();
+    in.setInsertionPoint(call);
+    Value view =
+        memref::CastOp::create(in, loc, into.getArgumentTypes().front(),
+                               subview(offsets[gc.k0 - first], size));
+    SmallVector<Value> operands{view};
+    llvm::append_range(operands, call.getOperands());
+    auto intoCall = func::CallOp::create(in, call.getLoc(), into, operands);
+    for (unsigned j = 0; j < gc.first; ++j)
+      call.getResult(j).replaceAllUsesWith(intoCall.getResult(j));
+    for (unsigned j = 0; j < n; ++j)
+      viaCall.insert(gc.k0 - first + j);
+    replaced.push_back(call);
+  }
+  for (auto [k, offset] : llvm::enumerate(offsets)) {
+    if (viaCall.contains(k))
+      continue;
     Value g = ret.getOperand(first + k);
     auto type = cast<RankedTensorType>(g.getType());
     in.setInsertionPointToStart(&body);
-    SmallVector<OpFoldResult> off{in.getIndexAttr(offset)},
-        size{in.getIndexAttr(type.getNumElements())},
-        stride{in.getIndexAttr(1)};
-    Value view = memref::SubViewOp::create(in, loc, acc, off, size, stride);
+    Value view = subview(offset, type.getNumElements());
     if (type.getRank() > 1)
       view = memref::ExpandShapeOp::create(in, loc, type.getShape(), view,
                                            {allDims(type.getRank())});
@@ -623,6 +737,8 @@ func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
   }
   SmallVector<Value> returned(ret.getOperands().take_front(first));
   ret->setOperands(returned);
+  for (Operation *call : replaced)
+    call->erase();
   fn.setType(top.getFunctionType(fn.getArgumentTypes(),
                                  ValueRange(returned).getTypes()));
   return fn;

@@ -1,6 +1,8 @@
 // RUN: dualpipe-opt %s --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=2" --dualpipe-schedule="schedule=1f1b microbatches=2" --dualpipe-insert-comm --dualpipe-lower-schedule | FileCheck %s
 // RUN: dualpipe-opt %s --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=2" --dualpipe-schedule="schedule=1f1b microbatches=2" --dualpipe-insert-comm --dualpipe-lower-schedule --convert-elementwise-to-linalg --dualpipe-bufferize-callees-first --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --cse --canonicalize | FileCheck %s --check-prefix=BUF
 // RUN: dualpipe-opt %S/Inputs/acc-calls.mlir --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=2" --dualpipe-schedule="schedule=1f1b microbatches=2" --dualpipe-insert-comm --dualpipe-lower-schedule | FileCheck %s --check-prefix=CALLS
+// RUN: dualpipe-opt %S/Inputs/acc-calls.mlir --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=2" --dualpipe-schedule="schedule=1f1b microbatches=2" --dualpipe-insert-comm --dualpipe-lower-schedule --convert-elementwise-to-linalg --dualpipe-bufferize-callees-first --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --cse --canonicalize | FileCheck %s --check-prefix=CALLSBUF
+// RUN: dualpipe-opt %S/Inputs/acc-tied.mlir --dualpipe-partition="stages=1 ranks=1" --dualpipe-autodiff="loss=mse microbatches=2" --dualpipe-schedule="schedule=1f1b microbatches=2" --dualpipe-insert-comm --dualpipe-lower-schedule | FileCheck %s --check-prefix=TIED
 
 // `<stage>_bwd_into` is the backward's body with each parameter gradient
 // added into its slice of the flat accumulator buffer (w0 64 at 0, b0 8 at
@@ -108,12 +110,65 @@ module {
 // BUF-NOT: memref.copy {{.*}}memref<120xf32>
 // BUF: call @net_stage0_bwd_acc(%[[F]],
 
-// A stage whose gradients come from calls of a block's functions (w1, w2
-// from @layer_bwd_w) keeps the call of its backward, its gradients side by
-// side added to the accumulator: no `_into` form.
-// CALLS-NOT: _into
-// CALLS-LABEL: func.func private @net_stage0_bwd_acc(
-// CALLS: %[[G:.*]]:5 = call @net_stage0_bwd(
-// CALLS: %[[CAT:.*]] = tensor.concat dim(0)
-// CALLS: linalg.add ins(%{{.*}}, %[[CAT]] : tensor<216xf32>, tensor<216xf32>)
-// CALLS-NOT: _into
+// A stage whose gradients come from calls of a block's functions (w1 at
+// 88, w2 at 152, each from a call of @layer_bwd_w): the block's
+// `_into_slice` form (its buffer of any offset) computes them into their
+// slices of the stage's accumulator, its GEMM accumulating into the slice;
+// the stage's `_into` passes each call its subview. No concatenation, no
+// add of the flat gradients.
+// CALLS-NOT: tensor.concat
+// CALLS-LABEL: func.func private @layer_bwd_w_into_slice(
+// CALLS-SAME: %[[S:[^:]*]]: memref<64xf32, strided<[1], offset: ?>> {llvm.noalias}
+// CALLS: %[[V:.*]] = memref.subview %[[S]][0] [64] [1]
+// CALLS: %[[E:.*]] = memref.expand_shape %[[V]]
+// CALLS: %[[T:.*]] = bufferization.to_tensor %[[E]] restrict writable
+// CALLS: %[[M:.*]] = linalg.matmul ins({{.*}}) outs(%[[T]] : tensor<8x8xf32>)
+// CALLS: bufferization.materialize_in_destination %[[M]] in restrict writable %[[E]]
+// CALLS-LABEL: func.func private @net_stage0_bwd_into(
+// CALLS-SAME: %[[ACC:[^:]*]]: memref<216xf32> {llvm.noalias}
+// CALLS: %[[I2:.*]]:3 = call @layer_bwd_i(
+// CALLS: %[[V2:.*]] = memref.subview %[[ACC]][152] [64] [1]
+// CALLS: %[[C2:.*]] = memref.cast %[[V2]] : memref<64xf32, strided<[1], offset: 152>> to memref<64xf32, strided<[1], offset: ?>>
+// CALLS: call @layer_bwd_w_into_slice(%[[C2]], %[[I2]]#1, %[[I2]]#2)
+// CALLS: %[[I1:.*]]:3 = call @layer_bwd_i(%[[I2]]#0,
+// CALLS: %[[V1:.*]] = memref.subview %[[ACC]][88] [64] [1]
+// CALLS: %[[C1:.*]] = memref.cast %[[V1]]
+// CALLS: call @layer_bwd_w_into_slice(%[[C1]], %[[I1]]#1, %[[I1]]#2)
+// CALLS-NOT: call @layer_bwd_w(
+// CALLS: return
+// CALLS-NOT: tensor.concat
+
+// Bufferized: the block's GEMM writes the caller's slice, nothing copied.
+// CALLSBUF-LABEL: func.func private @layer_bwd_w_into_slice(
+// CALLSBUF-SAME: %[[S:[^:]*]]: memref<64xf32, strided<[1], offset: ?>> {llvm.noalias}
+// CALLSBUF-NEXT: %[[E:.*]] = memref.expand_shape %[[S]]
+// CALLSBUF-NOT: memref.copy
+// CALLSBUF: linalg.matmul ins({{.*}}) outs(%[[E]] : memref<8x8xf32, strided<[8, 1], offset: ?>>)
+// CALLSBUF-NOT: memref.copy
+// CALLSBUF: return
+// CALLSBUF-LABEL: func.func private @net_stage0_bwd_into(
+// CALLSBUF-NOT: memref.copy {{.*}}memref<8x8xf32
+// CALLSBUF: call @layer_bwd_w_into_slice(
+// CALLSBUF-NOT: memref.copy {{.*}}memref<8x8xf32
+// CALLSBUF: call @layer_bwd_w_into_slice(
+// CALLSBUF: return
+
+// A tied weight (w1 at 64, used by two calls of the block): its gradient
+// is the sum of two calls' results, so those calls stay and the sum is
+// added to its slice; w0's (at 0) and w2's (at 128) calls compute into
+// their slices.
+// TIED-LABEL: func.func private @net_stage0_bwd_into(
+// TIED-SAME: %[[ACC:[^:]*]]: memref<192xf32> {llvm.noalias}
+// TIED: %[[V1:.*]] = memref.subview %[[ACC]][64] [64] [1]
+// TIED: %[[E1:.*]] = memref.expand_shape %[[V1]]
+// TIED: %[[T1:.*]] = bufferization.to_tensor %[[E1]] restrict writable
+// TIED: memref.subview %[[ACC]][128] [64] [1]
+// TIED: call @layer_v2_bwd_w_into_slice(
+// TIED: %[[A:.*]] = call @layer_v2_bwd_w(
+// TIED: %[[B:.*]] = call @layer_v2_bwd_w(
+// TIED: %[[S:.*]] = linalg.add ins(%[[A]], %[[B]] :
+// TIED: memref.subview %[[ACC]][0] [64] [1]
+// TIED: call @layer_bwd_w_into_slice(
+// TIED: %[[D:.*]] = linalg.add ins(%[[T1]], %[[S]] : {{.*}}) outs(%[[T1]] :
+// TIED: bufferization.materialize_in_destination %[[D]] in restrict writable %[[E1]]
+// TIED-NOT: tensor.concat
