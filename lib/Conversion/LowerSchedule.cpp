@@ -1390,8 +1390,11 @@ struct LowerSchedulePass
           b.getFunctionType(sig->types, {}));
       entry->setAttr("llvm.emit_c_interface", b.getUnitAttr());
       entry->setAttr(kRankAttr, b.getI64IntegerAttr(r));
-      for (auto [i, attrs] : llvm::enumerate(sig->attrs))
-        entry.setArgAttrs(i, attrs.getDictionary(&getContext()));
+      // All at once: one setArgAttrs per argument rebuilds the array each
+      // time.
+      entry.setAllArgAttrs(llvm::map_to_vector(sig->attrs, [&](auto &attrs) {
+        return attrs.getDictionary(&getContext());
+      }));
       OpBuilder body(&getContext());
       RankLowering lowering(body, module, *stages, stageToRank, entry, r,
                             numMicrobatches, model.getNumArguments(),

@@ -21,10 +21,23 @@ struct ProtectArgumentsPass
     getOperation().walk([&](func::FuncOp fn) {
       if (fn.isExternal())
         return;
-      for (unsigned i = 0; i < fn.getNumArguments(); ++i)
-        if (isa<TensorType>(fn.getArgument(i).getType()) &&
-            !fn.getArgAttr(i, "bufferization.writable"))
-          fn.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
+      // The argument attributes rebuilt once as a whole: one setArgAttr
+      // per argument rebuilds the array each time (quadratic in a rank
+      // program's thousands of arguments).
+      SmallVector<DictionaryAttr> attrs;
+      fn.getAllArgAttrs(attrs);
+      bool changed = false;
+      for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+        if (!isa<TensorType>(fn.getArgument(i).getType()) ||
+            attrs[i].get("bufferization.writable"))
+          continue;
+        NamedAttrList list(attrs[i]);
+        list.set("bufferization.writable", b.getBoolAttr(false));
+        attrs[i] = list.getDictionary(&getContext());
+        changed = true;
+      }
+      if (changed)
+        fn.setAllArgAttrs(attrs);
     });
   }
 };

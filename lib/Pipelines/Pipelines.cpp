@@ -399,6 +399,9 @@ void addBufferize(PipelineBuilder &b, Target target) {
   // out, each stage called once per micro-batch).
   if (target == Target::Cpu)
     b.add(createDualPipeInlineWideCalls());
+  // The model, stage and unused derivative functions: no call reaches
+  // them once the schedule is lowered (12 % of a 96-layer step's IR).
+  b.add(createDualPipeDropUnreachableBodies());
   b.add(createDualPipeProtectArguments());
   b.add(createConvertElementwiseToLinalgPass());
   // Producer-consumer chains of elementwise linalg.generic ops (the

@@ -235,6 +235,25 @@ def DualPipeEmitPackedEntryPoints
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def DualPipeDropUnreachableBodies
+    : Pass<"dualpipe-drop-unreachable-bodies", "::mlir::ModuleOp"> {
+  let summary = "Drop the bodies of private functions no call reaches";
+  let description = [{
+    After `--dualpipe-lower-schedule` the rank programs call the stages'
+    derivative functions (and their `_acc` / `_into` forms) directly; the
+    model function, the stage functions and whichever derivative forms the
+    schedule does not use are reached by no call, only named by the
+    `dualpipe.pipeline` record and the stages' `dualpipe.autodiff` records,
+    which nothing reads once the schedule is lowered. Each private
+    `func.func` with a body that no call reaches from a public function
+    (through `func.call`s and any other symbol reference inside reached
+    bodies) becomes a declaration, so bufferization and the lowering to
+    LLVM do not process it (upstream's `symbol-dce` keeps them: the
+    records count as uses). Public functions and everything they reach are
+    unchanged.
+  }];
+}
+
 def DualPipeStripAnnotations
     : Pass<"dualpipe-strip-annotations", "::mlir::ModuleOp"> {
   let summary = "Drop dualpipe ops and attributes before translation to LLVM IR";
