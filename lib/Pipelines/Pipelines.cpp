@@ -476,6 +476,12 @@ void addHostToLLVM(PipelineBuilder &b, bool cpu) {
   b.add(createReconcileUnrealizedCastsPass());
   if (cpu)
     b.add(createDualPipeReturnThroughMemory());
+  // The conversions leave each memref's descriptor built field by field
+  // (insertvalue chains) where bare-pointer calls read only its pointer,
+  // and a constant per use: folded and dropped here, a 96-layer step's
+  // LLVM dialect is 6.7x smaller (1.29M -> 0.19M lines), which the glue's
+  // -O0 code generation would otherwise translate and emit as it is.
+  b.add(createCanonicalizerPass());
   addEntryPoints(b);
 }
 
