@@ -17,7 +17,8 @@ default options) into /tmp/dualpipe-bench/cpu/LABEL-KIND, and runs it with
 DIR/bin/dualpipe-run against DIR/lib's runtime (LD_LIBRARY_PATH).
 --threads=K runs both sides with K threads (OPENBLAS_NUM_THREADS,
 OMP_NUM_THREADS and MKL_NUM_THREADS K, which dualpipe-run takes as its
---threads; torch.set_num_threads(K)). dualpipe's time per
+--threads; torch.set_num_threads(K); OMP_WAIT_POLICY=PASSIVE, see
+set_threads). dualpipe's time per
 step is that of `dualpipe-run STEPDIR --steps=10 --no-progress` minus that
 of the same with --steps=2, over 8 steps (start-up, loading and the first
 step's page faults cancel out). The PyTorch figure is torch_models.py's own
@@ -51,6 +52,12 @@ ENV = dict(os.environ)
 def set_threads(k):
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         ENV[var] = str(k)
+    # PyTorch's OpenMP workers spin while they wait by default (libgomp's
+    # active wait policy): with 2 threads its CPU time per step was 2-4x
+    # its 1-thread figure, its wall time up to 2x (the h256 GPT: 8.0 s
+    # against 3.7 s). Passive waiting is the fair PyTorch configuration
+    # (2.45 s wall there); dualpipe-run uses no OpenMP.
+    ENV["OMP_WAIT_POLICY"] = "PASSIVE"
 
 
 def timed(cmd, env=None):
