@@ -178,12 +178,14 @@ private:
     SmallVector<int64_t> offsets;
     int64_t elements = 0;
   };
+  /// `types` (f32, static, rank >= 1) side by side from offset 0.
+  static std::optional<Packing> sideBySide(TypeRange types);
   std::optional<Packing> packingOf(const StageInfo &info, func::FuncOp callee,
                                    unsigned first) const;
   func::FuncOp accumulatorFn(func::FuncOp callee, unsigned first,
                              const Packing &packing);
   func::FuncOp intoFn(func::FuncOp callee, unsigned first,
-                      ArrayRef<int64_t> offsets, int64_t elements, bool slice);
+                      const Packing &packing, bool slice);
   func::FuncOp accumulatorCallFn(func::FuncOp callee, unsigned first,
                                  RankedTensorType flatType, StringRef name);
   /// Parameter `param`'s summed gradient so far: the unpacked sum and its
@@ -419,8 +421,12 @@ RankLowering::packingOf(const StageInfo &info, func::FuncOp callee,
   TypeRange results = callee.getFunctionType().getResults();
   if (info.params.size() < 2 || results.size() != first + info.params.size())
     return std::nullopt;
+  return sideBySide(results.drop_front(first));
+}
+
+std::optional<RankLowering::Packing> RankLowering::sideBySide(TypeRange types) {
   Packing p;
-  for (Type t : results.drop_front(first)) {
+  for (Type t : types) {
     auto type = dyn_cast<RankedTensorType>(t);
     if (!type || !type.hasStaticShape() || type.getRank() == 0 ||
         !type.getElementType().isF32())
@@ -505,7 +511,6 @@ static MemRefType sliceBufferType(MLIRContext *ctx, int64_t elements,
 /// `k0 + 1`, ..., each used only there, so they sit side by side in the
 /// stage's flat accumulator and the call can compute them into that slice.
 struct GradientCall {
-  func::CallOp call;
   func::FuncOp callee;
   unsigned first = 0;
   unsigned k0 = 0;
@@ -546,8 +551,7 @@ gradientCalls(func::FuncOp fn, unsigned first, unsigned depth) {
     auto funcCall = dyn_cast<func::CallOp>(result.getOwner());
     if (!funcCall)
       return failure();
-    GradientCall gc{funcCall,
-                    SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+    GradientCall gc{SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
                         funcCall, funcCall.getCalleeAttr()),
                     result.getResultNumber(), k};
     unsigned n = funcCall.getNumResults() - gc.first;
@@ -584,8 +588,7 @@ func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
   auto flatType = RankedTensorType::get({packing.elements}, top.getF32Type());
   if (!intoable(callee, first))
     return accumulatorCallFn(callee, first, flatType, name);
-  func::FuncOp into = intoFn(callee, first, packing.offsets, packing.elements,
-                             /*slice=*/false);
+  func::FuncOp into = intoFn(callee, first, packing, /*slice=*/false);
   top.setInsertionPointAfter(into);
   FunctionType calleeType = callee.getFunctionType();
   SmallVector<Type> args{flatType};
@@ -613,7 +616,8 @@ func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
 
 /// `@<callee>_into(%acc: memref, args...)`: `callee`'s body (one block)
 /// with each of its results from `first` on (the parameter gradients)
-/// added into its slice of the flat buffer `%acc` (at `offsets`) instead
+/// added into its slice of the flat buffer `%acc` (at the packing's
+/// offsets) instead
 /// of returned. A gradient that a contraction or a sum computes from zeros
 /// (C = 0 + X^T dY, db = 0 + sum dY) takes its slice as its init, so the
 /// GEMM accumulates (beta = 1) and the sum adds in place; gradients that a
@@ -631,8 +635,7 @@ func::FuncOp RankLowering::accumulatorFn(func::FuncOp callee, unsigned first,
 /// `<callee>_into_slice`, its buffer `memref<N x f32, strided<[1],
 /// offset: ?>>`.
 func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
-                                  ArrayRef<int64_t> offsets, int64_t elements,
-                                  bool slice) {
+                                  const Packing &packing, bool slice) {
   std::string name =
       (callee.getSymName() + (slice ? "_into_slice" : "_into")).str();
   if (auto fn = module.lookupSymbol<func::FuncOp>(name))
@@ -642,18 +645,15 @@ func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
   SmallVector<GradientCall> calls = *gradientCalls(callee, first);
   OpBuilder top(callee);
   top.setInsertionPointAfter(callee);
-  // The blocks' forms first (they need their own callees' packings).
+  // The blocks' forms first, each packing its own gradients (the same
+  // values, so the same types, as the caller's packing checked).
   SmallVector<func::FuncOp> blockInto;
-  for (GradientCall &gc : calls) {
-    SmallVector<int64_t> sub;
-    int64_t n = 0;
-    for (Type t :
-         gc.callee.getFunctionType().getResults().drop_front(gc.first)) {
-      sub.push_back(n);
-      n += cast<RankedTensorType>(t).getNumElements();
-    }
-    blockInto.push_back(intoFn(gc.callee, gc.first, sub, n, /*slice=*/true));
-  }
+  for (GradientCall &gc : calls)
+    blockInto.push_back(
+        intoFn(gc.callee, gc.first,
+               *sideBySide(gc.callee.getFunctionType().getResults().drop_front(
+                   gc.first)),
+               /*slice=*/true));
   auto fn = cast<func::FuncOp>(top.insert(callee.clone()));
   fn.setSymName(name);
   fn.setPrivate();
@@ -666,7 +666,8 @@ func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
   Block &body = fn.getBody().front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   Location loc = fn.getLoc();
-  MemRefType flatBuffer = sliceBufferType(top.getContext(), elements, slice);
+  MemRefType flatBuffer =
+      sliceBufferType(top.getContext(), packing.elements, slice);
   (void)fn.insertArgument(
       0, flatBuffer,
       top.getDictionaryAttr(top.getNamedAttr(
@@ -692,7 +693,7 @@ func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
     in.setInsertionPoint(call);
     Value view =
         memref::CastOp::create(in, loc, into.getArgumentTypes().front(),
-                               subview(offsets[gc.k0 - first], size));
+                               subview(packing.offsets[gc.k0 - first], size));
     SmallVector<Value> operands{view};
     llvm::append_range(operands, call.getOperands());
     auto intoCall = func::CallOp::create(in, call.getLoc(), into, operands);
@@ -702,7 +703,7 @@ func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
       viaCall.insert(gc.k0 - first + j);
     replaced.push_back(call);
   }
-  for (auto [k, offset] : llvm::enumerate(offsets)) {
+  for (auto [k, offset] : llvm::enumerate(packing.offsets)) {
     if (viaCall.contains(k))
       continue;
     Value g = ret.getOperand(first + k);
@@ -744,9 +745,10 @@ func::FuncOp RankLowering::intoFn(func::FuncOp callee, unsigned first,
   return fn;
 }
 
-/// The form of accumulatorFn for a callee of several blocks or whose
-/// gradients come from calls: a call of it, then its gradients side by side
-/// added to the accumulator.
+/// The form of accumulatorFn for a callee that cannot compute its
+/// gradients into the accumulator (several blocks, or a gradient from a
+/// call that intoable rejects): a call of it, then its gradients side by
+/// side added to the accumulator.
 func::FuncOp RankLowering::accumulatorCallFn(func::FuncOp callee,
                                              unsigned first,
                                              RankedTensorType flatType,
