@@ -415,8 +415,13 @@ void addBufferize(PipelineBuilder &b, Target target) {
   // Long sums (a column sum over many rows, a loss over rows x a narrow
   // width) in blocks, so their f32 error stays at PyTorch's (#15); cpu
   // only, where the loops are sequential.
-  if (target == Target::Cpu)
+  // Then every contiguous sum in a fixed number of vector lanes, which LLVM
+  // vectorizes without reordering an addition: the same sum rounds the same
+  // in every function (the pipeline's and its reference's, #15).
+  if (target == Target::Cpu) {
     b.add(createDualPipeSplitLongReductions());
+    b.add(createDualPipeLanePartialSums());
+  }
   // The stage, block and accumulator functions first, then the rank
   // programs, whose calls pass every saved buffer of a stage: analysed as
   // calls, they made one-shot bufferization quadratic in a stage's layers.
@@ -495,10 +500,6 @@ void addCpuLowering(PipelineBuilder &b) {
   // with a step, and their gradients) become loops; memref-to-llvm would
   // call memrefCopy from the C runner utils, which step.so does not link.
   b.add(createDualPipeStridedCopiesToLinalg());
-  // Sum reductions may be reordered (fastmath reassoc on their combiners):
-  // LLVM then vectorizes them with partial sums per lane, which also keeps
-  // long f32 sums (a loss over batch x width) at PyTorch's error (#15).
-  b.add(createDualPipeReassociateReductions());
   // Max/min reductions (a softmax's running maximum), which LLVM leaves
   // scalar, on vectors through upstream's tiling and linalg vectorizer.
   b.addNested<func::FuncOp>(createDualPipeVectorizeMaxReductions());

@@ -60,9 +60,9 @@ func.func @row_min(%a: memref<3x16xf32>, %m: memref<3xf32>) {
 
 // -----
 
-// Left alone: a sum (LLVM vectorizes it with reassoc), a maximum over a
-// non-innermost loop, a reduction longer than max-length, a maximum on
-// tensors, and a dynamic shape.
+// Left alone: a sum (--dualpipe-lane-partial-sums splits those, on
+// tensors), a maximum over a non-innermost loop, a reduction longer than
+// max-length, a maximum on tensors, and a dynamic shape.
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #row = affine_map<(d0, d1) -> (d0)>
 #col = affine_map<(d0, d1) -> (d1)>

@@ -466,29 +466,40 @@ def DualPipeVectorizeMaxReductions
   ];
 }
 
-def DualPipeReassociateReductions : Pass<"dualpipe-reassociate-reductions"> {
-  let summary = "Let LLVM vectorize f32/f64 sum and product reductions (fastmath reassoc on their combiners)";
+def DualPipeLanePartialSums : Pass<"dualpipe-lane-partial-sums"> {
+  let summary = "Sum contiguous f32/f64 reductions in a fixed number of vector lanes, so LLVM vectorizes them without reordering a single addition";
   let description = [{
-    In every linalg op with a reduction loop, the `arith.addf` / `arith.mulf`
-    that combines an output's running value with the element (the op the
-    body yields for that output, with the output's block argument as an
-    operand) gets the `reassoc` fast-math flag (other flags are kept). The
-    loops `convert-linalg-to-loops` makes of it then carry the flag into
-    LLVM IR, whose loop vectorizer may reorder the sum: it keeps one partial
-    sum per vector lane and unrolled copy (e.g. 64 for f32 with AVX-512,
-    interleave 4) and adds them at the end. Without the flag a floating-
-    point sum is a strict left-to-right chain, which LLVM does not
-    vectorize: every softmax denominator, layer-norm moment and loss sum of
-    a step ran scalar. The partial sums also make a long sum's rounding
-    error grow more slowly than the sequential chain's: the 8x1024 MLP's
-    loss (65536 squares per micro-batch) is 2.4e-8 relative off its float64
-    value with them, 1.0e-5 without (PyTorch float32: 3.6e-8); the lit test
-    Integration/wide-mlp-f32-accuracy.test holds it there. Only the combiner
-    is flagged: the element's own arithmetic keeps IEEE semantics. Max/min
-    reductions are exact in any order; LLVM does not vectorize them (see
-    dualpipe-vectorize-max-reductions).
+    A `linalg.generic` on tensors of static shape whose innermost loop is a
+    reduction of n = c * L iterations (other reduction loops, a loss's
+    rows, stay outside the lanes), and each of whose outputs is
+    a sum (the body yields an `arith.addf` of the output's running value and
+    a term that does not depend on any running value; several outputs, as
+    in a layer norm's moments, are fine; contractions are left to the GEMM
+    lowering) becomes two ops:
+    - the same body over loops (..., c, L): the reduction loop split into c
+      blocks (reduction) of L lanes (parallel, the new innermost loop),
+      summing into L-element partial outputs, initialized to zero; operand
+      indexing maps are composed with d -> c * L + l, so no operand is
+      copied, and `linalg.index` of the split loop becomes c * L + l;
+    - a sum of each output's L partials in lane order, added to the
+      original output.
+    L is 32 for n >= 1024 (a multiple of 32), 8 for n >= 16 (a multiple of
+    8); other sums are left as they are, a strict left-to-right chain.
+
+    The lanes are independent, so LLVM's vectorizers run them on vectors
+    without any fast-math flag, and the rounding of every sum is a
+    function of the IR alone. With `reassoc` on the combiners instead (the
+    former --dualpipe-reassociate-reductions), LLVM chose the partial sums
+    per loop from its cost model, and the same sum rounded differently in
+    the pipeline's functions and in its single-rank reference: `dualpipe-run
+    --check` failed on 48- and 96-layer GPTs (1.3e-5 and 1.6e-5 relative on
+    an attention weight's gradient, issue #15). The L partial sums also keep
+    a long sum's error growing as c + L terms instead of n
+    (test/Integration/wide-mlp-f32-accuracy.test).
   }];
-  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 def DualPipeSplitLongReductions : Pass<"dualpipe-split-long-reductions"> {
@@ -499,8 +510,8 @@ def DualPipeSplitLongReductions : Pass<"dualpipe-split-long-reductions"> {
     GEMM lowering) is rewritten when the loops `convert-linalg-to-loops`
     makes of it would add more than `min-chain` terms one after another
     into one element: the innermost loop, when it is a reduction, is run
-    in partial sums per vector lane after
-    `--dualpipe-reassociate-reductions` and does not count; every other
+    in partial sums per vector lane after `--dualpipe-lane-partial-sums`
+    and does not count; every other
     reduction loop does (a column sum over the rows, the row partials of a
     loss over rows x a narrow width). Several reduction loops that are
     adjacent and contiguous in every operand are first collapsed into one
