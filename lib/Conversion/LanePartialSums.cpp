@@ -26,7 +26,6 @@
 //===----------------------------------------------------------------------===//
 #include "dualpipe/Conversion/Passes.h"
 
-#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
 #include "mlir/IR/IRMapping.h"
 
@@ -39,7 +38,7 @@ using namespace mlir;
 namespace {
 
 /// The lane count for a sum of `n` terms: 32 for long rows (the lanes' sum
-/// is then a small part), 8 down to 16 terms, 0 (no split) otherwise.
+/// is then a small part), 8 from 16 terms, 0 (no split) otherwise.
 int64_t lanesFor(int64_t n) {
   if (n >= 1024 && n % 32 == 0)
     return 32;
@@ -49,22 +48,22 @@ int64_t lanesFor(int64_t n) {
 }
 
 /// Whether the body's value `v` depends on one of `outs` (the running
-/// values).
-bool dependsOnOutputs(Value v, ArrayRef<BlockArgument> outs) {
-  SetVector<Operation *> slice;
-  BackwardSliceOptions options;
-  options.inclusive = true;
-  options.omitBlockArguments = false;
-  if (llvm::is_contained(outs, v))
-    return true;
-  Operation *def = v.getDefiningOp();
-  if (!def)
-    return false;
-  (void)getBackwardSlice(def, &slice, options);
-  for (Operation *op : slice)
-    for (Value operand : op->getOperands())
-      if (llvm::is_contained(outs, operand))
+/// values), through the ops of `body`.
+bool dependsOnOutputs(Value v, ArrayRef<BlockArgument> outs, Block *body) {
+  SmallVector<Value> work = {v};
+  DenseSet<Operation *> seen;
+  while (!work.empty()) {
+    Value value = work.pop_back_val();
+    if (auto arg = dyn_cast<BlockArgument>(value)) {
+      if (llvm::is_contained(outs, arg))
         return true;
+      continue;
+    }
+    Operation *def = value.getDefiningOp();
+    if (def->getBlock() != body || !seen.insert(def).second)
+      continue;
+    llvm::append_range(work, def->getOperands());
+  }
   return false;
 }
 
@@ -111,6 +110,10 @@ int64_t lanesOf(linalg::GenericOp op) {
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   if (llvm::any_of(ranges, ShapedType::isDynamic))
     return 0;
+  for (Value operand : op->getOperands())
+    if (auto type = dyn_cast<ShapedType>(operand.getType());
+        type && !type.hasStaticShape())
+      return 0;
   for (AffineMap map : op.getIndexingMapsArray())
     if (map.getNumSymbols() != 0)
       return 0;
@@ -127,7 +130,7 @@ int64_t lanesOf(linalg::GenericOp op) {
         !add->hasOneUse())
       return 0;
     Value term = add.getLhs() == out ? add.getRhs() : add.getLhs();
-    if (dependsOnOutputs(term, outs))
+    if (dependsOnOutputs(term, outs, body))
       return 0;
   }
   return lanesFor(ranges.back());
