@@ -478,9 +478,11 @@ def DualPipeLanePartialSums : Pass<"dualpipe-lane-partial-sums"> {
     lowering) becomes two ops:
     - the same body over loops (..., c, L): the reduction loop split into c
       blocks (reduction) of L lanes (parallel, the new innermost loop),
-      summing into L-element partial outputs, initialized to zero; operand
-      indexing maps are composed with d -> c * L + l, so no operand is
-      copied, and `linalg.index` of the split loop becomes c * L + l;
+      summing into L-element partial outputs, initialized to zero; an
+      input that walks the loop as one of its dimensions has that
+      dimension reshaped into (c, L) (`tensor.expand_shape`, no copy; an
+      input that walks it otherwise, e.g. with a stride, leaves the op as it
+      is), and `linalg.index` of the split loop becomes c * L + l;
     - a sum of each output's L partials in lane order, added to the
       original output.
     L is 32 for n >= 1024 (a multiple of 32), 8 for n >= 16 (a multiple of
