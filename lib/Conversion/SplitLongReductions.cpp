@@ -25,9 +25,9 @@ namespace {
 /// The additions one element of the result takes one after another once
 /// LLVM has vectorized the loops convert-linalg-to-loops makes of `op`:
 /// the innermost loop, when it is a reduction, runs in partial sums per
-/// lane (--dualpipe-lane-partial-sums, after this pass), so its length
-/// hardly counts;
-/// every other reduction loop adds its iterations in sequence.
+/// lane (--dualpipe-lane-partial-sums, after this pass, where its length is
+/// a multiple of 8), so its length hardly counts; every other reduction
+/// loop adds its iterations in sequence.
 int64_t sequentialChain(linalg::GenericOp op) {
   SmallVector<int64_t> ranges = op.getStaticLoopRanges();
   SmallVector<utils::IteratorType> kinds = op.getIteratorTypesArray();
