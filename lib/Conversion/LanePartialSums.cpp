@@ -47,68 +47,35 @@ int64_t lanesFor(int64_t n) {
   return 0;
 }
 
-/// Whether the body's value `v` depends on one of `outs` (the running
-/// values), through the ops of `body`.
-bool dependsOnOutputs(Value v, ArrayRef<BlockArgument> outs, Block *body) {
-  SmallVector<Value> work = {v};
-  DenseSet<Operation *> seen;
-  while (!work.empty()) {
-    Value value = work.pop_back_val();
-    if (auto arg = dyn_cast<BlockArgument>(value)) {
-      if (llvm::is_contained(outs, arg))
-        return true;
+/// Where `map` walks loop `red`: std::nullopt where it does not, the
+/// result's position where one result is that loop alone (a dimension that
+/// can be reshaped into blocks x lanes), failure otherwise (d * 2, two
+/// results, d + e).
+FailureOr<std::optional<unsigned>> reductionDimension(AffineMap map,
+                                                      unsigned red) {
+  std::optional<unsigned> pos;
+  for (auto [r, e] : llvm::enumerate(map.getResults())) {
+    if (!e.isFunctionOfDim(red))
       continue;
-    }
-    Operation *def = value.getDefiningOp();
-    if (def->getBlock() != body || !seen.insert(def).second)
-      continue;
-    llvm::append_range(work, def->getOperands());
+    if (pos || e != getAffineDimExpr(red, map.getContext()))
+      return failure();
+    pos = r;
   }
-  return false;
-}
-
-/// Which result of `map` uses loop `red`, where one does and it is that
-/// loop alone; std::nullopt where none does.
-std::optional<unsigned> reductionResult(AffineMap map, unsigned red) {
-  for (unsigned r = 0; r < map.getNumResults(); ++r)
-    if (map.getResult(r).isFunctionOfDim(red))
-      return r;
-  return std::nullopt;
-}
-
-/// Whether every input walks loop `red`, if at all, as one whole dimension
-/// of its own (so that dimension can be reshaped into blocks x lanes).
-bool reductionIsADimension(linalg::GenericOp op, unsigned red) {
-  for (OpOperand *in : op.getDpsInputOperands()) {
-    AffineMap map = op.getMatchingIndexingMap(in);
-    unsigned uses = 0;
-    for (AffineExpr e : map.getResults())
-      if (e.isFunctionOfDim(red)) {
-        ++uses;
-        auto dim = dyn_cast<AffineDimExpr>(e);
-        if (!dim || dim.getPosition() != red)
-          return false;
-      }
-    if (uses > 1)
-      return false;
-  }
-  return true;
+  return pos;
 }
 
 /// The lane count for `op`, or 0 where it is not a sum this pass splits:
 /// tensors of static shape; the innermost loop a reduction (other
-/// reduction loops stay as they are, outside the lanes); every
-/// output's running value used once, by the `arith.addf` the body yields
-/// for it, whose other operand does not depend on a running value; not a
-/// contraction (those are GEMM calls, --dualpipe-lower-gemm-to-runtime).
+/// reduction loops stay as they are, outside the lanes), each input walking
+/// it as one whole dimension if at all; every output's running value used
+/// once, by the `arith.addf` the body yields for it (and nothing else
+/// uses), so its term cannot depend on a running value; not a contraction
+/// (those are GEMM calls, --dualpipe-lower-gemm-to-runtime).
 int64_t lanesOf(linalg::GenericOp op) {
   if (!op.hasPureTensorSemantics() || linalg::isaContractionOpInterface(op))
     return 0;
   SmallVector<utils::IteratorType> kinds = op.getIteratorTypesArray();
   if (kinds.back() != utils::IteratorType::reduction)
-    return 0;
-  SmallVector<int64_t> ranges = op.getStaticLoopRanges();
-  if (llvm::any_of(ranges, ShapedType::isDynamic))
     return 0;
   for (Value operand : op->getOperands())
     if (auto type = dyn_cast<ShapedType>(operand.getType());
@@ -117,23 +84,23 @@ int64_t lanesOf(linalg::GenericOp op) {
   for (AffineMap map : op.getIndexingMapsArray())
     if (map.getNumSymbols() != 0)
       return 0;
-  if (!reductionIsADimension(op, kinds.size() - 1))
-    return 0;
+  for (OpOperand *in : op.getDpsInputOperands())
+    if (failed(reductionDimension(op.getMatchingIndexingMap(in),
+                                  kinds.size() - 1)))
+      return 0;
   Block *body = op.getBlock();
   auto yield = cast<linalg::YieldOp>(body->getTerminator());
-  SmallVector<BlockArgument> outs(op.getRegionOutputArgs());
-  for (auto [k, out] : llvm::enumerate(outs)) {
+  for (auto [k, out] : llvm::enumerate(op.getRegionOutputArgs())) {
     if (!isa<Float32Type, Float64Type>(out.getType()) || !out.hasOneUse())
       return 0;
+    // Used only by its own addf, which only the yield uses: so no term
+    // can depend on a running value (no use-def path leaves a combiner).
     auto add = dyn_cast<arith::AddFOp>(*out.getUsers().begin());
     if (!add || add->getBlock() != body || yield.getOperand(k) != add ||
         !add->hasOneUse())
       return 0;
-    Value term = add.getLhs() == out ? add.getRhs() : add.getLhs();
-    if (dependsOnOutputs(term, outs, body))
-      return 0;
   }
-  return lanesFor(ranges.back());
+  return lanesFor(op.getStaticLoopRanges().back());
 }
 
 /// Splits `op`'s innermost (reduction) loop into c x `lanes`: see the file
@@ -159,7 +126,7 @@ void splitIntoLanes(IRRewriter &rewriter, linalg::GenericOp op, int64_t lanes) {
   SmallVector<Value> inputs;
   for (OpOperand *in : op.getDpsInputOperands()) {
     AffineMap map = op.getMatchingIndexingMap(in);
-    std::optional<unsigned> pos = reductionResult(map, red);
+    std::optional<unsigned> pos = *reductionDimension(map, red);
     if (!pos) {
       maps.push_back(map.compose(split));
       inputs.push_back(in->get());
@@ -187,7 +154,6 @@ void splitIntoLanes(IRRewriter &rewriter, linalg::GenericOp op, int64_t lanes) {
     maps.push_back(AffineMap::get(rank + 1, 0, results, ctx));
   }
   SmallVector<Value> partials;
-  SmallVector<AffineMap> combineMaps;
   for (OpOperand &init : op.getDpsInitsMutable()) {
     auto type = cast<RankedTensorType>(init.get().getType());
     SmallVector<int64_t> shape(type.getShape());
